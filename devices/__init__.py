@@ -1,0 +1,1 @@
+"""Simulated and real instruments as ophyd devices."""

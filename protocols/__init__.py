@@ -1,0 +1,1 @@
+"""Experiment protocols: bluesky plans and objective extraction."""

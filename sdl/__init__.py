@@ -1,0 +1,1 @@
+"""sdl: a self-driving laboratory framework."""
