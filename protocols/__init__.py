@@ -1,1 +1,23 @@
-"""Experiment protocols: bluesky plans and objective extraction."""
+"""Experiment protocols: bluesky plans that run one experiment, and objective extraction.
+
+A protocol is a callable ``protocol(point, md=...)`` returning a bluesky plan that opens
+one run, sets devices, waits, triggers and reads. It never touches the store.
+"""
+
+from ._capture import Capture, capture
+from ._mix_color import mix_color
+from ._objectives import extract_objectives, resolve_reference
+from ._registry import available_protocols, build_protocol, protocols
+from ._set_settle_measure import set_settle_measure
+
+__all__ = [
+    "Capture",
+    "available_protocols",
+    "build_protocol",
+    "capture",
+    "extract_objectives",
+    "mix_color",
+    "protocols",
+    "resolve_reference",
+    "set_settle_measure",
+]

@@ -1,0 +1,82 @@
+"""Run a protocol and keep what it read: the bridge from a plan to objective values.
+
+A protocol is an ordinary bluesky plan; it does not need to return anything. The campaign
+wraps it with :func:`capture` which watches the messages pass by and records the run
+uids it opened and the readings returned by every ``read`` message. Nothing is copied
+from the store: the values are the same objects the RunEngine put into the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from bluesky.utils import Msg
+
+__all__ = ["Capture", "capture"]
+
+
+@dataclass
+class Capture:
+    """What :func:`capture` saw while a protocol ran.
+
+    Attributes:
+        run_uids: uids of the runs the protocol opened, in order.
+        readings: data key -> last value read (values of ``read`` responses).
+        events: one dict of data key -> value per ``save`` (one per event).
+        result: what the protocol plan returned.
+    """
+
+    run_uids: list[str] = field(default_factory=list)
+    readings: dict[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    result: Any = None
+    _bundle: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def run_uid(self) -> str | None:
+        """The (last) run uid, or None if the protocol did not open a run."""
+        return self.run_uids[-1] if self.run_uids else None
+
+
+def capture(plan: Generator[Msg, Any, Any], sink: Capture) -> Generator[Msg, Any, Any]:
+    """Pass ``plan``'s messages through, recording run uids and readings into ``sink``.
+
+    Exceptions thrown in by the RunEngine (a failed status, an abort) are forwarded into
+    ``plan`` so its own cleanup (``run_decorator``, ``stage_decorator``) runs.
+    """
+    response: Any = None
+    exc: BaseException | None = None
+    while True:
+        try:
+            msg = plan.throw(exc) if exc is not None else plan.send(response)
+        except StopIteration as stop:
+            sink.result = stop.value
+            return stop.value
+        exc = None
+        try:
+            response = yield msg
+        except GeneratorExit:
+            plan.close()
+            raise
+        except BaseException as err:  # noqa: BLE001 - forwarded into the plan
+            exc, response = err, None
+            continue
+        _observe(msg, response, sink)
+
+
+def _observe(msg: Msg, response: Any, sink: Capture) -> None:
+    if msg.command == "open_run" and isinstance(response, str):
+        sink.run_uids.append(response)
+    elif msg.command == "read" and isinstance(response, dict):
+        for key, reading in response.items():
+            value = reading.get("value") if isinstance(reading, dict) else reading
+            sink.readings[key] = value
+            sink._bundle[key] = value
+    elif msg.command == "save":
+        if sink._bundle:
+            sink.events.append(dict(sink._bundle))
+        sink._bundle = {}
+    elif msg.command in ("create", "drop"):
+        sink._bundle = {}

@@ -1,0 +1,63 @@
+"""The generic experiment: set every parameter's device, settle, then measure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+
+__all__ = ["set_settle_measure"]
+
+
+def set_settle_measure(
+    point: Mapping[str, Any],
+    *,
+    movables: Mapping[str, Any],
+    detectors: Sequence[Any],
+    settle_time: float = 0.0,
+    md: Mapping[str, Any] | None = None,
+):
+    """Move to ``point``, wait ``settle_time`` seconds, trigger and read the detectors.
+
+    One bluesky run per call, with a single event in the ``primary`` stream holding the
+    detectors' readings and the movables' positions.
+
+    Args:
+        point: parameter name -> set-point (user units).
+        movables: parameter name -> device that the parameter sets (``bluesky.protocols.Movable``).
+            Parameters in ``point`` without a device are recorded in the metadata only.
+        detectors: devices to trigger and read (``Readable``; ``Triggerable`` optional).
+        settle_time: seconds to wait after every motion has finished.
+        md: extra metadata for the run's start document.
+
+    Returns:
+        The uid of the run.
+    """
+    moved = {p: dev for p, dev in movables.items() if p in point}
+    _md = {
+        "plan_name": "set_settle_measure",
+        "plan_args": {
+            "point": dict(point),
+            "movables": {p: getattr(d, "name", repr(d)) for p, d in moved.items()},
+            "detectors": [getattr(d, "name", repr(d)) for d in detectors],
+            "settle_time": settle_time,
+        },
+        "detectors": [getattr(d, "name", repr(d)) for d in detectors],
+        "motors": [getattr(d, "name", repr(d)) for d in moved.values()],
+        **dict(md or {}),
+    }
+    devices = list(detectors) + [d for d in moved.values() if d not in detectors]
+
+    @bpp.stage_decorator(devices)
+    @bpp.run_decorator(md=_md)
+    def _inner():
+        for param, dev in moved.items():
+            yield from bps.abs_set(dev, point[param], group="sdl-set")
+        yield from bps.wait(group="sdl-set")
+        if settle_time > 0:
+            yield from bps.sleep(settle_time)
+        yield from bps.trigger_and_read(devices)
+
+    return (yield from _inner())

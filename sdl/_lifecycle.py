@@ -1,0 +1,79 @@
+"""The life cycle of one experiment, written down in one place.
+
+::
+
+    planned ──► running ──► done
+       │           ├──────► failed       (device error, NaN, missing data; cause recorded)
+       │           └──────► interrupted  (the campaign stopped or crashed mid-experiment)
+       ├──────────────────► failed       (rejected before it ran, e.g. outside limits)
+       └──────────────────► interrupted
+
+Every transition is written to the store durably before the next step starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any
+
+__all__ = ["Status", "Experiment", "TRANSITIONS", "IllegalTransition"]
+
+
+class Status(str, Enum):
+    """Where an experiment is in its life cycle."""
+
+    PLANNED = "planned"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def final(self) -> bool:
+        return self in (Status.DONE, Status.FAILED, Status.INTERRUPTED)
+
+
+TRANSITIONS: dict[Status | None, frozenset[Status]] = {
+    None: frozenset({Status.PLANNED}),
+    Status.PLANNED: frozenset({Status.RUNNING, Status.FAILED, Status.INTERRUPTED}),
+    Status.RUNNING: frozenset({Status.DONE, Status.FAILED, Status.INTERRUPTED}),
+    Status.DONE: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.INTERRUPTED: frozenset(),
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A transition that the life cycle does not allow (a bug in the caller)."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment of a campaign.
+
+    Attributes:
+        id: index of the experiment in the campaign, from 0.
+        batch: index of the planner ask that proposed it.
+        point: parameter name -> value.
+        status: life-cycle state.
+        run_uid: uid of the bluesky run that measured it ("" before it ran).
+        cause: why it failed or was interrupted ("" otherwise).
+        objectives: objective name -> value (empty unless done).
+    """
+
+    id: int
+    batch: int
+    point: dict[str, Any]
+    status: Status = Status.PLANNED
+    run_uid: str = ""
+    cause: str = ""
+    objectives: dict[str, float] = field(default_factory=dict)
+
+    def advance(self, status: Status, **changes: Any) -> Experiment:
+        """Return a copy in ``status``; raise :class:`IllegalTransition` if not allowed."""
+        if status not in TRANSITIONS[self.status]:
+            raise IllegalTransition(
+                f"experiment {self.id}: {self.status.value} -> {status.value} is not allowed"
+            )
+        return replace(self, status=status, **changes)

@@ -1,0 +1,45 @@
+"""Names and version of the on-disk layout (documented in docs/store.md)."""
+
+from __future__ import annotations
+
+#: Bumped on any change a reader must know about; readers refuse newer versions.
+FORMAT_VERSION = 1
+
+#: Root attribute holding {"format_version", "kind", "sdl_version"}.
+ROOT_ATTR = "sdl"
+STORE_KIND = "sdl-campaign-store"
+
+RUNS = "runs"
+TABLE = "experiments"
+TABLE_PARAMETERS = "parameters"
+TABLE_OBJECTIVES = "objectives"
+
+#: Columns of the campaign table other than parameters and objectives, with numpy dtypes.
+TABLE_COLUMNS: dict[str, str] = {
+    "experiment_id": "int64",
+    "batch": "int64",
+    "status": "str",
+    "run_uid": "str",
+    "cause": "str",
+    "t_planned": "float64",
+    "t_started": "float64",
+    "t_finished": "float64",
+}
+
+#: Within a stream group: event time, sequence number, and one array per data key.
+STREAM_TIME = "time"
+STREAM_SEQ = "seq_num"
+STREAM_DATA = "data"
+
+TABLE_CHUNK = 1024
+SCALAR_CHUNK = 8192
+
+
+def param_key(name: str) -> str:
+    """Data key of a parameter's value in the campaign run's ``experiments`` stream."""
+    return f"param_{name}"
+
+
+def objective_key(name: str) -> str:
+    """Data key of an objective's value in the campaign run's ``experiments`` stream."""
+    return f"objective_{name}"

@@ -1,0 +1,163 @@
+"""Read a campaign store: the experiment table as pandas, each run's streams as tables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from sdl.errors import StoreError
+
+from . import _layout as L
+
+__all__ = ["open_store", "CampaignStore", "RunView"]
+
+
+def open_store(path: str | os.PathLike) -> CampaignStore:
+    """Open a campaign store for reading.
+
+    Raises:
+        StoreError: nothing is there, it is not an sdl store, or its layout is newer than
+            this sdl reads.
+
+    Example:
+        >>> store = sdl.open_store("runs/color.zarr")  # doctest: +SKIP
+        >>> store.to_dataframe().query("status == 'done'")  # doctest: +SKIP
+    """
+    return CampaignStore(path)
+
+
+class RunView:
+    """One bluesky run in the store: its documents and its event streams."""
+
+    def __init__(self, group: zarr.Group):
+        self.group = group
+        self.uid = group.basename
+
+    @property
+    def start(self) -> dict[str, Any]:
+        return dict(self.group.attrs.get("start", {}))
+
+    @property
+    def stop(self) -> dict[str, Any] | None:
+        stop = self.group.attrs.get("stop")
+        return dict(stop) if stop is not None else None
+
+    @property
+    def descriptors(self) -> list[dict[str, Any]]:
+        return list(self.group.attrs.get("descriptors", []))
+
+    @property
+    def streams(self) -> list[str]:
+        return sorted(name for name, _ in self.group.groups())
+
+    def data(self, stream: str = "primary") -> dict[str, np.ndarray]:
+        """Data key -> array (``n x ...``) of a stream, with ``time`` and ``seq_num``."""
+        if stream not in self.group:
+            raise KeyError(f"run {self.uid} has no stream {stream!r}; streams: {self.streams}")
+        g = self.group[stream]
+        n = g[L.STREAM_TIME].shape[0] if L.STREAM_TIME in g else 0
+        out = {L.STREAM_TIME: g[L.STREAM_TIME][:n] if n else np.empty(0)}
+        if L.STREAM_SEQ in g:
+            out[L.STREAM_SEQ] = g[L.STREAM_SEQ][:n]
+        if L.STREAM_DATA in g:
+            for key, arr in g[L.STREAM_DATA].arrays():
+                out[key] = arr[:n]
+        return out
+
+    def to_dataframe(self, stream: str = "primary") -> pd.DataFrame:
+        """Scalar data keys of ``stream`` as a DataFrame (arrays as one object per row)."""
+        data = self.data(stream)
+        cols = {k: (list(v) if v.ndim > 1 else v) for k, v in data.items()}
+        return pd.DataFrame(cols)
+
+
+class CampaignStore:
+    """A campaign store opened for reading (see :func:`open_store`)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not (self.path / "zarr.json").exists():
+            raise StoreError(f"no campaign store at {self.path} (no zarr.json there)")
+        self.root = zarr.open_group(str(self.path), mode="r", zarr_format=3)
+        meta = self.root.attrs.get(L.ROOT_ATTR)
+        if not isinstance(meta, Mapping) or meta.get("kind") != L.STORE_KIND:
+            raise StoreError(f"{self.path} is a Zarr group but not an sdl campaign store")
+        self.format_version = int(meta.get("format_version", 0))
+        if self.format_version > L.FORMAT_VERSION:
+            raise StoreError(
+                f"{self.path} has store format {self.format_version}; this sdl reads up to "
+                f"{L.FORMAT_VERSION}: upgrade sdl"
+            )
+
+    def __repr__(self) -> str:
+        return f"CampaignStore({str(self.path)!r})"
+
+    @cached_property
+    def campaign(self) -> dict[str, Any]:
+        """The campaign's description: parameters, objectives, planner, budget, seed, config."""
+        return dict(self.root.attrs.get("campaign", {}))
+
+    @property
+    def campaign_runs(self) -> list[str]:
+        """Uids of the campaign runs (one per start or resume), oldest first."""
+        return list(self.root.attrs.get("campaign_runs", []))
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return [p["name"] for p in self.campaign.get("parameters", [])]
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o["name"] for o in self.campaign.get("objectives", [])]
+
+    def runs(self) -> list[str]:
+        """Uids of every run in the store."""
+        return sorted(name for name, _ in self.root[L.RUNS].groups()) if L.RUNS in self.root else []
+
+    def run(self, uid: str) -> RunView:
+        """The run with this uid (a unique prefix is enough)."""
+        runs = self.root[L.RUNS]
+        if uid in runs:
+            return RunView(runs[uid])
+        matches = [u for u in self.runs() if u.startswith(uid)]
+        if len(matches) != 1:
+            raise KeyError(f"no unique run {uid!r} in {self.path} ({len(matches)} match)")
+        return RunView(runs[matches[0]])
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per experiment: a column per parameter and objective, and ``status``.
+
+        Also ``experiment_id`` (the index), ``batch``, ``cause``, ``run_uid`` and the
+        times ``t_planned``, ``t_started``, ``t_finished`` (seconds since the epoch).
+        """
+        if L.TABLE not in self.root:
+            return pd.DataFrame(columns=["status", *self.parameter_names, *self.objective_names])
+        table = self.root[L.TABLE]
+        status = table["status"][:]
+        n = len(status)
+        cols: dict[str, Any] = {"experiment_id": table["experiment_id"][:n], "batch": table["batch"][:n]}
+        specs = {p["name"]: p for p in self.campaign.get("parameters", [])}
+        for name in self.parameter_names:
+            values = table[L.TABLE_PARAMETERS][name][:n]
+            choices = specs[name].get("choices")
+            if choices:  # categories are stored as text; give back the declared values
+                by_text = {str(c): c for c in choices}
+                values = [by_text.get(str(v), v) for v in values]
+            cols[name] = values
+        for name in self.objective_names:
+            cols[name] = table[L.TABLE_OBJECTIVES][name][:n]
+        cols["status"] = np.asarray(status, dtype=object)
+        cols["cause"] = np.asarray(table["cause"][:n], dtype=object)
+        cols["run_uid"] = np.asarray(table["run_uid"][:n], dtype=object)
+        for t in ("t_planned", "t_started", "t_finished"):
+            cols[t] = table[t][:n]
+        df = pd.DataFrame(cols)
+        df = df[df["status"] != ""]  # rows being created right now
+        return df.set_index("experiment_id")

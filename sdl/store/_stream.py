@@ -1,0 +1,119 @@
+"""Buffered appends of one event stream into Zarr arrays."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import zarr
+
+from sdl.errors import StoreError
+
+from . import _layout as L
+
+__all__ = ["StreamWriter"]
+
+_TARGET_CHUNK_BYTES = 1 << 20
+
+
+def _dtype_for(desc: Mapping[str, Any], sample: Any) -> np.dtype | str:
+    kind = desc.get("dtype")
+    if kind == "string":
+        return "str"
+    if kind == "boolean":
+        return "bool"
+    if kind == "integer":
+        return "int64"
+    if kind == "number":
+        return "float64"
+    arr = np.asarray(sample)
+    if arr.dtype.kind in "OUS":
+        return "str"
+    return arr.dtype
+
+
+class StreamWriter:
+    """Holds the events of one stream in memory and appends them to Zarr in blocks.
+
+    Args:
+        group: the stream's group (``runs/<uid>/<stream>``).
+        data_keys: the descriptor's ``data_keys``.
+    """
+
+    def __init__(self, group: zarr.Group, data_keys: Mapping[str, Mapping[str, Any]]):
+        self.group = group
+        self.data_keys = dict(data_keys)
+        self.data_group = group.require_group(L.STREAM_DATA)
+        self._time: list[float] = []
+        self._seq: list[int] = []
+        self._rows: dict[str, list[Any]] = {k: [] for k in self.data_keys}
+        self._arrays: dict[str, zarr.Array] = {}
+        self.last_flush = time.monotonic()
+
+    def __len__(self) -> int:
+        return len(self._time)
+
+    def add(self, doc: Mapping[str, Any]) -> None:
+        """Buffer one event document."""
+        self._time.append(doc["time"])
+        self._seq.append(doc["seq_num"])
+        data = doc["data"]
+        for key, rows in self._rows.items():
+            rows.append(data.get(key))
+
+    def _array(self, key: str, block: np.ndarray, dtype: Any) -> zarr.Array:
+        arr = self._arrays.get(key)
+        if arr is not None:
+            return arr
+        if key in self.data_group:
+            arr = self.data_group[key]
+        else:
+            shape = block.shape[1:]
+            row_bytes = max(1, int(np.prod(shape, dtype=np.int64)) * max(block.dtype.itemsize, 1))
+            rows_per_chunk = L.SCALAR_CHUNK if not shape else max(1, _TARGET_CHUNK_BYTES // row_bytes)
+            fill = "" if dtype == "str" else (np.nan if np.dtype(dtype).kind == "f" else 0)
+            arr = self.data_group.create_array(
+                key,
+                shape=(0, *shape),
+                chunks=(rows_per_chunk, *shape),
+                dtype=dtype,
+                fill_value=fill,
+                attributes={"data_key": dict(self.data_keys[key])},
+            )
+        self._arrays[key] = arr
+        return arr
+
+    def _append(self, name: str, group: zarr.Group, values: list[Any], dtype: str) -> None:
+        if name not in group:
+            group.create_array(name, shape=(0,), chunks=(L.SCALAR_CHUNK,), dtype=dtype)
+        group[name].append(np.asarray(values, dtype=dtype))
+
+    def flush(self) -> int:
+        """Append everything buffered; return the number of rows written."""
+        n = len(self._time)
+        self.last_flush = time.monotonic()
+        if n == 0:
+            return 0
+        for key, rows in self._rows.items():
+            desc = self.data_keys[key]
+            dtype = _dtype_for(desc, rows[0])
+            try:
+                if dtype == "str":
+                    block = np.array(["" if v is None else str(v) for v in rows], dtype=object)
+                else:
+                    block = np.asarray(
+                        [np.nan if v is None else v for v in rows], dtype=dtype
+                    )
+                self._array(key, block, dtype).append(block)
+            except (ValueError, TypeError) as err:
+                raise StoreError(
+                    f"cannot store data key {key!r} of stream {self.group.path!r}: {err}"
+                ) from err
+            rows.clear()
+        self._append(L.STREAM_SEQ, self.group, self._seq, "int64")
+        self._append(L.STREAM_TIME, self.group, self._time, "float64")  # last: commit mark
+        self._time.clear()
+        self._seq.clear()
+        return n

@@ -1,0 +1,81 @@
+"""The campaign table: one row per experiment, updated in place at every transition."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import zarr
+
+from . import _layout as L
+
+__all__ = ["CampaignTable", "parameter_dtype"]
+
+
+def parameter_dtype(spec: Mapping[str, Any]) -> str:
+    """numpy dtype name of a parameter column, from its description in the campaign metadata."""
+    return {"categorical": "str", "integer": "int64"}.get(spec.get("kind", "real"), "float64")
+
+
+def _fill(dtype: str) -> Any:
+    return {"str": "", "int64": -1}.get(dtype, np.nan)
+
+
+class CampaignTable:
+    """Writes the ``experiments`` group of a store.
+
+    Each transition rewrites one row of every column, the ``status`` column last: a
+    reader that sees a final status for a row sees that row's values complete.
+
+    Args:
+        root: the store's root group (opened for writing).
+        parameters: parameter descriptions (``name``, ``kind``) from the campaign metadata.
+        objectives: objective names.
+    """
+
+    def __init__(self, root: zarr.Group, parameters: Sequence[Mapping[str, Any]], objectives: Sequence[str]):
+        self.group = root.require_group(L.TABLE)
+        pgroup = self.group.require_group(L.TABLE_PARAMETERS)
+        ogroup = self.group.require_group(L.TABLE_OBJECTIVES)
+        self.columns: dict[str, zarr.Array] = {}
+        for name, dtype in L.TABLE_COLUMNS.items():
+            self.columns[name] = self._require(self.group, name, dtype)
+        self.parameters = {p["name"]: self._require(pgroup, p["name"], parameter_dtype(p)) for p in parameters}
+        self.objectives = {o: self._require(ogroup, o, "float64") for o in objectives}
+
+    @staticmethod
+    def _require(group: zarr.Group, name: str, dtype: str) -> zarr.Array:
+        if name in group:
+            return group[name]
+        return group.create_array(
+            name, shape=(0,), chunks=(L.TABLE_CHUNK,), dtype=dtype, fill_value=_fill(dtype)
+        )
+
+    @property
+    def n_rows(self) -> int:
+        return self.columns["status"].shape[0]
+
+    def _all(self):
+        yield from self.columns.values()
+        yield from self.parameters.values()
+        yield from self.objectives.values()
+
+    def apply(self, values: Mapping[str, Any], timestamp: float) -> None:
+        """Write one ledger event (an experiment transition) into its row."""
+        row = int(values["experiment_id"])
+        if row >= self.n_rows:
+            for arr in self._all():
+                arr.resize((row + 1,))
+        status = str(values["status"])
+        self.columns["experiment_id"][row] = row
+        self.columns["batch"][row] = int(values["batch"])
+        self.columns["run_uid"][row] = str(values.get("run_uid", ""))
+        self.columns["cause"][row] = str(values.get("cause", ""))
+        time_column = {"planned": "t_planned", "running": "t_started"}.get(status, "t_finished")
+        self.columns[time_column][row] = timestamp
+        for name, arr in self.parameters.items():
+            arr[row] = values[L.param_key(name)]
+        for name, arr in self.objectives.items():
+            arr[row] = values.get(L.objective_key(name), np.nan)
+        self.columns["status"][row] = status  # last: the commit mark of the row
