@@ -6,6 +6,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from bluesky import RunEngine
@@ -17,6 +18,7 @@ try:  # the registry arrives with the planners
 except ImportError:  # pragma: no cover
     make_planner = None
 
+from .errors import StoreError
 from ._loop import closed_loop
 from ._progress import ProgressBar
 from ._result import CampaignResult
@@ -175,6 +177,11 @@ class Campaign:
             progress: show a progress bar in the terminal.
             callbacks: more RunEngine subscribers (live plots, ...).
         """
+        if not overwrite and (Path(store) / "zarr.json").exists():
+            raise StoreError(
+                f"store {store} already holds a campaign; choose another store path "
+                f"or overwrite it (overwrite=True, or --overwrite on the command line)"
+            )
         if RE is None:
             RE = RunEngine({}, context_managers=[])
         writer = ZarrWriter(store, overwrite=overwrite)

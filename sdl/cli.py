@@ -1,0 +1,109 @@
+"""The ``sdl`` command line: run a YAML campaign, inspect stores and plugins."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from sdl.errors import ConfigError, SdlError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _default_store(name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{name}-{stamp}.zarr"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sdl.config import build_campaign, load_config
+
+    config = load_config(args.campaign, budget=args.budget, seed=args.seed, store=args.store)
+    store = Path(config.store) if config.store else _default_store(config.name)
+    campaign = build_campaign(config)
+    print(
+        f"sdl: campaign {config.name!r}: {config.budget} experiments, planner "
+        f"{config.planner.name!r}, protocol {config.protocol.name!r}, store {store}",
+        flush=True,
+    )
+    result = campaign.run(store=store, overwrite=args.overwrite, progress=not args.quiet)
+    print(result.summary())
+    return EXIT_OK
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from sdl import open_store
+    from sdl._result import CampaignResult
+
+    store = open_store(args.store)
+    df = store.to_dataframe()
+    cols = [*store.parameter_names, *store.objective_names, "status", "cause"]
+    with pd.option_context("display.max_rows", args.rows, "display.width", 160, "display.max_colwidth", 60):
+        print(df[cols].tail(args.rows).to_string())
+    print(CampaignResult.from_store(store).summary())
+    return EXIT_OK
+
+
+def _cmd_list(kind: str):
+    def run(args: argparse.Namespace) -> int:
+        if kind == "devices":
+            from sdl.devices import available_devices as available
+        elif kind == "planners":
+            from sdl.planners import available_planners as available
+        else:
+            from sdl.protocols import available_protocols as available
+        for name, source in available().items():
+            print(f"{name:28s} {source}")
+        return EXIT_OK
+
+    return run
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sdl", description="Run self-driving laboratory campaigns.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a campaign described in YAML")
+    run.add_argument("campaign", help="campaign YAML file")
+    run.add_argument("--budget", type=int, help="number of experiments (overrides the file)")
+    run.add_argument("--store", help="path of the Zarr store (default: runs/<name>-<time>.zarr)")
+    run.add_argument("--seed", type=int, help="planner seed (overrides the file)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_run)
+
+    show = sub.add_parser("show", help="print a store's experiment table and summary")
+    show.add_argument("store")
+    show.add_argument("--rows", type=int, default=30, help="show the last ROWS experiments")
+    show.set_defaults(func=_cmd_show)
+
+    for kind in ("devices", "planners", "protocols"):
+        p = sub.add_parser(kind, help=f"list the installed {kind} and where they come from")
+        p.set_defaults(func=_cmd_list(kind))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sdl`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SdlError as err:
+        # bad config, unknown names, an unusable store: the user's to fix -> exit 2
+        print(f"sdl: error: {err}", file=sys.stderr)
+        usage = isinstance(err, (ConfigError, LookupError, OSError))
+        return EXIT_USAGE if usage else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("sdl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

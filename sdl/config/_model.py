@@ -1,0 +1,153 @@
+"""The campaign configuration as typed, validated data (YAML → :class:`CampaignConfig`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PositiveInt,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "CampaignConfig",
+    "DeviceConfig",
+    "ObjectiveConfig",
+    "ParameterConfig",
+    "PlannerConfig",
+    "ProtocolConfig",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _ParameterBase(_Strict):
+    name: str = Field(min_length=1)
+    device: str | None = Field(
+        default=None, description="name of the device this parameter sets (protocol-dependent)"
+    )
+
+
+class RealConfig(_ParameterBase):
+    type: Literal["real"] = "real"
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _check_range(self) -> RealConfig:
+        if not self.low < self.high:
+            raise ValueError(
+                f"low ({self.low}) must be less than high ({self.high}): swap them or widen the range"
+            )
+        if self.log and self.low <= 0:
+            raise ValueError(f"log: true needs low > 0 (got low={self.low}); raise low or drop log")
+        return self
+
+
+class IntegerConfig(_ParameterBase):
+    type: Literal["integer"]
+    low: int
+    high: int
+
+    @model_validator(mode="after")
+    def _check_range(self) -> IntegerConfig:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be less than high ({self.high}): swap them")
+        return self
+
+
+class CategoricalConfig(_ParameterBase):
+    type: Literal["categorical"]
+    choices: list[Union[str, int, float]] = Field(min_length=2)
+
+    @field_validator("choices")
+    @classmethod
+    def _distinct(cls, v: list[Any]) -> list[Any]:
+        if len({str(c) for c in v}) != len(v):
+            raise ValueError("choices must be distinct")
+        return v
+
+
+def _parameter_type(v: Any) -> str:
+    # ``type`` may be left out for a real parameter
+    return v.get("type", "real") if isinstance(v, dict) else getattr(v, "type", "real")
+
+
+ParameterConfig = Annotated[
+    Union[
+        Annotated[RealConfig, Tag("real")],
+        Annotated[IntegerConfig, Tag("integer")],
+        Annotated[CategoricalConfig, Tag("categorical")],
+    ],
+    Discriminator(
+        _parameter_type,
+        custom_error_type="parameter_type",
+        custom_error_message="type must be one of: real, integer, categorical",
+    ),
+]
+
+
+class ObjectiveConfig(_Strict):
+    name: str = Field(min_length=1)
+    goal: Literal["minimize", "maximize"] = "minimize"
+    key: str | None = Field(default=None, description="data key holding the value (default: name)")
+    function: str | None = Field(default=None, description="'module:attribute' computing the value")
+    threshold: float | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ObjectiveConfig:
+        if self.key is not None and self.function is not None:
+            raise ValueError("give either key or function, not both")
+        if self.function is not None and ":" not in self.function:
+            raise ValueError(f"function must be 'module:attribute', got {self.function!r}")
+        return self
+
+
+class DeviceConfig(_Strict):
+    type: str = Field(min_length=1, description="registered device type or 'module:attribute'")
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlannerConfig(_Strict):
+    name: str = "botorch"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProtocolConfig(_Strict):
+    name: str = Field(min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CampaignConfig(_Strict):
+    """A campaign as written in YAML. See ``docs/config.md`` for every field."""
+
+    name: str = "campaign"
+    budget: PositiveInt = 20
+    batch_size: PositiveInt = 1
+    seed: int = 0
+    store: str | None = Field(default=None, description="path of the Zarr store")
+    devices: dict[str, DeviceConfig] = Field(min_length=1)
+    parameters: list[ParameterConfig] = Field(min_length=1)
+    objectives: list[ObjectiveConfig] = Field(min_length=1)
+    protocol: ProtocolConfig
+    planner: PlannerConfig = Field(default_factory=PlannerConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> CampaignConfig:
+        for what, names in (
+            ("parameters", [p.name for p in self.parameters]),
+            ("objectives", [o.name for o in self.objectives]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what}: duplicate names {dupes}; give each a unique name")
+        return self
