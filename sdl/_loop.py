@@ -107,10 +107,11 @@ def closed_loop(
             plan = protocol(dict(exp.point), md=exp_md)
             yield from bpp.set_run_key_wrapper(capture(plan, sink), f"sdl-experiment-{exp.id}")
             values = extract_objectives(objectives, sink.readings)
-        except _CONTROL_FLOW:
-            yield from record(
-                running.advance(Status.INTERRUPTED, run_uid=sink.run_uid or "", cause="campaign stopped")
+        except _CONTROL_FLOW as err:
+            cause = {RequestAbort: "campaign aborted", RequestStop: "campaign stopped"}.get(
+                type(err), f"campaign interrupted ({type(err).__name__})"
             )
+            yield from record(running.advance(Status.INTERRUPTED, run_uid=sink.run_uid or "", cause=cause))
             raise
         except Exception as err:  # a failed experiment is recorded, and the campaign goes on
             cause = _describe_failure(err)

@@ -1,0 +1,189 @@
+"""The closed loop is a plain bluesky plan: it runs under any RunEngine with any ophyd device."""
+
+import functools
+import math
+
+import numpy as np
+import pytest
+import zarr
+from ophyd.sim import SynAxis, SynGauss, det, motor
+from bluesky.utils import Msg, RunEngineInterrupted
+from ophyd.status import Status
+
+from sdl import Campaign, open_store
+from sdl.planners import Categorical, Integer, Objective, Real, SobolPlanner
+from sdl.protocols import set_settle_measure
+from sdl.store import ZarrWriter
+
+
+def _campaign(budget=6, batch_size=1, movables=None, detectors=(det,), **kw):
+    objectives = [Objective("det", goal="maximize")]
+    planner = SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1)
+    protocol = functools.partial(
+        set_settle_measure, movables=movables or {"x": motor}, detectors=list(detectors)
+    )
+    return Campaign(
+        objectives=objectives, protocol=protocol, planner=planner, budget=budget,
+        batch_size=batch_size, **kw,
+    )
+
+
+def test_loop_plan_under_a_plain_run_engine_with_ophyd_sim(RE, store_path):
+    docs = []
+    RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    RE.subscribe(ZarrWriter(store_path))
+    campaign = _campaign(budget=5, batch_size=2)
+    uids = RE(campaign.plan())
+    starts = [d for n, d in docs if n == "start"]
+    # one campaign run + one run per experiment, each tagged with the campaign uid
+    assert len(uids) == len(starts) == 6
+    assert starts[0]["sdl_role"] == "campaign"
+    exp_starts = starts[1:]
+    assert [s["sdl_experiment_id"] for s in exp_starts] == list(range(5))
+    assert {s["sdl_campaign_uid"] for s in exp_starts} == {campaign.uid}
+    assert [s["sdl_batch"] for s in exp_starts] == [0, 0, 1, 1, 2]
+
+    df = open_store(store_path).to_dataframe()
+    assert len(df) == 5 and (df["status"] == "done").all()
+    # objective values are the detector readings of each experiment's own run
+    for exp_id, row in df.iterrows():
+        run = open_store(store_path).run(row["run_uid"]).to_dataframe()
+        assert run["det"].iloc[0] == pytest.approx(row["det"])
+        assert run["motor"].iloc[0] == pytest.approx(row["x"])
+    # the planner was told every result
+    assert len(campaign.planner.observations) == 5
+
+
+def test_user_devices_work_unchanged(RE, store_path):
+    axis = SynAxis(name="axis")
+    gauss = SynGauss("gauss", axis, "axis", center=0.5, Imax=2.0, sigma=0.7)
+    objectives = [Objective("gauss", goal="maximize")]
+    campaign = Campaign(
+        objectives=objectives,
+        planner=SobolPlanner([Real("pos", -2, 2)], objectives, seed=0),
+        protocol=functools.partial(set_settle_measure, movables={"pos": axis}, detectors=[gauss]),
+        budget=4,
+    )
+    result = campaign.run(RE, store=store_path)
+    assert result.n_done == 4
+    df = open_store(store_path).to_dataframe()
+    expected = 2.0 * np.exp(-((df["pos"] - 0.5) ** 2) / (2 * 0.7**2))
+    np.testing.assert_allclose(df["gauss"], expected, rtol=1e-6)
+
+
+class _FaultyAxis(SynAxis):
+    """A real ophyd axis that refuses x > 1 and stalls for x < -1."""
+
+    def set(self, value):
+        if value > 1:
+            raise ValueError(f"{value} is beyond the soft limit 1")
+        if value < -1:
+            st = Status()
+            st.set_exception(RuntimeError("motor stalled"))
+            return st
+        return super().set(value)
+
+
+def test_failed_experiments_are_recorded_with_cause_and_the_loop_goes_on(RE, store_path):
+    faulty = _FaultyAxis(name="faulty")
+    campaign = _campaign(budget=10, movables={"x": faulty})
+    result = campaign.run(RE, store=store_path)
+    df = open_store(store_path).to_dataframe()
+    assert len(df) == 10
+    failed = df[df["status"] == "failed"]
+    assert result.n_failed == len(failed) > 0 and result.n_done == 10 - len(failed)
+    assert set(failed["x"].abs() > 1) == {True}
+    for _, row in failed.iterrows():
+        assert ("beyond the soft limit" in row["cause"]) == (row["x"] > 1)
+        assert ("motor stalled" in row["cause"]) == (row["x"] < -1)
+        assert math.isnan(row["det"]) and row["run_uid"]  # the failed run is linked
+    told_failed = [o for o in campaign.planner.observations if o.failed]
+    assert len(told_failed) == len(failed)
+
+
+def test_nan_objective_is_a_failure(RE, store_path):
+    objectives = [Objective("det", function=lambda r: float("nan"))]
+    campaign = Campaign(
+        objectives=objectives,
+        planner=SobolPlanner([Real("x", 0, 1)], objectives),
+        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        budget=2,
+    )
+    campaign.run(RE, store=store_path)
+    df = open_store(store_path).to_dataframe()
+    assert (df["status"] == "failed").all()
+    assert df["cause"].str.contains("objective 'det'").all()
+
+
+def test_integer_and_categorical_parameters_round_trip(RE, store_path):
+    objectives = [Objective("det", goal="maximize")]
+    space = [Real("x", -1, 1), Integer("n", 1, 4), Categorical("mode", ("fast", "slow", 7))]
+    campaign = Campaign(
+        objectives=objectives,
+        planner=SobolPlanner(space, objectives, seed=3),
+        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        budget=6,
+    )
+    campaign.run(RE, store=store_path)
+    df = open_store(store_path).to_dataframe()
+    told = [o.point for o in campaign.planner.observations]
+    assert df["n"].tolist() == [p["n"] for p in told]
+    assert df["mode"].tolist() == [p["mode"] for p in told]
+    assert zarr.open_group(str(store_path), mode="r")["experiments/parameters/mode"].dtype.kind in "OTU"
+
+
+def test_existing_store_is_not_overwritten_by_accident(RE, store_path):
+    _campaign(budget=1).run(RE, store=store_path)
+    with pytest.raises(OSError, match="already holds a campaign"):
+        _campaign(budget=1).run(RE, store=store_path)
+    assert len(open_store(store_path).to_dataframe()) == 1
+    _campaign(budget=2).run(RE, store=store_path, overwrite=True)
+    assert len(open_store(store_path).to_dataframe()) == 2
+
+
+def _pausing_protocol(pause_at):
+    state = {"paused": False}
+
+    def protocol(point, md):
+        if md["sdl_experiment_id"] == pause_at and not state["paused"]:
+            state["paused"] = True
+            yield Msg("pause", defer=False)
+        return (yield from set_settle_measure(point, movables={"x": motor}, detectors=[det], md=md))
+
+    return protocol
+
+
+def _pausing_campaign(budget=4):
+    objectives = [Objective("det", goal="maximize")]
+    return Campaign(
+        objectives=objectives,
+        planner=SobolPlanner([Real("x", -1, 1)], objectives),
+        protocol=_pausing_protocol(pause_at=2),
+        budget=budget,
+    )
+
+
+def test_pause_and_resume_with_the_run_engine(RE, store_path):
+    RE.subscribe(ZarrWriter(store_path))
+    with pytest.raises(RunEngineInterrupted):
+        RE(_pausing_campaign().plan())
+    assert RE.state == "paused"
+    assert open_store(store_path).to_dataframe()["status"].tolist() == ["done", "done", "running"]
+    RE.resume()
+    df = open_store(store_path).to_dataframe()
+    assert df["status"].tolist() == ["done"] * 4
+    assert df["run_uid"].nunique() == 4
+
+
+def test_abort_marks_the_running_experiment_interrupted(RE, store_path):
+    RE.subscribe(ZarrWriter(store_path))
+    with pytest.raises(RunEngineInterrupted):
+        RE(_pausing_campaign().plan())
+    RE.abort("operator said so")
+    assert RE.state == "idle"
+    store = open_store(store_path)
+    df = store.to_dataframe()
+    assert df["status"].tolist() == ["done", "done", "interrupted"]
+    assert df["cause"].iloc[2] == "campaign aborted"
+    campaign_run = store.run(store.campaign_runs[0])
+    assert campaign_run.stop["exit_status"] == "abort"

@@ -1,0 +1,88 @@
+"""The Zarr writer: every document lands on disk, readable with plain zarr."""
+
+import json
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+import numpy as np
+import pytest
+import zarr
+from ophyd import Component, Device, Signal
+from ophyd.sim import det, motor
+
+from sdl.errors import StoreError
+from sdl.store import FORMAT_VERSION, ZarrWriter, open_store
+
+
+class Camera(Device):
+    """A real ophyd device whose reading is a 2-D image."""
+
+    image = Component(Signal, value=np.zeros((4, 6), dtype=np.uint16), kind="hinted")
+
+    def trigger(self):
+        self.image.put(np.random.default_rng(0).integers(0, 1000, (4, 6)).astype(np.uint16))
+        return super().trigger()
+
+    def describe(self):
+        d = super().describe()
+        d["cam_image"].update(dtype="array", shape=[4, 6], dtype_numpy="<u2")
+        return d
+
+
+def test_runs_streams_and_documents(RE, store_path):
+    writer = ZarrWriter(store_path, flush_rows=3)
+    RE.subscribe(writer)
+    cam = Camera(name="cam")
+
+    @bpp.run_decorator(md={"sample": "A1"})
+    def plan():
+        for x in range(7):
+            yield from bps.mv(motor, x)
+            yield from bps.trigger_and_read([motor, det, cam])
+
+    (uid,) = RE(plan())
+    root = zarr.open_group(str(store_path), mode="r")  # plain zarr, no sdl
+    assert root.attrs["sdl"]["format_version"] == FORMAT_VERSION
+    run = root["runs"][uid]
+    assert run.attrs["start"]["sample"] == "A1"
+    assert run.attrs["stop"]["exit_status"] == "success"
+    assert [d["name"] for d in run.attrs["descriptors"]] == ["primary"]
+    primary = run["primary"]
+    np.testing.assert_array_equal(primary["data/motor"][:], np.arange(7.0))
+    assert primary["data/cam_image"].shape == (7, 4, 6)
+    assert primary["data/cam_image"].dtype == np.uint16
+    assert primary["seq_num"][:].tolist() == list(range(1, 8))
+    json.dumps(dict(run.attrs))  # attributes are plain JSON
+
+    view = open_store(store_path).run(uid[:8])
+    assert view.to_dataframe()["motor"].tolist() == list(range(7))
+
+
+def test_buffered_rows_reach_disk_at_stop_even_below_flush_size(RE, store_path):
+    writer = ZarrWriter(store_path, flush_rows=10_000, flush_interval=3600)
+    RE.subscribe(writer)
+
+    @bpp.run_decorator()
+    def plan():
+        for _ in range(5):
+            yield from bps.trigger_and_read([det])
+
+    (uid,) = RE(plan())
+    assert zarr.open_group(str(store_path), mode="r")[f"runs/{uid}/primary/time"].shape == (5,)
+
+
+def test_not_a_store_is_refused(tmp_path):
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("hello")
+    with pytest.raises(StoreError, match="not a Zarr store"):
+        ZarrWriter(tmp_path / "junk")
+    with pytest.raises(StoreError, match="no campaign store"):
+        open_store(tmp_path / "nothing")
+
+
+def test_newer_format_is_refused(store_path):
+    ZarrWriter(store_path)
+    root = zarr.open_group(str(store_path), mode="a")
+    root.attrs["sdl"] = {**root.attrs["sdl"], "format_version": FORMAT_VERSION + 1}
+    with pytest.raises(StoreError, match="upgrade sdl"):
+        open_store(store_path)
