@@ -1,0 +1,184 @@
+"""Planners by name: the built-ins, plugins from the ``sdl.planners`` entry-point group,
+and ``"module:attribute"`` references.
+
+A plugin package registers a planner class in its ``pyproject.toml``::
+
+    [project.entry-points."sdl.planners"]
+    my_planner = "my_package.planners:MyPlanner"
+
+Nothing is imported until a planner is asked for by name, so listing the planners does
+not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Sequence
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from sdl.errors import ConfigError, PlannerNotFoundError
+
+from ._base import Planner
+from ._objective import Objective
+from ._space import Space
+
+__all__ = ["ENTRY_POINT_GROUP", "available_planners", "get_planner_class", "make_planner"]
+
+#: entry-point group scanned for planner plugins
+ENTRY_POINT_GROUP = "sdl.planners"
+
+# relative to this package, so the built-ins and ``Planner`` come from the same import
+_BUILTINS: dict[str, str] = {
+    "botorch": f"{__package__}._botorch:BoTorchPlanner",
+    "skopt": f"{__package__}._skopt:SkoptPlanner",
+    "sobol": f"{__package__}._sobol:SobolPlanner",
+}
+
+_HOW_TO_REGISTER = (
+    f"register a planner class under the entry-point group {ENTRY_POINT_GROUP!r} "
+    f'([project.entry-points."{ENTRY_POINT_GROUP}"] my_planner = "my_package:MyPlanner") '
+    "or give it as 'module:Class'"
+)
+
+
+def _load(reference: str) -> Any:
+    module_name, _, attribute = reference.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _plugins() -> dict[str, EntryPoint]:
+    """Entry points of the ``sdl.planners`` group by name; raise on a name used twice."""
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        other = found.get(ep.name)
+        if other is not None and other.value != ep.value:
+            raise ConfigError(
+                f"planner name {ep.name!r} is registered twice in the entry-point group "
+                f"{ENTRY_POINT_GROUP!r}: {other.value!r} ({_dist_name(other)}) and "
+                f"{ep.value!r} ({_dist_name(ep)}); uninstall or rename one of them"
+            )
+        if ep.name in _BUILTINS and _load(ep.value) is not _load(_BUILTINS[ep.name]):
+            raise ConfigError(
+                f"planner name {ep.name!r} of entry point {ep.value!r} ({_dist_name(ep)}) "
+                f"is the name of a built-in planner; rename the entry point"
+            )
+        found[ep.name] = ep
+    return {name: ep for name, ep in found.items() if name not in _BUILTINS}
+
+
+def _dist_name(ep: EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"package {dist.name}" if dist is not None else "unknown package"
+
+
+def available_planners() -> dict[str, str]:
+    """Names of the registered planners and where each comes from.
+
+    Returns:
+        ``{name: source}``, sources being ``"built-in (module:Class)"`` or
+        ``"entry point of package P (module:Class)"``.
+
+    Raises:
+        ConfigError: if two installed packages register the same name.
+    """
+    names = {name: f"built-in ({ref})" for name, ref in _BUILTINS.items()}
+    for name, ep in sorted(_plugins().items()):
+        names[name] = f"entry point of {_dist_name(ep)} ({ep.value})"
+    return names
+
+
+def get_planner_class(name: str) -> type[Planner]:
+    """The planner class registered under ``name``, or named by ``"module:Class"``.
+
+    Args:
+        name: a built-in name (``"botorch"``, ``"skopt"``, ``"sobol"``), the name of an
+            entry point of the ``sdl.planners`` group, or a ``"module:Class"`` reference.
+
+    Raises:
+        PlannerNotFoundError: if no planner has that name (the message lists those that
+            do and says how to register one).
+        ConfigError: if the name refers to something that is not a Planner subclass, or
+            two packages register the same name.
+    """
+    if name in _BUILTINS:
+        cls = _load(_BUILTINS[name])
+    elif (ep := _plugins().get(name)) is not None:
+        cls = ep.load()
+    elif ":" in name:
+        try:
+            cls = _load(name)
+        except (ImportError, AttributeError) as err:
+            raise PlannerNotFoundError(
+                f"planner {name!r} could not be imported ({err}); "
+                f"check the 'module:Class' reference"
+            ) from None
+    else:
+        raise PlannerNotFoundError(
+            f"no planner named {name!r}; available: {sorted(available_planners())}. "
+            f"To add one, {_HOW_TO_REGISTER}"
+        )
+    if not (isinstance(cls, type) and issubclass(cls, Planner)):
+        raise ConfigError(
+            f"planner {name!r} refers to {cls!r}, which is not a subclass of "
+            "sdl.planners.Planner"
+        )
+    return cls
+
+
+def planner_options(cls: type[Planner]) -> list[str] | None:
+    """Keyword options a planner class accepts besides ``space``, ``objectives``, ``seed``.
+
+    Returns ``None`` when the constructor takes ``**kwargs`` (anything goes).
+    """
+    options = []
+    for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if param.kind is param.VAR_KEYWORD:
+            return None
+        if param.kind is param.VAR_POSITIONAL:
+            continue
+        if param.name not in ("space", "objectives", "seed"):
+            options.append(param.name)
+    return options
+
+
+def make_planner(
+    name: str,
+    space: Space,
+    objectives: Sequence[Objective],
+    seed: int = 0,
+    **options: Any,
+) -> Planner:
+    """Build the planner registered under ``name`` with the given options.
+
+    Args:
+        name: see :func:`get_planner_class`.
+        space: the parameters to optimize.
+        objectives: what to optimize.
+        seed: seed of the planner.
+        **options: planner options (``num_restarts=...`` for ``"botorch"``, ...).
+
+    Raises:
+        PlannerNotFoundError: for an unknown name.
+        ConfigError: for an option the planner does not accept.
+
+    Example:
+        >>> from sdl.planners import Objective, Real, Space
+        >>> planner = make_planner("sobol", Space([Real("x", 0, 1)]), [Objective("y")])
+        >>> planner.name
+        'sobol'
+    """
+    cls = get_planner_class(name)
+    accepted = planner_options(cls)
+    if accepted is not None:
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise ConfigError(
+                f"planner {name!r} ({cls.__name__}) has no option "
+                f"{', '.join(repr(u) for u in unknown)}; it accepts: {accepted or 'none'}"
+            )
+    return cls(space, objectives, seed=seed, **options)
