@@ -1,18 +1,14 @@
-"""The ``sdl`` command line: run a YAML campaign, inspect stores and plugins."""
+"""`sdl run` and `sdl show`: run a YAML campaign; print a store's table."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-from sdl.errors import ConfigError, SdlError
+__all__ = ["add_commands"]
 
-__all__ = ["main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK = 0
 
 
 def _default_store(name: str) -> Path:
@@ -51,25 +47,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_list(kind: str):
-    def run(args: argparse.Namespace) -> int:
-        if kind == "devices":
-            from sdl.devices import available_devices as available
-        elif kind == "planners":
-            from sdl.planners import available_planners as available
-        else:
-            from sdl.protocols import available_protocols as available
-        for name, source in available().items():
-            print(f"{name:28s} {source}")
-        return EXIT_OK
-
-    return run
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sdl", description="Run self-driving laboratory campaigns.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``run`` and ``show``."""
     run = sub.add_parser("run", help="run a campaign described in YAML")
     run.add_argument("campaign", help="campaign YAML file")
     run.add_argument("--budget", type=int, help="number of experiments (overrides the file)")
@@ -83,27 +62,3 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("store")
     show.add_argument("--rows", type=int, default=30, help="show the last ROWS experiments")
     show.set_defaults(func=_cmd_show)
-
-    for kind in ("devices", "planners", "protocols"):
-        p = sub.add_parser(kind, help=f"list the installed {kind} and where they come from")
-        p.set_defaults(func=_cmd_list(kind))
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``sdl`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except SdlError as err:
-        # bad config, unknown names, an unusable store: the user's to fix -> exit 2
-        print(f"sdl: error: {err}", file=sys.stderr)
-        usage = isinstance(err, (ConfigError, LookupError, OSError))
-        return EXIT_USAGE if usage else EXIT_FAILED
-    except KeyboardInterrupt:
-        print("sdl: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The ``sdl`` command line: parser assembly, error handling and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+
+from sdl.errors import ConfigError, SdlError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: Modules adding subcommands; each has ``add_commands(subparsers)`` and sets ``func``.
+COMMAND_MODULES = [
+    "sdl.cli._run",
+    "sdl.cli._plugins",
+]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sdl", description="Run self-driving laboratory campaigns.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        import_module(module).add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sdl`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SdlError as err:
+        # bad config, unknown names, an unusable store: the user's to fix -> exit 2
+        print(f"sdl: error: {err}", file=sys.stderr)
+        usage = isinstance(err, (ConfigError, LookupError, OSError))
+        return EXIT_USAGE if usage else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("sdl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
