@@ -1,0 +1,36 @@
+"""Operator control of a running campaign: a file channel beside the store, and approval.
+
+- :class:`ControlChannel` -- requests (pause, resume, stop, abort, approve, add) and the
+  campaign's published state, as JSON files in ``<store>/control/``.
+- :class:`ControlWatcher` -- the campaign process's poller; :func:`run_controlled` runs the
+  plan and carries out resume/stop/abort after a pause.
+- :func:`approve_in_terminal`, :func:`wait_for_approval` -- human-in-the-loop approval,
+  giving an :class:`ApprovalDecision`.
+"""
+
+from ._approval import (
+    ApprovalDecision,
+    approve_in_terminal,
+    decision_from_request,
+    validate_point,
+    wait_for_approval,
+)
+from ._channel import ACTIONS, STATES, Acknowledgement, ControlChannel, Request, operator_name
+from ._run import run_controlled
+from ._watcher import ControlWatcher
+
+__all__ = [
+    "ACTIONS",
+    "STATES",
+    "Acknowledgement",
+    "ApprovalDecision",
+    "ControlChannel",
+    "ControlWatcher",
+    "Request",
+    "approve_in_terminal",
+    "decision_from_request",
+    "operator_name",
+    "run_controlled",
+    "validate_point",
+    "wait_for_approval",
+]
