@@ -14,6 +14,7 @@ __all__ = [
     "ProtocolNotFoundError",
     "LimitError",
     "DeviceFaultError",
+    "NotConnectedError",
     "ExperimentFailed",
     "StoreError",
 ]
@@ -45,6 +46,20 @@ class LimitError(SdlError, ValueError):
 
 class DeviceFaultError(SdlError, RuntimeError):
     """A (simulated or real) device reported a fault during an operation."""
+
+
+class NotConnectedError(SdlError, ConnectionError):
+    """One or more devices (or their PVs) did not connect, or lost their connection.
+
+    The message lists every unconnected signal, grouped by device, and what to check.
+
+    Attributes:
+        failures: ``{device name: [PV name or signal name, ...]}``.
+    """
+
+    def __init__(self, message: str, failures: dict[str, list[str]] | None = None):
+        super().__init__(message)
+        self.failures: dict[str, list[str]] = dict(failures or {})
 
 
 class ExperimentFailed(SdlError, RuntimeError):
