@@ -11,18 +11,16 @@ from typing import Any
 
 from bluesky import RunEngine
 
-from sdl.planners import Categorical, Integer, Objective, Planner, Real, Space
+from sdl.planners import Categorical, Integer, Objective, Planner, Real, Space, make_planner
 
-try:  # the registry arrives with the planners
-    from sdl.planners import make_planner
-except ImportError:  # pragma: no cover
-    make_planner = None
-
-from .errors import StoreError
 from ._loop import closed_loop
 from ._progress import ProgressBar
+from ._provenance import collect_provenance
 from ._result import CampaignResult
+from ._resume import InterruptedPolicy, ResumePlan, plan_resume
+from .errors import StoreError
 from .store import ZarrWriter, open_store
+from .store._json import jsonable
 
 __all__ = ["Campaign"]
 
@@ -143,11 +141,16 @@ class Campaign:
             **self.metadata,
         }
 
-    def plan(self):
-        """The campaign as a bluesky plan, for ``RE(campaign.plan())``."""
+    def plan(self, *, resume: ResumePlan | None = None):
+        """The campaign as a bluesky plan, for ``RE(campaign.plan())``.
+
+        Args:
+            resume: where to start when continuing from a store (see :meth:`resume`).
+        """
         md = {
             "sdl_campaign_uid": self.uid,
             "sdl_campaign": self.describe(),
+            "sdl_provenance": jsonable(collect_provenance(self.devices)),
             "campaign_name": self.name,
         }
         return closed_loop(
@@ -157,6 +160,7 @@ class Campaign:
             budget=self.budget,
             batch_size=self.batch_size,
             md=md,
+            resume=resume,
         )
 
     def run(
@@ -176,15 +180,60 @@ class Campaign:
             overwrite: replace an existing store at that path.
             progress: show a progress bar in the terminal.
             callbacks: more RunEngine subscribers (live plots, ...).
+
+        Raises:
+            StoreError: ``store`` already holds a campaign and ``overwrite`` is False.
         """
         if not overwrite and (Path(store) / "zarr.json").exists():
             raise StoreError(
-                f"store {store} already holds a campaign; choose another store path "
-                f"or overwrite it (overwrite=True, or --overwrite on the command line)"
+                f"store {store} already holds a campaign; choose another store path, "
+                f"overwrite it (overwrite=True, or --overwrite on the command line), "
+                f"or continue it (campaign.resume(store), or sdl resume)"
             )
+        writer = ZarrWriter(store, overwrite=overwrite)
+        return self._execute(RE, writer, self.plan(), progress, callbacks)
+
+    def resume(
+        self,
+        RE: RunEngine | None = None,
+        *,
+        store: str | os.PathLike,
+        policy: InterruptedPolicy = "rerun",
+        budget: int | None = None,
+        progress: bool = False,
+        callbacks: Sequence[Callable[[str, dict], Any]] = (),
+    ) -> CampaignResult:
+        """Continue the campaign recorded in ``store`` (after a crash, a stop or an abort).
+
+        This campaign must be built like the one that wrote the store (same parameters,
+        objectives, planner kind, options and seed). Its planner is rebuilt from the store;
+        experiments the crash left planned or running are marked interrupted and, by the
+        ``rerun`` policy, measured again first (``skip``: not). The campaign keeps its uid.
+
+        Args:
+            RE: the RunEngine to use; a new one if None.
+            store: the campaign's store.
+            policy: ``"rerun"`` or ``"skip"`` for interrupted experiments.
+            budget: a new total budget (done + failed, earlier runs included).
+            progress: show a progress bar.
+            callbacks: more RunEngine subscribers.
+        """
+        reader = open_store(store)
+        stored = reader.campaign
+        if not stored.get("uid"):
+            raise StoreError(f"{store} holds no campaign to resume")
+        if budget is not None:
+            if budget < 1:
+                raise ValueError(f"budget must be at least 1, got {budget}")
+            self.budget = int(budget)
+        resume = plan_resume(reader, self.planner, policy=policy)
+        self.uid = stored["uid"]
+        writer = ZarrWriter(store)
+        return self._execute(RE, writer, self.plan(resume=resume), progress, callbacks)
+
+    def _execute(self, RE, writer, plan, progress, callbacks) -> CampaignResult:
         if RE is None:
             RE = RunEngine({}, context_managers=[])
-        writer = ZarrWriter(store, overwrite=overwrite)
         subs = [writer, *callbacks]
         bar = None
         if progress:
@@ -192,13 +241,26 @@ class Campaign:
             bar = ProgressBar(self.budget, first.name, first.minimize)
             subs.append(bar)
         tokens = [RE.subscribe(cb) for cb in subs]
+        previous_hook = RE.state_hook
+        RE.state_hook = _chain_hooks(previous_hook, writer.on_state_change)
         t0 = time.monotonic()
         try:
-            RE(self.plan())
+            RE(plan)
         finally:
+            RE.state_hook = previous_hook
             for token in tokens:
                 RE.unsubscribe(token)
             writer.flush()
             if bar is not None:
                 bar.close()
-        return CampaignResult.from_store(open_store(store), time.monotonic() - t0)
+        return CampaignResult.from_store(open_store(writer.path), time.monotonic() - t0)
+
+
+def _chain_hooks(*hooks):
+    hooks = [h for h in hooks if h is not None]
+
+    def hook(new_state, old_state):
+        for h in hooks:
+            h(new_state, old_state)
+
+    return hook

@@ -9,6 +9,7 @@ event to its subscribers before it answers the ``save`` message.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any
@@ -20,7 +21,7 @@ from sdl.planners import Categorical, Integer, Objective, Space
 from ._lifecycle import Experiment
 from .store._layout import objective_key, param_key
 
-__all__ = ["Ledger", "LEDGER_STREAM", "param_key", "objective_key"]
+__all__ = ["Ledger", "LEDGER_STREAM", "PlannerLog", "PLANNER_STREAM"]
 
 LEDGER_STREAM = "experiments"
 
@@ -89,5 +90,61 @@ class Ledger:
             values[objective_key(o.name)] = float(exp.objectives.get(o.name, math.nan))
         self._reading = {k: {"value": v, "timestamp": now} for k, v in values.items()}
         yield from bps.create(LEDGER_STREAM)
+        yield from bps.read(self)
+        yield from bps.save()
+
+
+PLANNER_STREAM = "planner"
+
+
+class PlannerLog:
+    """A ``Readable`` whose reading describes the planner's latest ask (``planner`` stream).
+
+    Data keys: ``batch``, ``n_asks`` (asks made, this one included), ``n_observations``
+    (experiments told before this ask), ``ask_seconds``, ``planner`` (name), ``proposals``
+    and ``state`` (JSON text; ``state`` is the planner's ``describe_state()`` if it has one).
+    """
+
+    def __init__(self, name: str = "planner_log"):
+        self.name = name
+        self.parent = None
+        self._reading: dict[str, dict[str, Any]] = {}
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        def key(dtype: str, dtype_numpy: str) -> dict[str, Any]:
+            return {"source": "sdl:planner", "dtype": dtype, "shape": [], "dtype_numpy": dtype_numpy}
+
+        return {
+            "batch": key("integer", "<i8"),
+            "n_asks": key("integer", "<i8"),
+            "n_observations": key("integer", "<i8"),
+            "ask_seconds": key("number", "<f8"),
+            "planner": key("string", "<U64"),
+            "proposals": key("string", "<U4096"),
+            "state": key("string", "<U4096"),
+        }
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        return dict(self._reading)
+
+    def record(self, planner: Any, batch: int, points: list[dict[str, Any]], seconds: float):
+        """Plan: emit one ``planner`` event describing the ask that proposed ``points``."""
+        describe = getattr(planner, "describe_state", None)
+        try:
+            state = describe() if callable(describe) else {}
+        except Exception as err:  # provenance must never stop the campaign
+            state = {"error": f"{type(err).__name__}: {err}"}
+        values = {
+            "batch": int(batch),
+            "n_asks": int(planner.n_asks),
+            "n_observations": len(planner.observations),
+            "ask_seconds": float(seconds),
+            "planner": str(planner.name),
+            "proposals": json.dumps(points, default=str),
+            "state": json.dumps(state, default=str),
+        }
+        now = time.time()
+        self._reading = {k: {"value": v, "timestamp": now} for k, v in values.items()}
+        yield from bps.create(PLANNER_STREAM)
         yield from bps.read(self)
         yield from bps.save()

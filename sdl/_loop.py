@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
@@ -14,8 +15,9 @@ from sdl.errors import ExperimentFailed
 from sdl.planners import Objective, Planner
 from sdl.protocols import Capture, capture, extract_objectives
 
-from ._ledger import Ledger
+from ._ledger import Ledger, PlannerLog
 from ._lifecycle import Experiment, Status
+from ._resume import ResumePlan
 
 __all__ = ["closed_loop", "CAMPAIGN_RUN_KEY"]
 
@@ -46,52 +48,62 @@ def closed_loop(
     budget: int,
     batch_size: int = 1,
     md: Mapping[str, Any] | None = None,
-    first_id: int = 0,
-    first_batch: int = 0,
+    resume: ResumePlan | None = None,
 ) -> Generator[Msg, Any, list[Experiment]]:
     """The campaign plan: run experiments proposed by ``planner`` until ``budget`` are done.
 
     Opens a campaign run (run key :data:`CAMPAIGN_RUN_KEY`) whose ``experiments`` stream
-    records every life-cycle transition; each experiment is its own run opened by the
-    protocol, whose start document carries ``sdl_campaign_uid`` and ``sdl_experiment_id``.
+    records every life-cycle transition and whose ``planner`` stream records every ask;
+    each experiment is its own run opened by the protocol, whose start document carries
+    ``sdl_campaign_uid`` and ``sdl_experiment_id``.
 
     Args:
         planner: proposes points; told every outcome (NaN for a failed experiment).
         protocol: ``protocol(point, md=...) -> plan`` running one experiment.
         objectives: how to compute objective values from an experiment's readings.
-        budget: number of experiments to run (done + failed) in this plan.
+        budget: experiments (done + failed) the whole campaign runs, earlier runs included.
         batch_size: points asked from the planner at a time.
         md: metadata for the campaign run's start document.
-        first_id: id of the first experiment (non-zero when resuming).
-        first_batch: index of the first batch (non-zero when resuming).
+        resume: where a resumed campaign starts (see :func:`sdl._resume.plan_resume`).
 
     Returns:
-        The experiments, in their final states.
+        The experiments this plan touched, in their final states.
     """
+    resume = resume or ResumePlan(completed=0, next_id=0, next_batch=0)
     ledger = Ledger(planner.space, objectives)
+    planner_log = PlannerLog()
     start_md = {"plan_name": "closed_loop", "sdl_role": "campaign", **dict(md or {})}
-    experiments: list[Experiment] = []
+    if resume.previous_runs:
+        start_md["sdl_resumed_from"] = list(resume.previous_runs)
+    experiments: dict[int, Experiment] = {}
 
     def record(exp: Experiment):
-        experiments[exp.id - first_id] = exp
+        experiments[exp.id] = exp
         yield from ledger.record(exp)
 
     @bpp.set_run_key_decorator(CAMPAIGN_RUN_KEY)
     @bpp.run_decorator(md=start_md)
     def _campaign():
-        next_id, batch = first_id, first_batch
-        while next_id < first_id + budget:
-            n = min(batch_size, first_id + budget - next_id)
-            points = planner.ask(n)
-            batch_exps = [Experiment(id=next_id + i, batch=batch, point=p) for i, p in enumerate(points)]
-            experiments.extend(batch_exps)
-            for exp in batch_exps:
+        for cut in resume.to_interrupt:
+            yield from record(cut.advance(Status.INTERRUPTED))
+        completed, next_id, batch = resume.completed, resume.next_id, resume.next_batch
+        queue = list(resume.reruns)[: max(budget - completed, 0)]
+        while completed < budget:
+            if not queue:
+                n = min(batch_size, budget - completed)
+                t0 = time.perf_counter()
+                points = planner.ask(n)
+                yield from planner_log.record(planner, batch, points, time.perf_counter() - t0)
+                queue = [Experiment(id=next_id + i, batch=batch, point=p) for i, p in enumerate(points)]
+                next_id += n
+                batch += 1
+            for exp in queue:
                 yield from record(exp)
-            for exp in batch_exps:
+            for exp in queue:
                 yield from bps.checkpoint()
                 yield from _run_one(exp)
-            next_id += n
-            batch += 1
+                completed += 1
+            queue = []
 
     def _run_one(exp: Experiment):
         running = exp.advance(Status.RUNNING)
@@ -114,9 +126,7 @@ def closed_loop(
             yield from record(running.advance(Status.INTERRUPTED, run_uid=sink.run_uid or "", cause=cause))
             raise
         except Exception as err:  # a failed experiment is recorded, and the campaign goes on
-            cause = _describe_failure(err)
-            if not isinstance(err, ExperimentFailed):
-                cause = cause or type(err).__name__
+            cause = _describe_failure(err) or type(err).__name__
             yield from record(running.advance(Status.FAILED, run_uid=sink.run_uid or "", cause=cause))
             planner.tell([exp.point], [{o.name: math.nan for o in objectives}])
             return
@@ -124,4 +134,4 @@ def closed_loop(
         planner.tell([exp.point], [values])
 
     yield from _campaign()
-    return experiments
+    return list(experiments.values())

@@ -47,8 +47,39 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_resume(args: argparse.Namespace) -> int:
+    from sdl import open_store
+    from sdl.config import build_campaign, load_config
+    from sdl.errors import ConfigError
+
+    stored = open_store(args.store).campaign
+    if "config" not in stored:
+        raise ConfigError(
+            f"{args.store} was written by a campaign built in Python, not from YAML; resume it "
+            f"from Python with campaign.resume(store=...) using the same campaign"
+        )
+    config = load_config(stored["config"], budget=args.budget)
+    campaign = build_campaign(config)
+    print(f"sdl: resuming {config.name!r} in {args.store} (budget {config.budget}, interrupted "
+          f"experiments: {args.interrupted})", flush=True)
+    result = campaign.resume(
+        store=args.store, policy=args.interrupted, progress=not args.quiet
+    )
+    print(result.summary())
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from sdl import open_store
+
+    store = open_store(args.store)
+    out = store.to_csv(args.csv)
+    print(f"wrote {out} ({len(store.to_dataframe())} experiments)")
+    return EXIT_OK
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``run`` and ``show``."""
+    """Register ``run``, ``resume``, ``show`` and ``export``."""
     run = sub.add_parser("run", help="run a campaign described in YAML")
     run.add_argument("campaign", help="campaign YAML file")
     run.add_argument("--budget", type=int, help="number of experiments (overrides the file)")
@@ -57,6 +88,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--overwrite", action="store_true", help="replace an existing store")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
+
+    resume = sub.add_parser("resume", help="continue a campaign from its store (after a crash or stop)")
+    resume.add_argument("store")
+    resume.add_argument("--budget", type=int, help="new total budget (earlier experiments included)")
+    resume.add_argument(
+        "--interrupted", choices=["rerun", "skip"], default="rerun",
+        help="what to do with experiments the crash interrupted (default: rerun)",
+    )
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    resume.set_defaults(func=_cmd_resume)
+
+    export = sub.add_parser("export", help="write a store's experiment table as CSV")
+    export.add_argument("store")
+    export.add_argument("--csv", required=True, help="output file")
+    export.set_defaults(func=_cmd_export)
 
     show = sub.add_parser("show", help="print a store's experiment table and summary")
     show.add_argument("store")

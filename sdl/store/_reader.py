@@ -62,14 +62,29 @@ class RunView:
         if stream not in self.group:
             raise KeyError(f"run {self.uid} has no stream {stream!r}; streams: {self.streams}")
         g = self.group[stream]
-        n = g[L.STREAM_TIME].shape[0] if L.STREAM_TIME in g else 0
-        out = {L.STREAM_TIME: g[L.STREAM_TIME][:n] if n else np.empty(0)}
+        times = g[L.STREAM_TIME][:] if L.STREAM_TIME in g else np.empty(0)
+        cut = np.flatnonzero(np.isnan(times))  # rows cut by a crash mid-append
+        n = int(cut[0]) if len(cut) else len(times)
+        out = {L.STREAM_TIME: times[:n]}
         if L.STREAM_SEQ in g:
             out[L.STREAM_SEQ] = g[L.STREAM_SEQ][:n]
         if L.STREAM_DATA in g:
             for key, arr in g[L.STREAM_DATA].arrays():
                 out[key] = arr[:n]
         return out
+
+    def to_xarray(self, stream: str = "primary"):
+        """``stream`` as an ``xarray.Dataset`` with dimension ``time``; arrays keep their shape."""
+        import xarray as xr
+
+        data = self.data(stream)
+        t = data.pop(L.STREAM_TIME)
+        variables = {
+            key: ((L.STREAM_TIME, *[f"{key}_dim_{i}" for i in range(v.ndim - 1)]), v)
+            for key, v in data.items()
+        }
+        attrs = {"uid": self.uid, "stream": stream}
+        return xr.Dataset(variables, coords={L.STREAM_TIME: t}, attrs=attrs)
 
     def to_dataframe(self, stream: str = "primary") -> pd.DataFrame:
         """Scalar data keys of ``stream`` as a DataFrame (arrays as one object per row)."""
@@ -130,6 +145,28 @@ class CampaignStore:
         if len(matches) != 1:
             raise KeyError(f"no unique run {uid!r} in {self.path} ({len(matches)} match)")
         return RunView(runs[matches[0]])
+
+    @property
+    def provenance(self) -> list[dict[str, Any]]:
+        """The provenance recorded by each campaign run (versions, git, host, devices)."""
+        out = []
+        for uid in self.campaign_runs:
+            try:
+                out.append(dict(self.run(uid).start.get("sdl_provenance", {})))
+            except KeyError:
+                continue
+        return out
+
+    @property
+    def operator_log(self) -> list[dict[str, Any]]:
+        """Operator-visible actions (pause, resume, abort, approvals) with times and who."""
+        return list(self.root.attrs.get("operator_log", []))
+
+    def to_csv(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_dataframe` as CSV; return the path."""
+        path = Path(path)
+        self.to_dataframe().to_csv(path)
+        return path
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per experiment: a column per parameter and objective, and ``status``.

@@ -12,10 +12,11 @@ import zarr
 from sdl.errors import StoreError
 
 from . import _layout as L
+from ._concurrent import concurrently
 
 __all__ = ["StreamWriter"]
 
-_TARGET_CHUNK_BYTES = 1 << 20
+_TARGET_CHUNK_BYTES = 4 << 20
 
 
 def _dtype_for(desc: Mapping[str, Any], sample: Any) -> np.dtype | str:
@@ -51,6 +52,7 @@ class StreamWriter:
         self._rows: dict[str, list[Any]] = {k: [] for k in self.data_keys}
         self._arrays: dict[str, zarr.Array] = {}
         self.last_flush = time.monotonic()
+        self.nbytes = 0  # approximate size of what is buffered
 
     def __len__(self) -> int:
         return len(self._time)
@@ -61,7 +63,9 @@ class StreamWriter:
         self._seq.append(doc["seq_num"])
         data = doc["data"]
         for key, rows in self._rows.items():
-            rows.append(data.get(key))
+            value = data.get(key)
+            rows.append(value)
+            self.nbytes += getattr(value, "nbytes", 8)
 
     def _array(self, key: str, block: np.ndarray, dtype: Any) -> zarr.Array:
         arr = self._arrays.get(key)
@@ -85,10 +89,17 @@ class StreamWriter:
         self._arrays[key] = arr
         return arr
 
-    def _append(self, name: str, group: zarr.Group, values: list[Any], dtype: str) -> None:
-        if name not in group:
-            group.create_array(name, shape=(0,), chunks=(L.SCALAR_CHUNK,), dtype=dtype)
-        group[name].append(np.asarray(values, dtype=dtype))
+    def _require(self, name: str, dtype: str, fill: Any) -> zarr.Array:
+        arr = self._arrays.get("/" + name)  # "/": never a data key's name
+        if arr is None:
+            if name in self.group:
+                arr = self.group[name]
+            else:
+                arr = self.group.create_array(
+                    name, shape=(0,), chunks=(L.SCALAR_CHUNK,), dtype=dtype, fill_value=fill
+                )
+            self._arrays["/" + name] = arr
+        return arr
 
     def flush(self) -> int:
         """Append everything buffered; return the number of rows written."""
@@ -96,6 +107,7 @@ class StreamWriter:
         self.last_flush = time.monotonic()
         if n == 0:
             return 0
+        appends = []
         for key, rows in self._rows.items():
             desc = self.data_keys[key]
             dtype = _dtype_for(desc, rows[0])
@@ -103,17 +115,19 @@ class StreamWriter:
                 if dtype == "str":
                     block = np.array(["" if v is None else str(v) for v in rows], dtype=object)
                 else:
-                    block = np.asarray(
-                        [np.nan if v is None else v for v in rows], dtype=dtype
-                    )
-                self._array(key, block, dtype).append(block)
+                    block = np.asarray([np.nan if v is None else v for v in rows], dtype=dtype)
+                appends.append(self._array(key, block, dtype)._async_array.append(block))
             except (ValueError, TypeError) as err:
                 raise StoreError(
                     f"cannot store data key {key!r} of stream {self.group.path!r}: {err}"
                 ) from err
             rows.clear()
-        self._append(L.STREAM_SEQ, self.group, self._seq, "int64")
-        self._append(L.STREAM_TIME, self.group, self._time, "float64")  # last: commit mark
+        seq = self._require(L.STREAM_SEQ, "int64", 0)
+        appends.append(seq._async_array.append(np.asarray(self._seq, dtype="int64")))
+        concurrently(appends)
+        # last: the commit mark (NaN fill marks a row cut between resize and write)
+        self._require(L.STREAM_TIME, "float64", np.nan).append(np.asarray(self._time, dtype="float64"))
         self._time.clear()
         self._seq.clear()
+        self.nbytes = 0
         return n

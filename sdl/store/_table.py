@@ -9,6 +9,7 @@ import numpy as np
 import zarr
 
 from . import _layout as L
+from ._concurrent import concurrently
 
 __all__ = ["CampaignTable", "parameter_dtype"]
 
@@ -65,17 +66,25 @@ class CampaignTable:
         """Write one ledger event (an experiment transition) into its row."""
         row = int(values["experiment_id"])
         if row >= self.n_rows:
-            for arr in self._all():
-                arr.resize((row + 1,))
+            concurrently([arr._async_array.resize((row + 1,)) for arr in self._all()])
         status = str(values["status"])
-        self.columns["experiment_id"][row] = row
-        self.columns["batch"][row] = int(values["batch"])
-        self.columns["run_uid"][row] = str(values.get("run_uid", ""))
-        self.columns["cause"][row] = str(values.get("cause", ""))
         time_column = {"planned": "t_planned", "running": "t_started"}.get(status, "t_finished")
-        self.columns[time_column][row] = timestamp
-        for name, arr in self.parameters.items():
-            arr[row] = values[L.param_key(name)]
-        for name, arr in self.objectives.items():
-            arr[row] = values.get(L.objective_key(name), np.nan)
+        writes = {
+            "experiment_id": row,
+            "batch": int(values["batch"]),
+            "run_uid": str(values.get("run_uid", "")),
+            "cause": str(values.get("cause", "")),
+            time_column: timestamp,
+        }
+        updates = [self.columns[name]._async_array.setitem(row, v) for name, v in writes.items()]
+        updates += [
+            arr._async_array.setitem(row, values[L.param_key(name)])
+            for name, arr in self.parameters.items()
+        ]
+        updates += [
+            arr._async_array.setitem(row, values.get(L.objective_key(name), np.nan))
+            for name, arr in self.objectives.items()
+        ]
+        concurrently(updates)
         self.columns["status"][row] = status  # last: the commit mark of the row
+

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -70,13 +72,20 @@ class ZarrWriter(event_model.DocumentRouter):
     the campaign table, synchronously, at every event.
 
     Event data are buffered per stream and appended in blocks: when ``flush_rows``
-    events are waiting, when ``flush_interval`` seconds have passed since the last
-    append (checked as events arrive), at every campaign transition and at every stop.
+    events or ``flush_bytes`` bytes are waiting, ``flush_interval`` seconds after the
+    first unwritten event (a timer on the RunEngine's event loop, so also when events
+    stop arriving), at every campaign transition, at every stop, and at a pause (see
+    :meth:`on_state_change`). So at most ``flush_interval`` seconds of data are at risk
+    in a crash, and none after a clean stop or pause.
+
+    The writer is safe to call from the RunEngine's thread and, for :meth:`flush` and
+    :meth:`log_operator_action`, from any other thread.
 
     Args:
         path: directory of the Zarr v3 store; created if missing.
         flush_interval: seconds of event data that may wait in memory.
         flush_rows: events that may wait in memory per stream.
+        flush_bytes: bytes of event data that may wait in memory per stream.
         overwrite: replace an existing store instead of adding to it.
     """
 
@@ -86,6 +95,7 @@ class ZarrWriter(event_model.DocumentRouter):
         *,
         flush_interval: float = 1.0,
         flush_rows: int = 10_000,
+        flush_bytes: int = 64 << 20,
         overwrite: bool = False,
     ):
         super().__init__()
@@ -93,10 +103,17 @@ class ZarrWriter(event_model.DocumentRouter):
         self.root = init_store(self.path, overwrite=overwrite)
         self.flush_interval = float(flush_interval)
         self.flush_rows = int(flush_rows)
+        self.flush_bytes = int(flush_bytes)
+        self._lock = threading.RLock()
+        self._timer: asyncio.TimerHandle | None = None
         self._runs: dict[str, _Run] = {}
         self._stream_run: dict[str, _Run] = {}
         self._table: CampaignTable | None = None
         self._ledger_descriptors: set[str] = set()
+
+    def __call__(self, name, doc, validate=False):
+        with self._lock:
+            return super().__call__(name, doc, validate)
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -141,13 +158,17 @@ class ZarrWriter(event_model.DocumentRouter):
         stream = run.streams[doc["descriptor"]]
         stream.add(doc)
         if doc["descriptor"] in self._ledger_descriptors and self._table is not None:
-            stream.flush()
+            # The table is the durable record of the transition; the transition log itself
+            # is buffered like any stream.
             self._table.apply(doc["data"], doc["time"])
-            self.flush()  # a transition: nothing measured before it stays at risk
-        elif len(stream) >= self.flush_rows or (
-            time.monotonic() - stream.last_flush >= self.flush_interval
+        if (
+            len(stream) >= self.flush_rows
+            or stream.nbytes >= self.flush_bytes
+            or time.monotonic() - stream.last_flush >= self.flush_interval
         ):
             stream.flush()
+        elif self._timer is None:
+            self._arm_timer()
         return doc
 
     def stop(self, doc):
@@ -163,8 +184,37 @@ class ZarrWriter(event_model.DocumentRouter):
 
     # -- control -----------------------------------------------------------------------------
 
+    def _arm_timer(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # fed outside an event loop: flushes happen as events arrive
+            return
+        self._timer = loop.call_later(self.flush_interval, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.flush()
+
     def flush(self) -> None:
         """Append every buffered event of every open run."""
-        for run in self._runs.values():
-            for stream in run.streams.values():
-                stream.flush()
+        with self._lock:
+            for run in self._runs.values():
+                for stream in run.streams.values():
+                    stream.flush()
+
+    def log_operator_action(self, action: str, *, who: str = "", detail: str = "") -> None:
+        """Append ``{time, action, who, detail}`` to the store's ``operator_log`` attribute."""
+        with self._lock:
+            entry = {"time": time.time(), "action": action, "who": who, "detail": detail}
+            log = list(self.root.attrs.get("operator_log", []))
+            log.append(entry)
+            self.root.attrs["operator_log"] = log
+
+    def on_state_change(self, new_state: str, old_state: str) -> None:
+        """A RunEngine ``state_hook``: flush at a pause and log the operator-visible change."""
+        if new_state == "paused" or new_state == "idle":
+            self.flush()
+        if (old_state, new_state) in (("running", "paused"), ("paused", "running")) or (
+            old_state == "paused" and new_state in ("idle", "stopping", "halting", "aborting")
+        ):
+            self.log_operator_action(f"{old_state} -> {new_state}", who="RunEngine")
