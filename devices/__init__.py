@@ -12,6 +12,12 @@ Public names:
     :class:`SimDispenser`, :class:`SimMixer`, :class:`SimColorSensor`,
     :class:`Well`), :class:`AlignmentStage`, and the registry
     (:func:`make_device`, :func:`register_device`, :func:`available_devices`).
+
+    EPICS (Channel Access, through pyepics): :class:`EpicsPositioner`,
+    :class:`EpicsSetpointController`, :class:`EpicsDetector`, :class:`EpicsReactor`;
+    :func:`connect_all` and :func:`connect_together` (one error for every PV that did
+    not connect), :class:`PVDisconnectedError`, :class:`PutFailedError`; and the safe
+    state helpers :func:`safe_state_plan` and :func:`make_safe`. See ``docs/epics.md``.
 """
 
 from ._alignment import AlignmentStage, GaussianPeak, HartmannIntensity
@@ -25,6 +31,18 @@ from ._color import (
     Well,
 )
 from ._detector import SimDetector
+from ._epics_base import (
+    DEFAULT_CONNECTION_TIMEOUT,
+    EpicsDeviceBase,
+    PutFailedError,
+    PVDisconnectedError,
+    connect_all,
+)
+from ._epics_controller import EpicsSetpointController
+from ._epics_detector import EpicsDetector
+from ._epics_positioner import EpicsPositioner
+from ._epics_reactor import EpicsReactor
+from ._epics_safety import connect_together, make_safe, safe_state_plan
 from ._faults import DeviceTimeoutError, Faults
 from ._motor import SimMotor
 from ._registry import ENTRY_POINT_GROUP, available_devices, make_device, register_device
@@ -34,8 +52,16 @@ __all__ = [
     "ColorMixPhysics",
     "ColorMixingStation",
     "DYE_ABSORBANCE",
+    "DEFAULT_CONNECTION_TIMEOUT",
     "DeviceTimeoutError",
     "ENTRY_POINT_GROUP",
+    "EpicsDetector",
+    "EpicsDeviceBase",
+    "EpicsPositioner",
+    "EpicsReactor",
+    "EpicsSetpointController",
+    "PVDisconnectedError",
+    "PutFailedError",
     "Faults",
     "GaussianPeak",
     "HartmannIntensity",
@@ -46,6 +72,10 @@ __all__ = [
     "SimMotor",
     "Well",
     "available_devices",
+    "connect_all",
+    "connect_together",
+    "make_safe",
+    "safe_state_plan",
     "make_device",
     "register_device",
 ]

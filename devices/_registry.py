@@ -1,136 +1,97 @@
 """Registry of device factories, keyed by type name.
 
-Built-in types are registered here; plugins add theirs through the entry-point
-group ``sdl.devices`` (loaded lazily, only when their name is asked for) or by
-calling :func:`register_device`. A type name of the form ``"module:attribute"``
-imports that factory directly.
+One mechanism for every plugin kind: this is a :class:`sdl._plugins.Registry` (as the
+planner and protocol registries are). Built-in types are registered here; plugins add
+theirs through the entry-point group ``sdl.devices`` (loaded on the first look-up of a
+name that is not built in, or when listing) or by calling :func:`register_device`. A
+type name of the form ``"module:attribute"`` imports that factory directly.
+
+A factory is called as ``factory(name, **options)`` and returns an ophyd device, or a
+container whose ``devices`` attribute maps device names to ophyd devices. EPICS
+factories also connect what they build (all together inside
+:func:`~sdl.devices.connect_together`).
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import inspect
 from collections.abc import Callable
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from ophyd import Device
 
+from sdl._plugins import Registry, check_options, import_reference
 from sdl.errors import ConfigError, DeviceNotFoundError
 
 from ._alignment import AlignmentStage
 from ._color import ColorMixingStation
 from ._detector import SimDetector
+from ._epics_controller import EpicsSetpointController
+from ._epics_detector import EpicsDetector
+from ._epics_positioner import EpicsPositioner
+from ._epics_reactor import EpicsReactor
+from ._epics_safety import connect_or_defer
 from ._motor import SimMotor
 
-__all__ = ["register_device", "make_device", "available_devices", "ENTRY_POINT_GROUP"]
+__all__ = ["register_device", "make_device", "available_devices", "devices", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "sdl.devices"
 
+#: the device-type registry (name -> factory)
+devices: Registry[Callable[..., Any]] = Registry(
+    "device type", ENTRY_POINT_GROUP, DeviceNotFoundError
+)
+
 _HOW_TO_REGISTER = (
-    "register one with sdl.devices.register_device(name, factory), under the "
+    "call sdl.devices.register_device(name, factory), register it under the "
     f"entry-point group '{ENTRY_POINT_GROUP}' in your package's pyproject.toml "
     '([project.entry-points."sdl.devices"] my_device = "my_pkg.devices:MyDevice"), '
     "or give the type as 'module:attribute'"
 )
 
-
-def _import_attribute(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise DeviceNotFoundError(f"{spec!r} is not of the form 'module:attribute'")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise DeviceNotFoundError(
-            f"cannot import module {module_name!r} for {spec!r}: {exc}"
-        ) from exc
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise DeviceNotFoundError(f"module {module_name!r} has no attribute {attr!r}") from None
-    return obj
+#: Keyword arguments every ophyd Device accepts through ``**kwargs``.
+_OPHYD_OPTIONS = ("labels", "kind", "read_attrs", "configuration_attrs")
 
 
 def _make_sim_detector(name: str, *, physics: Any, **options: Any) -> SimDetector:
     """Build a :class:`SimDetector`; ``physics`` may be a ``"module:attribute"`` string."""
     if isinstance(physics, str):
-        physics = _import_attribute(physics)
+        try:
+            physics = import_reference(physics)
+        except (ImportError, AttributeError, ValueError) as err:
+            raise ConfigError(f"physics {physics!r} cannot be imported: {err}") from err
     return SimDetector(name, physics=physics, **options)
 
 
 _make_sim_detector.__signature__ = inspect.signature(SimDetector)  # type: ignore[attr-defined]
 _make_sim_detector.device_class = SimDetector  # type: ignore[attr-defined]
 
-#: Keyword arguments every ophyd Device accepts through ``**kwargs``.
-_OPHYD_OPTIONS = ("labels", "kind", "read_attrs", "configuration_attrs")
-_NAMED = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+def _connecting(cls: type) -> Callable[..., Any]:
+    """A factory building ``cls`` and connecting it (or deferring, see connect_together)."""
+
+    @functools.wraps(cls, assigned=("__doc__",), updated=())
+    def factory(name: str, **options: Any) -> Any:
+        return connect_or_defer(cls(name, **options))
+
+    factory.__signature__ = inspect.signature(cls)  # type: ignore[attr-defined]
+    factory.device_class = cls  # type: ignore[attr-defined]
+    factory.__qualname__ = factory.__name__ = f"connected {cls.__name__}"
+    return factory
 
 
-class _Registry:
-    def __init__(self) -> None:
-        self._factories: dict[str, Callable[..., Any]] = {}
-        self._sources: dict[str, str] = {}
-        self._entry_points: dict[str, EntryPoint] | None = None
-
-    def register(self, name: str, factory: Callable[..., Any], source: str) -> None:
-        if not callable(factory):
-            raise TypeError(f"device factory for {name!r} must be callable, got {factory!r}")
-        if name in self._sources or name in self._discover():
-            existing = self._sources.get(name) or f"entry point {self._discover()[name].value}"
-            raise ConfigError(f"device type {name!r} is already registered (by {existing})")
-        self._factories[name] = factory
-        self._sources[name] = source
-
-    def _discover(self) -> dict[str, EntryPoint]:
-        if self._entry_points is None:
-            found: dict[str, EntryPoint] = {}
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
-                if ep.name in found and found[ep.name].value != ep.value:
-                    raise ConfigError(
-                        f"device type {ep.name!r} is registered twice under entry-point "
-                        f"group {ENTRY_POINT_GROUP!r}: {found[ep.name].value} and {ep.value}"
-                    )
-                if ep.name in self._sources:
-                    raise ConfigError(
-                        f"entry point {ep.value} registers device type {ep.name!r}, "
-                        f"which is already {self._sources[ep.name]}"
-                    )
-                found[ep.name] = ep
-            self._entry_points = found
-        return self._entry_points
-
-    def available(self) -> dict[str, str]:
-        out = dict(self._sources)
-        for name, ep in self._discover().items():
-            out.setdefault(name, f"entry point {ep.value}")
-        return out
-
-    def get(self, name: str) -> Callable[..., Any]:
-        if name in self._factories:
-            return self._factories[name]
-        ep = self._discover().get(name)
-        if ep is not None:
-            factory = ep.load()
-            self._factories[name] = factory
-            self._sources[name] = f"entry point {ep.value}"
-            return factory
-        if ":" in name:
-            return _import_attribute(name)
-        raise DeviceNotFoundError(
-            f"no device type {name!r}; available: {sorted(self.available())}. "
-            f"To add one, {_HOW_TO_REGISTER}"
-        )
-
-
-_REGISTRY = _Registry()
-_REGISTRY.register("sim_motor", SimMotor, "builtin sdl.devices.SimMotor")
-_REGISTRY.register("sim_detector", _make_sim_detector, "builtin sdl.devices.SimDetector")
-_REGISTRY.register(
-    "color_mixing_station", ColorMixingStation, "builtin sdl.devices.ColorMixingStation"
-)
-_REGISTRY.register("alignment_stage", AlignmentStage, "builtin sdl.devices.AlignmentStage")
+for _name, _factory, _label in (
+    ("sim_motor", SimMotor, "SimMotor"),
+    ("sim_detector", _make_sim_detector, "SimDetector"),
+    ("color_mixing_station", ColorMixingStation, "ColorMixingStation"),
+    ("alignment_stage", AlignmentStage, "AlignmentStage"),
+    ("epics_positioner", _connecting(EpicsPositioner), "EpicsPositioner"),
+    ("epics_controller", _connecting(EpicsSetpointController), "EpicsSetpointController"),
+    ("epics_detector", _connecting(EpicsDetector), "EpicsDetector"),
+    ("epics_reactor", _connecting(EpicsReactor), "EpicsReactor"),
+):
+    devices.register(_name, _factory, source=f"sdl (built-in) sdl.devices.{_label}")
 
 
 def register_device(name: str, factory: Callable[..., Any], *, source: str | None = None) -> None:
@@ -144,18 +105,54 @@ def register_device(name: str, factory: Callable[..., Any], *, source: str | Non
 
     Raises:
         ConfigError: If ``name`` is already registered (here or by entry point).
+        TypeError: If ``factory`` is not callable.
     """
+    if not callable(factory):
+        raise TypeError(f"device factory for {name!r} must be callable, got {factory!r}")
+    known = devices.available()
+    if name in known:
+        raise ConfigError(f"device type {name!r} is already registered (by {known[name]})")
     label = getattr(factory, "__qualname__", repr(factory))
-    _REGISTRY.register(name, factory, source or f"registered {label}")
+    devices.register(name, factory, source=source or f"registered {label}")
 
 
 def available_devices() -> dict[str, str]:
     """All known device type names.
 
     Returns:
-        ``{type name: source}``; entry points are listed without being imported.
+        ``{type name: source}``; an entry point's source names its distribution and
+        version, e.g. ``"labpumps 0.1 (entry point labpumps.pump:SyringePump)"``.
     """
-    return _REGISTRY.available()
+    return devices.available()
+
+
+def _options_stub(factory: Callable[..., Any]) -> tuple[Callable[..., Any], list[str], list[str]]:
+    """A stand-in with the options ``factory`` accepts: ``(stub, accepted, required)``.
+
+    An ophyd Device class takes ``**kwargs`` for ophyd's own options only, so for those
+    the ``**kwargs`` is replaced by ophyd's option names; any other ``**kwargs`` accepts
+    everything.
+    """
+    sig = inspect.signature(factory)
+    device_class = getattr(factory, "device_class", factory)
+    is_ophyd = isinstance(device_class, type) and issubclass(device_class, Device)
+    params = [p for p in sig.parameters.values() if p.name != "name"]
+    if is_ophyd:
+        params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        have = {p.name for p in params}
+        params += [
+            inspect.Parameter(o, inspect.Parameter.KEYWORD_ONLY, default=None)
+            for o in _OPHYD_OPTIONS
+            if o not in have
+        ]
+    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    accepted = [p.name for p in params if p.kind in named]
+    required = [p.name for p in params if p.kind in named and p.default is inspect.Parameter.empty]
+
+    def stub(**_: Any) -> None: ...
+
+    stub.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return stub, accepted, required
 
 
 def make_device(type_name: str, name: str, **options: Any) -> Any:
@@ -168,46 +165,39 @@ def make_device(type_name: str, name: str, **options: Any) -> Any:
         **options: Keyword arguments of the factory.
 
     Returns:
-        An ophyd device, or a container (e.g. :class:`ColorMixingStation`) whose
-        ``devices`` maps device names to ophyd devices.
+        An ophyd device, or a container (e.g. :class:`ColorMixingStation`,
+        :class:`EpicsReactor`) whose ``devices`` maps device names to ophyd devices.
 
     Raises:
         DeviceNotFoundError: If ``type_name`` is unknown; the message lists the
             available types and how to register one.
         ConfigError: If an option is not accepted by the factory; the message
             names it and lists the accepted options.
+        NotConnectedError: An EPICS device whose PVs did not connect.
     """
-    factory = _REGISTRY.get(type_name)
     try:
-        sig = inspect.signature(factory)
-    except (TypeError, ValueError):  # builtins without a signature: let them check
-        sig = None
-    if sig is not None:
-        params = sig.parameters
-        device_class = getattr(factory, "device_class", factory)
-        is_ophyd = isinstance(device_class, type) and issubclass(device_class, Device)
-        takes_any = not is_ophyd and any(
-            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()
-        )
-        accepted = [
-            p
-            for p in params
-            if params[p].kind in _NAMED
-            and p != "name"
-        ]
-        if is_ophyd:
-            accepted += [o for o in _OPHYD_OPTIONS if o not in accepted]
-        unknown = [k for k in options if k not in accepted]
-        if unknown and not takes_any:
+        factory = devices.get(type_name)
+    except DeviceNotFoundError as err:
+        if ":" in type_name:
+            raise
+        raise DeviceNotFoundError(
+            f"no device type {type_name!r}; available: {sorted(devices.available())}. "
+            f"To add one, {_HOW_TO_REGISTER}"
+        ) from err
+    try:
+        stub, accepted, required = _options_stub(factory)
+    except (TypeError, ValueError):  # no signature: let the factory check its options
+        stub = None
+    if stub is not None:
+        try:
+            check_options(stub, options, what=f"device type {type_name!r} ({name!r})")
+        except ConfigError:
+            unknown = [k for k in options if k not in accepted]
             raise ConfigError(
                 f"device type {type_name!r} does not accept option(s) {unknown}; "
                 f"accepted options: {accepted}"
-            )
-        missing = [
-            p
-            for p in accepted
-            if p in params and params[p].default is inspect.Parameter.empty and p not in options
-        ]
+            ) from None
+        missing = [p for p in required if p not in options]
         if missing:
             raise ConfigError(f"device type {type_name!r} ({name!r}) needs option(s) {missing}")
     try:
