@@ -1,4 +1,4 @@
-"""Bayesian optimization with BoTorch: Gaussian-process models and (log) noisy EI / EHVI.
+"""Bayesian optimization with BoTorch: GP models, (log) noisy EI / EHVI, constraints, failures.
 
 Importing this module imports torch and BoTorch (seconds); :mod:`sdl.planners` imports it
 only when :class:`BoTorchPlanner` is first used.
@@ -6,7 +6,8 @@ only when :class:`BoTorchPlanner` is first used.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,51 +16,70 @@ from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement,
 )
-from botorch.fit import fit_gpytorch_mll
-from botorch.models import MixedSingleTaskGP, ModelListGP, SingleTaskGP
+from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
+from botorch.acquisition.objective import GenericMCObjective
+from botorch.models import ModelListGP
 from botorch.models.model import Model
-from botorch.models.transforms.outcome import Standardize
 from botorch.optim import optimize_acqf
 from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
-from gpytorch.mlls import ExactMarginalLogLikelihood
+from botorch.utils.multi_objective.hypervolume import infer_reference_point
+from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from sdl.errors import ConfigError
 
 from ._base import Planner
+from ._constraints import UnitConstraints
+from ._gp_fit import HyperparameterCache
 from ._objective import Objective
-from ._sobol import near_any, sobol_points
+from ._sobol import design_points, near_any
 from ._space import Categorical, Integer, Space
 
 __all__ = ["BoTorchPlanner"]
 
 _DTYPES = {"float64": torch.float64, "double": torch.float64, "float32": torch.float32}
 
+#: a candidate is feasible when the feasibility model predicts at least this success rate
+FEASIBILITY_LEVEL = 0.5
+
 
 class BoTorchPlanner(Planner):
     """Gaussian-process Bayesian optimization with BoTorch.
 
     Until ``n_initial`` experiments have succeeded the planner proposes the seeded Sobol
-    design of :class:`~sdl.planners.SobolPlanner`. After that, each ask fits a GP to the
-    successful observations (inputs in the unit cube, outcomes standardized) and
-    maximizes an acquisition function over a batch of ``n`` points:
+    design of :class:`~sdl.planners.SobolPlanner` (a feasible design when there are input
+    constraints). After that, each ask fits GPs (inputs in the unit cube, outcomes
+    standardized) and maximizes an acquisition function over a batch of ``n`` points:
 
     * one objective: :class:`~botorch.models.SingleTaskGP` and
       ``qLogNoisyExpectedImprovement``;
-    * several objectives: one GP per objective in a :class:`~botorch.models.ModelListGP`
-      and ``qLogNoisyExpectedHypervolumeImprovement``. The reference point is
-      ``threshold`` of each objective where set, else the worst observed value less
-      10 % of the observed range;
+    * several objectives: one GP per objective and
+      ``qLogNoisyExpectedHypervolumeImprovement``. The reference point is each
+      objective's ``threshold`` (user units and direction) where set, else inferred
+      from the observed Pareto front (nadir less 10 % of its range);
+    * outcome constraints (``"viscosity <= 50"``): one GP per constrained quantity, fitted
+      to the values told with the objectives, enters the acquisition as a constraint on
+      its posterior samples, so proposals favour points predicted to satisfy it;
+    * failed experiments: once any experiment has failed, a *feasibility model* (a GP on
+      the 0/1 success indicator of every experiment, failed ones included) enters as a
+      constraint ``P(success) >= 0.5``, so the planner stops proposing where experiments
+      failed; a failed point is never proposed again;
+    * input constraints (``"a + b + c == 1"``): mapped onto the unit cube and passed to
+      the optimizer as linear (in)equality constraints; candidates are then projected onto
+      the constraints (SLSQP, tight tolerance) so every proposal satisfies them within 1e-6;
+    * fixed parameters (``ask(fixed={"oven_temp": 180.0})``): BoTorch ``fixed_features``;
     * categorical parameters: :class:`~botorch.models.MixedSingleTaskGP` on the choice
-      index, and, with integer or categorical parameters,
-      ``optimize_acqf_mixed_alternating`` searches the discrete values directly.
+      index; with integer or categorical parameters ``optimize_acqf_mixed_alternating``.
 
-    Pending points enter the acquisition function as ``X_pending``. Failed experiments
-    (NaN outcomes) are left out of the model; a candidate within 1e-6 (unit cube) of a
-    failed or pending point, or of another point of the batch, is replaced by a Sobol
-    point (in a small discrete space where every point has been measured, a repeat of a
-    successful point). All randomness is drawn from torch's generator seeded with the per-ask seed
-    inside ``torch.random.fork_rng()``, so the global torch random state is untouched
-    and proposals are reproducible from the planner's state.
+    Pending points enter the acquisition function as ``X_pending`` (for one or several
+    objectives). A candidate within 1e-6 (unit cube) of a failed or pending point, or of
+    another point of the batch, is replaced by a design point. All randomness is drawn
+    from torch's generator seeded with the per-ask seed inside
+    ``torch.random.fork_rng()``, so proposals are reproducible from the planner's state.
+
+    Speed: GP hyperparameters are refitted only when the data have grown by
+    ``refit_growth`` (10 %) since the last fit, and on at most ``fit_subset`` rows; in
+    between the GP reuses them and is only conditioned on the new data (see
+    :mod:`sdl.planners._gp_fit`). ``refit_growth=0`` refits on every ask.
 
     Args:
         space: the parameters to optimize.
@@ -73,14 +93,24 @@ class BoTorchPlanner(Planner):
             parameters, also the cap on alternating discrete/continuous rounds
             (at most 64).
         device: torch device of the computation, ``"cpu"`` or ``"cuda"``
-            (``"cuda:1"``, ...).
+            (``"cuda:1"``, ...); every tensor is created there.
         dtype: ``"float64"`` (default; GPs need it) or ``"float32"``.
+        outcome_constraints: bounds on measured quantities (see
+            :class:`~sdl.planners.OutcomeConstraint`).
+        input_constraints: linear constraints on Real parameters (see
+            :class:`~sdl.planners.LinearConstraint`).
+        feasibility: learn where experiments fail (default True).
+        refit_growth: relative data growth between hyperparameter fits (0: every ask).
+        fit_subset: most observations a hyperparameter fit uses.
 
     Raises:
         ConfigError: for an invalid option or an unavailable device.
     """
 
     name = "botorch"
+    supports_fixed = True
+    supports_outcome_constraints = True
+    supports_input_constraints = True
 
     def __init__(
         self,
@@ -94,18 +124,34 @@ class BoTorchPlanner(Planner):
         maxiter: int = 200,
         device: str = "cpu",
         dtype: str = "float64",
+        outcome_constraints: Sequence[Any] = (),
+        input_constraints: Sequence[Any] = (),
+        feasibility: bool = True,
+        refit_growth: float = 0.1,
+        fit_subset: int = 1000,
     ) -> None:
-        super().__init__(space, objectives, seed=seed)
+        super().__init__(
+            space,
+            objectives,
+            seed=seed,
+            outcome_constraints=outcome_constraints,
+            input_constraints=input_constraints,
+        )
         self.n_initial = 2 * (self.space.dim + 1) if n_initial is None else int(n_initial)
         self.num_restarts = int(num_restarts)
         self.raw_samples = int(raw_samples)
         self.maxiter = int(maxiter)
-        for option in ("n_initial", "num_restarts", "raw_samples", "maxiter"):
+        self.fit_subset = int(fit_subset)
+        for option in ("n_initial", "num_restarts", "raw_samples", "maxiter", "fit_subset"):
             if getattr(self, option) < 1:
                 raise ConfigError(
                     f"BoTorchPlanner option {option} must be at least 1, "
                     f"got {getattr(self, option)}"
                 )
+        if not refit_growth >= 0:
+            raise ConfigError(f"BoTorchPlanner option refit_growth must be >= 0, got {refit_growth}")
+        self.refit_growth = float(refit_growth)
+        self.feasibility = bool(feasibility)
         if dtype not in _DTYPES:
             raise ConfigError(
                 f"BoTorchPlanner option dtype must be one of {sorted(_DTYPES)}, got {dtype!r}"
@@ -121,48 +167,66 @@ class BoTorchPlanner(Planner):
                 "(torch.cuda.is_available() is False): use device='cpu'"
             )
         self.device = device
+        self._gp_cache = HyperparameterCache(self.refit_growth, self.fit_subset, self.seed)
+        #: seconds spent in the last ask: ``{"fit": ..., "acquisition": ...}``
+        self.last_timings: dict[str, float] = {}
+
+    def load_state_dict(self, state: Any) -> None:
+        super().load_state_dict(state)
+        self._gp_cache = HyperparameterCache(self.refit_growth, self.fit_subset, self.seed)
 
     # -- proposing ----------------------------------------------------------------------
 
-    def _propose(self, n: int, pending: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    def _propose(
+        self,
+        n: int,
+        pending: list[dict[str, Any]],
+        seed: int,
+        fixed: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
         space = self.space
-        observed = [o.point for o in self._observations]
-        ok = np.array([not o.failed for o in self._observations], dtype=bool)
+        fixed = dict(fixed or {})
+        everything = self._all_observations()
+        observed = [o.point for o in everything]
+        ok = np.array([not o.failed for o in everything], dtype=bool)
         U_obs = space.to_unit(observed) if observed else np.empty((0, space.dim))
         U_pending = space.to_unit(pending) if pending else np.empty((0, space.dim))
         skip = len(observed) + len(pending)
-        if ok.sum() < self.n_initial:
-            U = sobol_points(
+        avoid = np.vstack([U_obs[~ok], U_pending])
+        self.last_timings = {"fit": 0.0, "acquisition": 0.0}
+
+        def design(k: int, taken: np.ndarray) -> np.ndarray:
+            return design_points(
                 space,
-                n,
+                k,
                 seed=self.seed,
                 skip=skip,
-                exclude=np.vstack([U_obs, U_pending]),
-                avoid=np.vstack([U_obs[~ok], U_pending]),
+                exclude=np.vstack([U_obs, U_pending, taken]),
+                avoid=np.vstack([avoid, taken]),
+                constraints=self.input_constraints,
+                fixed=fixed,
             )
-            return space.from_unit(U)
+
+        if ok.sum() < self.n_initial:
+            return space.from_unit(design(n, np.empty((0, space.dim))))
 
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
-            candidates = self._optimize(n, observed, ok, pending)
+            candidates = self._optimize(n, everything, ok, pending, fixed)
 
-        # never re-propose a failed or pending point, nor one point twice in a batch
         U = space.to_unit(space.from_index(candidates))
-        avoid = np.vstack([U_obs[~ok], U_pending])
+        if self.input_constraints:
+            fixed_unit = {space.names.index(k): space[k].to_unit(v) for k, v in fixed.items()}
+            U = space.round_unit(
+                UnitConstraints(space, self.input_constraints, fixed_unit).project(U)
+            )
+        # never re-propose a failed or pending point, nor one point twice in a batch
         keep: list[int] = []
         for i, row in enumerate(U):
             if not (near_any(row, avoid) or near_any(row, U[keep])):
                 keep.append(i)
         if len(keep) < n:
-            fill = sobol_points(
-                space,
-                n - len(keep),
-                seed=self.seed,
-                skip=skip,
-                exclude=np.vstack([U_obs, U_pending, U[keep]]),
-                avoid=np.vstack([avoid, U[keep]]),
-            )
-            U = np.vstack([U[keep], fill])
+            U = np.vstack([U[keep], design(n - len(keep), U[keep])])
         return space.from_unit(U)
 
     def _rng_devices(self) -> list[int]:
@@ -179,31 +243,77 @@ class BoTorchPlanner(Planner):
         X = self.space.to_index(list(points)) if points else np.empty((0, self.space.dim))
         return torch.as_tensor(X, **self._tkwargs)
 
+    def _fit(self, role: str, X: torch.Tensor, y: np.ndarray) -> Model:
+        t = torch.as_tensor(np.asarray(y, dtype=float).reshape(-1, 1), **self._tkwargs)
+        return self._gp_cache.fit(role, X, t, self.space.categorical_columns)
+
+    def _models(
+        self, everything: list, ok: np.ndarray
+    ) -> tuple[list[Model], list[Callable], torch.Tensor, torch.Tensor]:
+        """Objective GPs, then constraint GPs (with their constraint callables)."""
+        X_all = self._encode([o.point for o in everything])
+        _, Y_all, _ = self._training_data()
+        X_ok = X_all[torch.as_tensor(ok, device=self._device)]
+        models = [
+            self._fit(f"objective:{o.name}", X_ok, Y_all[ok, j])
+            for j, o in enumerate(self.objectives)
+        ]
+        constraints: list[Callable] = []
+        for c in self.outcome_constraints:
+            values = np.array([o.measured.get(c.name, np.nan) for o in everything], dtype=float)
+            finite = np.isfinite(values)
+            if finite.sum() < 2:
+                continue  # nothing to learn from yet
+            models.append(
+                self._fit(
+                    f"constraint:{c.name}",
+                    X_all[torch.as_tensor(finite, device=self._device)],
+                    values[finite],
+                )
+            )
+            constraints.append(_bound(len(models) - 1, c.bound, c.op))
+        if self.feasibility and not ok.all():
+            models.append(self._fit("feasibility", X_all, ok.astype(float)))
+            constraints.append(_bound(len(models) - 1, FEASIBILITY_LEVEL, ">="))
+        return models, constraints, X_ok, torch.as_tensor(Y_all[ok], **self._tkwargs)
+
     def _optimize(
         self,
         n: int,
-        observed: list[dict[str, Any]],
+        everything: list,
         ok: np.ndarray,
         pending: list[dict[str, Any]],
+        fixed: dict[str, Any],
     ) -> np.ndarray:
         """Fit the model(s) and maximize the acquisition; ``n x d`` index-encoded rows."""
-        X = self._encode([p for p, good in zip(observed, ok) if good])
-        _, Y_all, _ = self._training_data()
-        Y = torch.as_tensor(Y_all[ok], **self._tkwargs)
+        t0 = time.perf_counter()
+        models, constraints, X, Y = self._models(everything, ok)
+        m = len(self.objectives)
         X_pending = self._encode(pending) if pending else None
-        models = [self._fit_gp(X, Y[:, j : j + 1]) for j in range(Y.shape[-1])]
-
-        if len(models) == 1:
-            acqf = qLogNoisyExpectedImprovement(
-                models[0], X_baseline=X, X_pending=X_pending, prune_baseline=True
+        model = models[0] if len(models) == 1 else ModelListGP(*models)
+        t1 = time.perf_counter()
+        if m == 1:
+            objective = None if len(models) == 1 else GenericMCObjective(lambda Z, X=None: Z[..., 0])
+            acqf: Any = qLogNoisyExpectedImprovement(
+                model,
+                X_baseline=X,
+                X_pending=X_pending,
+                prune_baseline=True,
+                objective=objective,
+                constraints=constraints or None,
             )
         else:
+            objective = (
+                None if len(models) == m else IdentityMCMultiOutputObjective(outcomes=list(range(m)))
+            )
             acqf = qLogNoisyExpectedHypervolumeImprovement(
-                ModelListGP(*models),
+                model,
                 ref_point=self._ref_point(Y),
                 X_baseline=X,
                 X_pending=X_pending,
                 prune_baseline=True,
+                objective=objective,
+                constraints=constraints or None,
             )
 
         bounds = torch.zeros(2, self.space.dim, **self._tkwargs)
@@ -217,8 +327,16 @@ class BoTorchPlanner(Planner):
             elif isinstance(p, Categorical):
                 cat_dims[j] = [float(i) for i in range(len(p.choices))]
                 bounds[1, j] = len(p.choices) - 1
+        fixed_features = {
+            self.space.names.index(k): float(self.space.to_index([{**_any_point(self.space), k: v}])[0][self.space.names.index(k)])
+            for k, v in fixed.items()
+        } or None
+        ineq, eq = UnitConstraints(self.space, self.input_constraints).botorch(**self._tkwargs)
 
         if discrete_dims or cat_dims:
+            for j in list(fixed_features or {}):
+                discrete_dims.pop(j, None)
+                cat_dims.pop(j, None)
             candidates, _ = optimize_acqf_mixed_alternating(
                 acqf,
                 bounds=bounds,
@@ -228,6 +346,9 @@ class BoTorchPlanner(Planner):
                 num_restarts=self.num_restarts,
                 raw_samples=self.raw_samples,
                 options={"maxiter_alternating": min(self.maxiter, 64)},
+                fixed_features=fixed_features,
+                inequality_constraints=ineq,
+                equality_constraints=eq,
             )
         else:
             candidates, _ = optimize_acqf(
@@ -237,29 +358,33 @@ class BoTorchPlanner(Planner):
                 num_restarts=self.num_restarts,
                 raw_samples=self.raw_samples,
                 options={"maxiter": self.maxiter},
+                fixed_features=fixed_features,
+                inequality_constraints=ineq,
+                equality_constraints=eq,
             )
+        t2 = time.perf_counter()
+        self.last_timings = {"fit": t1 - t0, "acquisition": t2 - t1}
         return candidates.detach().cpu().double().numpy()
 
-    def _fit_gp(self, X: torch.Tensor, y: torch.Tensor) -> Model:
-        """A GP fitted to ``X`` (``n x d``) and one outcome column ``y`` (``n x 1``)."""
-        cat_cols = self.space.categorical_columns
-        if cat_cols:
-            model: Model = MixedSingleTaskGP(
-                X, y, cat_dims=cat_cols, outcome_transform=Standardize(m=1)
-            )
-        else:
-            model = SingleTaskGP(X, y, outcome_transform=Standardize(m=1))
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
-        return model
-
     def _ref_point(self, Y: torch.Tensor) -> list[float]:
-        """Reference point (maximization sense) for the hypervolume, one value per objective."""
-        ref = []
-        for j, objective in enumerate(self.objectives):
-            if objective.threshold is not None:
-                ref.append(objective.sign * float(objective.threshold))
-                continue
-            lo, hi = float(Y[:, j].min()), float(Y[:, j].max())
-            span = hi - lo if hi > lo else max(abs(lo), 1.0)
-            ref.append(lo - 0.1 * span)
-        return ref
+        """Reference point (maximization sense) for the hypervolume, one value per objective.
+
+        An objective's ``threshold`` (user units) where set; else the nadir of the observed
+        Pareto front less 10 % of its range.
+        """
+        inferred = infer_reference_point(Y[is_non_dominated(Y)]).tolist()
+        return [
+            o.sign * float(o.threshold) if o.threshold is not None else inferred[j]
+            for j, o in enumerate(self.objectives)
+        ]
+
+
+def _any_point(space: Space) -> dict[str, Any]:
+    return space.from_unit(np.zeros((1, space.dim)))[0]
+
+
+def _bound(index: int, bound: float, op: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A BoTorch constraint callable (feasible where it is <= 0) on output ``index``."""
+    if op == "<=":
+        return lambda Z: Z[..., index] - bound
+    return lambda Z: bound - Z[..., index]

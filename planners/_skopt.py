@@ -47,8 +47,13 @@ class SkoptPlanner(Planner):
         n_initial_points: number of points of the initial design before the surrogate
             is used (default ``2 * (d + 1)`` for ``d`` parameters).
 
+    Outcome constraints, input constraints and fixed parameters are not supported
+    (``skopt.Optimizer`` has no way to express them): each raises
+    :class:`~sdl.errors.ConfigError` naming the planner that supports it. Warm-start data
+    (:meth:`~sdl.planners.Planner.warm_start`) is told to skopt with the observations.
+
     Raises:
-        ConfigError: with more than one objective, or an invalid option.
+        ConfigError: with more than one objective, constraints, or an invalid option.
     """
 
     name = "skopt"
@@ -62,11 +67,20 @@ class SkoptPlanner(Planner):
         base_estimator: Any = "GP",
         acq_func: str = "gp_hedge",
         n_initial_points: int | None = None,
+        outcome_constraints: Sequence[Any] = (),
+        input_constraints: Sequence[Any] = (),
     ) -> None:
-        super().__init__(space, objectives, seed=seed)
+        super().__init__(
+            space,
+            objectives,
+            seed=seed,
+            outcome_constraints=outcome_constraints,
+            input_constraints=input_constraints,
+        )
         if len(self.objectives) != 1:
             raise ConfigError(
                 f"SkoptPlanner supports one objective; use BoTorchPlanner for several "
+                f"(multi-objective, hypervolume) "
                 f"(got {len(self.objectives)}: {self.objective_names})"
             )
         if n_initial_points is None:
@@ -119,12 +133,12 @@ class SkoptPlanner(Planner):
     def _told(self, pending: list[dict[str, Any]]) -> tuple[list[list[Any]], list[float]]:
         """Points and minimization-sense values to tell skopt (penalties and lies included)."""
         objective = self.objectives[0]
-        values = [-objective.sign * o.outcome[objective.name] for o in self._observations]
+        values = [-objective.sign * o.outcome[objective.name] for o in self._all_observations()]
         finite = [v for v in values if np.isfinite(v)]
         # with no finite value yet, every point is told 0.0: it still counts as told,
         # so the initial design moves on past failed and pending points
         worst, best = (max(finite), min(finite)) if finite else (0.0, 0.0)
-        X = [self._to_skopt(o.point) for o in self._observations]
+        X = [self._to_skopt(o.point) for o in self._all_observations()]
         y = [v if np.isfinite(v) else worst for v in values]
         X += [self._to_skopt(p) for p in pending]
         y += [best] * len(pending)

@@ -23,7 +23,7 @@ from ._base import Planner
 from ._objective import Objective
 from ._space import Categorical, Integer, Space
 
-__all__ = ["SobolPlanner", "sobol_points", "near_any"]
+__all__ = ["SobolPlanner", "design_points", "sobol_points", "near_any"]
 
 #: two points whose unit-cube coordinates all differ by less than this are "the same"
 DUPLICATE_TOL = 1e-6
@@ -120,6 +120,54 @@ def sobol_points(
     return np.array(chosen).reshape(n, space.dim)
 
 
+def design_points(
+    space: Space,
+    n: int,
+    *,
+    seed: int,
+    skip: int = 0,
+    exclude: np.ndarray | None = None,
+    avoid: np.ndarray | None = None,
+    constraints: Sequence[Any] = (),
+    fixed: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """The space-filling design, honouring input constraints and fixed parameters.
+
+    Without constraints: :func:`sobol_points` with the fixed columns set. With linear
+    input constraints: rows ``skip .. skip + n`` of the seeded feasible design of
+    :meth:`~sdl.planners._constraints.UnitConstraints.sample` (fixed parameters become
+    equalities), rows near ``exclude`` passed over.
+
+    Returns:
+        ``n x d`` unit-cube rows.
+    """
+    from ._constraints import UnitConstraints
+
+    fixed = dict(fixed or {})
+    fixed_unit = {space.names.index(k): space[k].to_unit(v) for k, v in fixed.items()}
+    if not constraints:
+        U = sobol_points(space, n, seed=seed, skip=skip, exclude=exclude, avoid=avoid)
+        for j, u in fixed_unit.items():
+            U[:, j] = u
+        return U
+    uc = UnitConstraints(space, constraints, fixed_unit)
+    exclude = np.empty((0, space.dim)) if exclude is None else np.asarray(exclude, float)
+    chosen: list[np.ndarray] = []
+    start, extra = skip, 0
+    while len(chosen) < n and extra <= 4 * n + 16:
+        rows = uc.sample(n - len(chosen), seed=seed, skip=start)
+        start += len(rows)
+        for row in rows:
+            row = space.round_unit(row[None])[0] if space.integer_columns or space.categorical_columns else row
+            if near_any(row, exclude.reshape(-1, space.dim)) or near_any(row, np.array(chosen).reshape(-1, space.dim)):
+                extra += 1
+                continue
+            chosen.append(row)
+    if len(chosen) < n:
+        chosen.extend(uc.sample(n - len(chosen), seed=seed, skip=skip))
+    return np.array(chosen[:n]).reshape(n, space.dim)
+
+
 class SobolPlanner(Planner):
     """Space filling with a scrambled Sobol sequence; ignores the outcomes.
 
@@ -130,10 +178,17 @@ class SobolPlanner(Planner):
     or pending in between propose the same points. Integer and categorical parameters
     get an equal share of the points per value.
 
+    Input constraints (linear, over Real parameters) are honoured: the design is then
+    the Sobol sequence with infeasible points passed over, or, with equalities such as
+    ``"a + b + c == 1"``, a seeded hit-and-run sample of the feasible polytope. Fixed
+    parameters (``ask(fixed=...)``) are supported. Outcome constraints are not (the
+    planner ignores outcomes): use BoTorchPlanner.
+
     Args:
         space: the parameters to explore.
         objectives: what the campaign optimizes (not used in proposing).
         seed: scramble seed of the sequence.
+        input_constraints: linear constraints (see :class:`~sdl.planners.LinearConstraint`).
 
     Example:
         >>> from sdl.planners import Objective, Real, Space
@@ -143,23 +198,46 @@ class SobolPlanner(Planner):
     """
 
     name = "sobol"
+    supports_fixed = True
+    supports_input_constraints = True
 
     def __init__(
-        self, space: Space, objectives: Sequence[Objective], *, seed: int | None = 0
+        self,
+        space: Space,
+        objectives: Sequence[Objective],
+        *,
+        seed: int | None = 0,
+        outcome_constraints: Sequence[Any] = (),
+        input_constraints: Sequence[Any] = (),
     ) -> None:
-        super().__init__(space, objectives, seed=seed)
+        super().__init__(
+            space,
+            objectives,
+            seed=seed,
+            outcome_constraints=outcome_constraints,
+            input_constraints=input_constraints,
+        )
 
-    def _propose(self, n: int, pending: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    def _propose(
+        self,
+        n: int,
+        pending: list[dict[str, Any]],
+        seed: int,
+        fixed: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
         # ``seed`` (the per-ask seed) is deliberately unused: see the class docstring.
-        observed = [o.point for o in self._observations]
-        failed = [o.point for o in self._observations if o.failed]
+        everything = self._all_observations()
+        observed = [o.point for o in everything]
+        failed = [o.point for o in everything if o.failed]
         to_unit = self.space.to_unit
-        U = sobol_points(
+        U = design_points(
             self.space,
             n,
             seed=self.seed,
             skip=len(observed) + len(pending),
             exclude=to_unit(observed + pending) if observed or pending else None,
             avoid=to_unit(failed + pending) if failed or pending else None,
+            constraints=self.input_constraints,
+            fixed=fixed,
         )
         return self.space.from_unit(U)
