@@ -201,8 +201,19 @@ class ControlChannel:
             token_ok=bool(token_ok),
             expires=None if expires_in is None else now + float(expires_in),
         )
+        self._mark()
         _write_json_atomic(self._requests / f"{rid}.json", asdict(req))
         return rid
+
+    def _mark(self) -> None:
+        """Make ``control/`` an (empty) Zarr group, so Zarr readers listing the store's
+        members see a group instead of warning about an unknown object."""
+        marker = self.path / "zarr.json"
+        if not marker.exists():
+            _write_json_atomic(marker, {
+                "zarr_format": 3, "node_type": "group",
+                "attributes": {"sdl_control": "operator requests as JSON files (docs/operators.md)"},
+            })
 
     def response(self, request_id: str) -> Acknowledgement | None:
         """The acknowledgement of a request, or None while there is none."""
@@ -293,6 +304,7 @@ class ControlChannel:
             "message": message,
             **extra,
         }
+        self._mark()
         with self._state_lock:
             _write_json_atomic(self._state, record)
 
