@@ -17,6 +17,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 COMMAND_MODULES = [
     "sdl.cli._run",
     "sdl.cli._plugins",
+    "sdl.cli._operate",
 ]
 
 

@@ -77,7 +77,7 @@ class DashboardSession:
         self.title = Div(text="", name="title", css_classes=["sdl-title"])
         self.status = Div(text="", name="status", css_classes=["sdl-status"])
         self.progress = Div(text="", name="progress", css_classes=["sdl-progress"])
-        self.n_experiments = Div(text="0", name="n_experiments", css_classes=["sdl-n-experiments"])
+        self.n_experiments = Div(text="0", name="n_experiments", visible=False)  # rows in the table, for tests
         self.error = Div(text="", name="error", css_classes=["sdl-error"])
 
         # convergence
