@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bluesky import RunEngine
+from bluesky.utils import RunEngineInterrupted
 
 from sdl.planners import Categorical, Integer, Objective, Planner, Real, Space, make_planner
 
@@ -242,25 +243,32 @@ class Campaign:
             subs.append(bar)
         tokens = [RE.subscribe(cb) for cb in subs]
         previous_hook = RE.state_hook
-        RE.state_hook = _chain_hooks(previous_hook, writer.on_state_change)
-        t0 = time.monotonic()
-        try:
-            RE(plan)
-        finally:
+
+        def finish() -> None:
             RE.state_hook = previous_hook
             for token in tokens:
                 RE.unsubscribe(token)
             writer.flush()
             if bar is not None:
                 bar.close()
+
+        def hook(new_state, old_state):
+            writer.on_state_change(new_state, old_state)
+            if previous_hook is not None:
+                previous_hook(new_state, old_state)
+            if new_state == "idle":  # the plan ended after a pause: resumed, stopped or aborted
+                finish()
+
+        RE.state_hook = hook
+        t0 = time.monotonic()
+        try:
+            RE(plan)
+        except RunEngineInterrupted:
+            # Paused: keep writing; RE.resume() / RE.stop() / RE.abort() continue the plan
+            # and the hook cleans up when the RunEngine is idle again.
+            raise
+        except BaseException:
+            finish()
+            raise
+        finish()
         return CampaignResult.from_store(open_store(writer.path), time.monotonic() - t0)
-
-
-def _chain_hooks(*hooks):
-    hooks = [h for h in hooks if h is not None]
-
-    def hook(new_state, old_state):
-        for h in hooks:
-            h(new_state, old_state)
-
-    return hook

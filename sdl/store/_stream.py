@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.codecs import BloscCodec
 
 from sdl.errors import StoreError
 
@@ -17,6 +18,9 @@ from ._concurrent import concurrently
 __all__ = ["StreamWriter"]
 
 _TARGET_CHUNK_BYTES = 4 << 20
+# Images and spectra: Blosc LZ4 with byte shuffle keeps up with fast detectors (measured
+# in benchmarks/store_throughput.py); scalars keep zarr's default (Zstd).
+_ARRAY_COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
 
 
 def _dtype_for(desc: Mapping[str, Any], sample: Any) -> np.dtype | str:
@@ -84,6 +88,7 @@ class StreamWriter:
                 chunks=(rows_per_chunk, *shape),
                 dtype=dtype,
                 fill_value=fill,
+                compressors=_ARRAY_COMPRESSORS if shape and dtype != "str" else "auto",
                 attributes={"data_key": dict(self.data_keys[key])},
             )
         self._arrays[key] = arr

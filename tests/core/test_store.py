@@ -86,3 +86,72 @@ def test_newer_format_is_refused(store_path):
     root.attrs["sdl"] = {**root.attrs["sdl"], "format_version": FORMAT_VERSION + 1}
     with pytest.raises(StoreError, match="upgrade sdl"):
         open_store(store_path)
+
+
+def _rows_on_disk(store_path, uid, stream="primary"):
+    root = zarr.open_group(str(store_path), mode="r")
+    key = f"runs/{uid}/{stream}/time"
+    return root[key].shape[0] if key in root else 0
+
+
+def test_buffered_events_reach_disk_within_the_flush_interval_without_new_events(RE, store_path):
+    """The durability window holds even when a slow detector stops sending events."""
+    writer = ZarrWriter(store_path, flush_interval=0.3, flush_rows=10_000)
+    RE.subscribe(writer)
+    seen = {}
+
+    @bpp.run_decorator()
+    def plan():
+        for _ in range(3):
+            yield from bps.trigger_and_read([det])
+        uid = writer._runs and next(iter(writer._runs))
+        seen["before"] = _rows_on_disk(store_path, uid)
+        yield from bps.sleep(0.8)  # no events: only the timer can flush
+        seen["after"] = _rows_on_disk(store_path, uid)
+        seen["uid"] = uid
+
+    RE(plan())
+    assert seen["before"] < 3
+    assert seen["after"] == 3
+
+
+def test_pause_flushes_buffered_events(RE, store_path):
+    writer = ZarrWriter(store_path, flush_interval=3600, flush_rows=10_000)
+    RE.subscribe(writer)
+    RE.state_hook = writer.on_state_change
+
+    @bpp.run_decorator()
+    def plan():
+        for _ in range(4):
+            yield from bps.trigger_and_read([det])
+        yield from bps.checkpoint()  # resume replays nothing before this
+        yield from bps.pause()
+        yield from bps.trigger_and_read([det])
+
+    from bluesky.utils import RunEngineInterrupted
+
+    with pytest.raises(RunEngineInterrupted):
+        RE(plan())
+    uid = next(iter(writer._runs))
+    assert _rows_on_disk(store_path, uid) == 4  # written at the pause, not at the stop
+    RE.resume()
+    assert _rows_on_disk(store_path, uid) == 5
+    log = zarr.open_group(str(store_path), mode="r").attrs["operator_log"]
+    assert [e["action"] for e in log][:2] == ["running -> paused", "paused -> running"]
+
+
+def test_frame_memory_is_bounded_by_flush_bytes(store_path):
+    """Frames are flushed by size, not only by count: the buffer never holds more than a block."""
+    writer = ZarrWriter(store_path, flush_interval=3600, flush_rows=10_000, flush_bytes=4 << 20)
+    frame = np.ones((256, 256), dtype=np.uint16)  # 128 KiB
+    run = {"uid": "r1", "time": 0.0}
+    writer("start", run)
+    writer("descriptor", {"uid": "d1", "run_start": "r1", "time": 0.0, "name": "primary",
+                          "data_keys": {"img": {"source": "x", "dtype": "array", "shape": [256, 256]}}})
+    peak = 0
+    for i in range(100):
+        writer("event", {"uid": f"e{i}", "descriptor": "d1", "seq_num": i + 1, "time": float(i),
+                         "data": {"img": frame}, "timestamps": {"img": float(i)}})
+        peak = max(peak, writer._runs["r1"].streams["d1"].nbytes)
+    assert peak <= (4 << 20)
+    assert _rows_on_disk(store_path, "r1") >= 96
