@@ -214,7 +214,7 @@ class ZarrWriter(event_model.DocumentRouter):
         """A RunEngine ``state_hook``: flush at a pause and log the operator-visible change."""
         if new_state == "paused" or new_state == "idle":
             self.flush()
-        if (old_state, new_state) in (("running", "paused"), ("paused", "running")) or (
-            old_state == "paused" and new_state in ("idle", "stopping", "halting", "aborting")
-        ):
-            self.log_operator_action(f"{old_state} -> {new_state}", who="RunEngine")
+        if new_state == "paused":
+            self.log_operator_action("running -> paused", who="RunEngine")
+        elif old_state == "paused":
+            self.log_operator_action(f"paused -> {new_state}", who="RunEngine")
