@@ -9,10 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._base import Observation, Planner
+from ._constraints import LinearConstraint, OutcomeConstraint
 from ._objective import Objective
+from ._pareto import hypervolume, pareto_front
 from ._registry import available_planners, get_planner_class, make_planner
 from ._sobol import SobolPlanner
 from ._space import Categorical, Integer, Parameter, Real, Space
+from ._warm_start import warm_start
 
 if TYPE_CHECKING:
     from ._botorch import BoTorchPlanner
@@ -22,8 +25,10 @@ __all__ = [
     "BoTorchPlanner",
     "Categorical",
     "Integer",
+    "LinearConstraint",
     "Objective",
     "Observation",
+    "OutcomeConstraint",
     "Parameter",
     "Planner",
     "Real",
@@ -32,7 +37,10 @@ __all__ = [
     "Space",
     "available_planners",
     "get_planner_class",
+    "hypervolume",
     "make_planner",
+    "pareto_front",
+    "warm_start",
 ]
 
 _LAZY = {"BoTorchPlanner": "._botorch", "SkoptPlanner": "._skopt"}

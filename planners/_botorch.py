@@ -61,8 +61,10 @@ class BoTorchPlanner(Planner):
       its posterior samples, so proposals favour points predicted to satisfy it;
     * failed experiments: once any experiment has failed, a *feasibility model* (a GP on
       the 0/1 success indicator of every experiment, failed ones included) enters as a
-      constraint ``P(success) >= 0.5``, so the planner stops proposing where experiments
-      failed; a failed point is never proposed again;
+      constraint ``P(success) >= 0.5``, and the objective models also see each failed
+      experiment at the worst value observed, so the planner stops proposing where
+      experiments failed; a candidate predicted infeasible is replaced (see
+      ``_enforce_constraints``); a failed point is never proposed again;
     * input constraints (``"a + b + c == 1"``): mapped onto the unit cube and passed to
       the optimizer as linear (in)equality constraints; candidates are then projected onto
       the constraints (SLSQP, tight tolerance) so every proposal satisfies them within 1e-6;
@@ -100,6 +102,8 @@ class BoTorchPlanner(Planner):
         input_constraints: linear constraints on Real parameters (see
             :class:`~sdl.planners.LinearConstraint`).
         feasibility: learn where experiments fail (default True).
+        failure_radius: with ``feasibility``, a candidate whose neighbours within this
+            distance (unit cube, Euclidean) are all failed experiments is rejected.
         refit_growth: relative data growth between hyperparameter fits (0: every ask).
         fit_subset: most observations a hyperparameter fit uses.
 
@@ -127,6 +131,7 @@ class BoTorchPlanner(Planner):
         outcome_constraints: Sequence[Any] = (),
         input_constraints: Sequence[Any] = (),
         feasibility: bool = True,
+        failure_radius: float = 0.15,
         refit_growth: float = 0.1,
         fit_subset: int = 1000,
     ) -> None:
@@ -152,6 +157,7 @@ class BoTorchPlanner(Planner):
             raise ConfigError(f"BoTorchPlanner option refit_growth must be >= 0, got {refit_growth}")
         self.refit_growth = float(refit_growth)
         self.feasibility = bool(feasibility)
+        self.failure_radius = float(failure_radius)
         if dtype not in _DTYPES:
             raise ConfigError(
                 f"BoTorchPlanner option dtype must be one of {sorted(_DTYPES)}, got {dtype!r}"
@@ -212,7 +218,7 @@ class BoTorchPlanner(Planner):
 
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
-            candidates = self._optimize(n, everything, ok, pending, fixed)
+            candidates = self._optimize(n, everything, ok, pending, fixed, avoid)
 
         U = space.to_unit(space.from_index(candidates))
         if self.input_constraints:
@@ -254,10 +260,19 @@ class BoTorchPlanner(Planner):
         X_all = self._encode([o.point for o in everything])
         _, Y_all, _ = self._training_data()
         X_ok = X_all[torch.as_tensor(ok, device=self._device)]
-        models = [
-            self._fit(f"objective:{o.name}", X_ok, Y_all[ok, j])
-            for j, o in enumerate(self.objectives)
-        ]
+        if self.feasibility and not ok.all():
+            # failed experiments also enter the objective models, at the worst value
+            # observed: the models then stop predicting improvement where runs fail
+            Y_fit = np.where(np.isfinite(Y_all), Y_all, np.nanmin(Y_all[ok], axis=0))
+            models = [
+                self._fit(f"objective:{o.name}", X_all, Y_fit[:, j])
+                for j, o in enumerate(self.objectives)
+            ]
+        else:
+            models = [
+                self._fit(f"objective:{o.name}", X_ok, Y_all[ok, j])
+                for j, o in enumerate(self.objectives)
+            ]
         constraints: list[Callable] = []
         for c in self.outcome_constraints:
             values = np.array([o.measured.get(c.name, np.nan) for o in everything], dtype=float)
@@ -284,6 +299,7 @@ class BoTorchPlanner(Planner):
         ok: np.ndarray,
         pending: list[dict[str, Any]],
         fixed: dict[str, Any],
+        avoid: np.ndarray,
     ) -> np.ndarray:
         """Fit the model(s) and maximize the acquisition; ``n x d`` index-encoded rows."""
         t0 = time.perf_counter()
@@ -361,10 +377,100 @@ class BoTorchPlanner(Planner):
                 fixed_features=fixed_features,
                 inequality_constraints=ineq,
                 equality_constraints=eq,
+                sequential=n > 1,
             )
+        failed_near = None
+        if self.feasibility and not ok.all():
+            U_all = self.space.to_unit([o.point for o in everything])
+            failed_near = (U_all, ok)
+        candidates = self._replace_bad(
+            acqf, model, constraints, candidates, fixed_features, avoid, failed_near
+        )
         t2 = time.perf_counter()
         self.last_timings = {"fit": t1 - t0, "acquisition": t2 - t1}
         return candidates.detach().cpu().double().numpy()
+
+    def _replace_bad(
+        self,
+        acqf: Any,
+        model: Model,
+        constraints: list[Callable],
+        candidates: torch.Tensor,
+        fixed_features: dict[int, float] | None,
+        avoid: np.ndarray,
+        failed_near: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> torch.Tensor:
+        """Replace candidates that repeat a failed / pending point or another candidate,
+        or whose *predicted* constraint values (posterior mean) break an outcome
+        constraint or the feasibility level.
+
+        The acquisition weighs constraints with a fat-tailed smooth indicator, so a
+        candidate the objective model finds very promising can still win in a region
+        predicted infeasible; here such a candidate is replaced by the best (by the
+        acquisition, given the kept candidates as pending) of ``raw_samples`` design
+        points predicted feasible. If none is, the candidate stays.
+        """
+
+        def feasible(X: torch.Tensor) -> torch.Tensor:
+            result = torch.ones(X.shape[0], dtype=torch.bool, device=X.device)
+            if constraints:
+                with torch.no_grad():
+                    mean = model.posterior(X).mean
+                result &= torch.stack([c(mean) <= 0 for c in constraints], dim=-1).all(dim=-1)
+            if failed_near is not None:
+                U_all, ok_all = failed_near
+                U_x = self.space.to_unit(self.space.from_index(X.detach().cpu().double().numpy()))
+                dist = np.linalg.norm(U_x[:, None, :] - U_all[None, :, :], axis=-1)
+                close = dist < self.failure_radius
+                only_failed = close.any(axis=1) & ~(close & ok_all[None, :]).any(axis=1)
+                result &= torch.as_tensor(~only_failed, device=X.device)
+            return result
+
+        ok = feasible(candidates)
+        U = self.space.to_unit(self.space.from_index(candidates.detach().cpu().double().numpy()))
+        for i, row in enumerate(U):
+            if near_any(row, avoid) or near_any(row, U[:i][ok[:i].cpu().numpy()]):
+                ok[i] = False
+        if bool(ok.all()):
+            return candidates
+        space = self.space
+        fixed = {space.names[j]: v for j, v in (fixed_features or {}).items()}
+        fixed_points = {}
+        for name, v in fixed.items():
+            p = space[name]
+            fixed_points[name] = p.choices[int(v)] if isinstance(p, Categorical) else p.from_unit(v)
+        pool_unit = design_points(
+            space,
+            self.raw_samples,
+            seed=int(torch.randint(0, 2**31 - 1, (1,)).item()),
+            constraints=self.input_constraints,
+            fixed=fixed_points,
+        )
+        pool = self._encode(space.from_unit(pool_unit))
+        good = feasible(pool)
+        pool_unit = pool_unit[good.cpu().numpy()]
+        pool = pool[good]
+        fresh = [not near_any(r, np.vstack([avoid, U])) for r in pool_unit]
+        pool = pool[torch.as_tensor(fresh, dtype=torch.bool, device=pool.device)]
+        if len(pool) == 0:
+            return candidates
+        kept = candidates[ok]
+        base_pending = acqf.X_pending
+        out = candidates.clone()
+        for i in torch.nonzero(~ok).flatten().tolist():
+            pending = kept if base_pending is None else torch.cat([base_pending, kept])
+            acqf.set_X_pending(pending if len(pending) else None)
+            with torch.no_grad():
+                values = acqf(pool.unsqueeze(-2))
+            j = int(values.argmax())
+            best = pool[j]
+            out[i] = best
+            kept = torch.cat([kept, best.unsqueeze(0)])
+            pool = torch.cat([pool[:j], pool[j + 1 :]])
+            if len(pool) == 0:
+                break
+        acqf.set_X_pending(base_pending)
+        return out
 
     def _ref_point(self, Y: torch.Tensor) -> list[float]:
         """Reference point (maximization sense) for the hypervolume, one value per objective.
