@@ -1,0 +1,1 @@
+"""Measured comparisons of sdl's planners (run as scripts; see docs/planners.md)."""
