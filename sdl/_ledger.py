@@ -1,10 +1,13 @@
-"""The campaign's ledger: experiment transitions as bluesky events.
+"""The campaign run's own streams: what the loop records, as bluesky events.
 
-The loop plan never writes to the store. It records each experiment transition by
-reading this small ``Readable`` in the campaign run's ``experiments`` stream; the store
-writer (a RunEngine subscriber) turns those events into the campaign table. So the
-table is durable before the plan's next message, because the RunEngine hands every
-event to its subscribers before it answers the ``save`` message.
+The loop plan never writes to the store. It records what it decides by reading small
+``Readable`` objects in streams of the campaign run:
+
+* ``experiments`` -- every experiment life-cycle transition (:class:`Ledger`); the store
+  writer turns these into the campaign table, durably, before the plan's next message
+  (the RunEngine hands every event to its subscribers before it answers ``save``);
+* ``planner`` -- every ask: how long it took, what it proposed, the planner's state;
+* ``approvals`` -- every operator decision on a proposed batch.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import bluesky.plan_stubs as bps
@@ -21,120 +25,112 @@ from sdl.planners import Categorical, Integer, Objective, Space
 from ._lifecycle import Experiment
 from .store._layout import objective_key, param_key
 
-__all__ = ["Ledger", "LEDGER_STREAM", "PlannerLog", "PLANNER_STREAM"]
+__all__ = [
+    "APPROVAL_STREAM",
+    "LEDGER_STREAM",
+    "PLANNER_STREAM",
+    "ApprovalLog",
+    "Ledger",
+    "PlannerLog",
+]
 
 LEDGER_STREAM = "experiments"
+PLANNER_STREAM = "planner"
+APPROVAL_STREAM = "approvals"
+
+_DTYPES = {
+    "integer": "<i8",
+    "number": "<f8",
+    "string": "<U4096",
+}
 
 
-class Ledger:
-    """A ``bluesky.protocols.Readable`` whose reading is the latest experiment transition.
+class _Record:
+    """A ``bluesky.protocols.Readable`` with fixed data keys whose reading the plan sets.
 
     Args:
-        space: the campaign's parameters.
-        objectives: the campaign's objectives.
-        name: device name (prefix of nothing: data keys are fixed, see :func:`param_key`).
+        name: device name.
+        stream: the event stream its readings go to.
+        schema: data key -> event-model dtype (``"integer"``, ``"number"``, ``"string"``).
     """
 
-    def __init__(self, space: Space, objectives: tuple[Objective, ...], name: str = "ledger"):
+    def __init__(self, name: str, stream: str, schema: Mapping[str, str]):
         self.name = name
         self.parent = None
-        self.space = space
-        self.objectives = objectives
+        self.stream = stream
+        self._schema = dict(schema)
         self._reading: dict[str, dict[str, Any]] = {}
 
     def describe(self) -> dict[str, dict[str, Any]]:
-        def key(dtype: str, dtype_numpy: str) -> dict[str, Any]:
-            return {"source": "sdl:ledger", "dtype": dtype, "shape": [], "dtype_numpy": dtype_numpy}
-
-        desc = {
-            "experiment_id": key("integer", "<i8"),
-            "batch": key("integer", "<i8"),
-            "status": key("string", "<U16"),
-            "run_uid": key("string", "<U36"),
-            "cause": key("string", "<U256"),
+        return {
+            key: {"source": f"sdl:{self.stream}", "dtype": dtype, "shape": [],
+                  "dtype_numpy": _DTYPES[dtype]}
+            for key, dtype in self._schema.items()
         }
-        for p in self.space:
-            if isinstance(p, Categorical):
-                desc[param_key(p.name)] = key("string", "<U64")
-            elif isinstance(p, Integer):
-                desc[param_key(p.name)] = key("integer", "<i8")
-            else:
-                desc[param_key(p.name)] = key("number", "<f8")
-        for o in self.objectives:
-            desc[objective_key(o.name)] = key("number", "<f8")
-        return desc
 
     def read(self) -> dict[str, dict[str, Any]]:
         return dict(self._reading)
 
-    def record(self, exp: Experiment):
-        """Plan: emit one ``experiments`` event holding ``exp``'s current state."""
+    def emit(self, values: Mapping[str, Any]):
+        """Plan: one event in this record's stream holding ``values``."""
         now = time.time()
-        values: dict[str, Any] = {
-            "experiment_id": exp.id,
-            "batch": exp.batch,
-            "status": exp.status.value,
-            "run_uid": exp.run_uid,
-            "cause": exp.cause,
-        }
-        for p in self.space:
-            v = exp.point[p.name]
-            if isinstance(p, Categorical):
-                v = str(v)
-            elif isinstance(p, Integer):
-                v = int(v)
-            else:
-                v = float(v)
-            values[param_key(p.name)] = v
-        for o in self.objectives:
-            values[objective_key(o.name)] = float(exp.objectives.get(o.name, math.nan))
-        self._reading = {k: {"value": v, "timestamp": now} for k, v in values.items()}
-        yield from bps.create(LEDGER_STREAM)
+        self._reading = {k: {"value": values[k], "timestamp": now} for k in self._schema}
+        yield from bps.create(self.stream)
         yield from bps.read(self)
         yield from bps.save()
 
 
-PLANNER_STREAM = "planner"
+class Ledger(_Record):
+    """Experiment transitions (``experiments`` stream); see :mod:`sdl._lifecycle`."""
+
+    def __init__(self, space: Space, objectives: tuple[Objective, ...], name: str = "ledger"):
+        schema = {
+            "experiment_id": "integer", "batch": "integer", "status": "string",
+            "run_uid": "string", "cause": "string",
+        }
+        for p in space:
+            kind = "string" if isinstance(p, Categorical) else "integer" if isinstance(p, Integer) else "number"
+            schema[param_key(p.name)] = kind
+        for o in objectives:
+            schema[objective_key(o.name)] = "number"
+        super().__init__(name, LEDGER_STREAM, schema)
+        self.space = space
+        self.objectives = objectives
+
+    def record(self, exp: Experiment):
+        """Plan: emit ``exp``'s current state."""
+        values: dict[str, Any] = {
+            "experiment_id": exp.id, "batch": exp.batch, "status": exp.status.value,
+            "run_uid": exp.run_uid, "cause": exp.cause,
+        }
+        for p in self.space:
+            v = exp.point[p.name]
+            values[param_key(p.name)] = (
+                str(v) if isinstance(p, Categorical) else int(v) if isinstance(p, Integer) else float(v)
+            )
+        for o in self.objectives:
+            values[objective_key(o.name)] = float(exp.objectives.get(o.name, math.nan))
+        yield from self.emit(values)
 
 
-class PlannerLog:
-    """A ``Readable`` whose reading describes the planner's latest ask (``planner`` stream).
-
-    Data keys: ``batch``, ``n_asks`` (asks made, this one included), ``n_observations``
-    (experiments told before this ask), ``ask_seconds``, ``planner`` (name), ``proposals``
-    and ``state`` (JSON text; ``state`` is the planner's ``describe_state()`` if it has one).
-    """
+class PlannerLog(_Record):
+    """One event per ask (``planner`` stream): ``batch``, ``n_asks``, ``n_observations``,
+    ``ask_seconds``, ``planner``, ``proposals`` and ``state`` (JSON text)."""
 
     def __init__(self, name: str = "planner_log"):
-        self.name = name
-        self.parent = None
-        self._reading: dict[str, dict[str, Any]] = {}
-
-    def describe(self) -> dict[str, dict[str, Any]]:
-        def key(dtype: str, dtype_numpy: str) -> dict[str, Any]:
-            return {"source": "sdl:planner", "dtype": dtype, "shape": [], "dtype_numpy": dtype_numpy}
-
-        return {
-            "batch": key("integer", "<i8"),
-            "n_asks": key("integer", "<i8"),
-            "n_observations": key("integer", "<i8"),
-            "ask_seconds": key("number", "<f8"),
-            "planner": key("string", "<U64"),
-            "proposals": key("string", "<U4096"),
-            "state": key("string", "<U4096"),
-        }
-
-    def read(self) -> dict[str, dict[str, Any]]:
-        return dict(self._reading)
+        super().__init__(name, PLANNER_STREAM, {
+            "batch": "integer", "n_asks": "integer", "n_observations": "integer",
+            "ask_seconds": "number", "planner": "string", "proposals": "string", "state": "string",
+        })
 
     def record(self, planner: Any, batch: int, points: list[dict[str, Any]], seconds: float):
-        """Plan: emit one ``planner`` event describing the ask that proposed ``points``."""
+        """Plan: describe the ask that proposed ``points``."""
         describe = getattr(planner, "describe_state", None)
         try:
             state = describe() if callable(describe) else {}
         except Exception as err:  # provenance must never stop the campaign
             state = {"error": f"{type(err).__name__}: {err}"}
-        values = {
+        yield from self.emit({
             "batch": int(batch),
             "n_asks": int(planner.n_asks),
             "n_observations": len(planner.observations),
@@ -142,9 +138,29 @@ class PlannerLog:
             "planner": str(planner.name),
             "proposals": json.dumps(points, default=str),
             "state": json.dumps(state, default=str),
+        })
+
+
+class ApprovalLog(_Record):
+    """One event per operator decision (``approvals`` stream): ``batch``, ``who``,
+    ``decided_at`` (epoch seconds) and ``decision`` (JSON: accepted, rejected, edited, added)."""
+
+    def __init__(self, name: str = "approval_log"):
+        super().__init__(name, APPROVAL_STREAM, {
+            "batch": "integer", "who": "string", "decided_at": "number", "decision": "string",
+        })
+
+    def record(self, batch: int, decision: Any):
+        """Plan: record an ``ApprovalDecision``-like object."""
+        payload = {
+            "accepted": list(decision.accepted),
+            "rejected": list(decision.rejected),
+            "edited": [list(pair) for pair in getattr(decision, "edited", [])],
+            "added": list(decision.added),
         }
-        now = time.time()
-        self._reading = {k: {"value": v, "timestamp": now} for k, v in values.items()}
-        yield from bps.create(PLANNER_STREAM)
-        yield from bps.read(self)
-        yield from bps.save()
+        yield from self.emit({
+            "batch": int(batch),
+            "who": str(decision.who),
+            "decided_at": float(decision.time),
+            "decision": json.dumps(payload, default=str),
+        })

@@ -1,30 +1,60 @@
-"""The closed loop as a bluesky plan: ask → run the protocol → extract → tell, until done."""
+"""The closed loop as a bluesky plan: ask → (approve) → run the protocol → extract → tell."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import Msg, RequestAbort, RequestStop, RunEngineInterrupted
 
-from sdl.errors import ExperimentFailed
 from sdl.planners import Objective, Planner
 from sdl.protocols import Capture, capture, extract_objectives
 
-from ._ledger import Ledger, PlannerLog
+from ._ledger import ApprovalLog, Ledger, PlannerLog
 from ._lifecycle import Experiment, Status
 from ._resume import ResumePlan
+from ._worker import Worker
 
-__all__ = ["closed_loop", "CAMPAIGN_RUN_KEY"]
+__all__ = ["closed_loop", "LoopOptions", "CAMPAIGN_RUN_KEY"]
 
 CAMPAIGN_RUN_KEY = "sdl-campaign"
 
 # Exceptions that end the campaign instead of failing one experiment.
 _CONTROL_FLOW = (RequestAbort, RequestStop, RunEngineInterrupted, GeneratorExit, KeyboardInterrupt)
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """How the loop runs, beyond what to measure.
+
+    Attributes:
+        batch_size: points asked from the planner at a time.
+        plan_ahead: compute the next batch in the worker thread while the last experiment
+            of the current batch is measured (its point is passed as pending), so the
+            instrument does not wait for the planner.
+        retries: times a failed experiment's point is measured again at once (each
+            attempt is its own experiment and counts against the budget).
+        pause_after_failures: pause the RunEngine after this many failures in a row
+            (None: never); the operator resumes, stops or aborts.
+        fixed: parameters fixed for every ask (dict), or ``fixed(batch) -> dict``.
+        approve: ``approve(points, batch) -> decision`` (an ``ApprovalDecision``), run in
+            the worker thread before a batch runs; None: no approval.
+        safe_state: ``safe_state() -> plan`` run when the campaign ends by an error, an
+            abort or a stop.
+    """
+
+    batch_size: int = 1
+    plan_ahead: bool = False
+    retries: int = 0
+    pause_after_failures: int | None = None
+    fixed: Mapping[str, Any] | Callable[[int], Mapping[str, Any]] | None = None
+    approve: Callable[[list[dict[str, Any]], int], Any] | None = None
+    safe_state: Callable[[], Generator[Msg, Any, Any]] | None = None
 
 
 def _describe_failure(err: BaseException) -> str:
@@ -37,7 +67,180 @@ def _describe_failure(err: BaseException) -> str:
             text = f"FailedStatus: {type(exc).__name__}: {exc}"
     elif inner is not None and str(err) == "":
         text = f"{type(inner).__name__}: {inner}"
-    return text[:1000]
+    return text[:1000] or type(err).__name__
+
+
+class _Loop:
+    """State of one campaign plan; its methods are plans (generators of messages)."""
+
+    def __init__(self, planner, protocol, objectives, budget, options, md, resume):
+        self.planner = planner
+        self.protocol = protocol
+        self.objectives = objectives
+        self.budget = budget
+        self.opt = options
+        self.md = md
+        self.resume = resume
+        self.ledger = Ledger(planner.space, objectives)
+        self.planner_log = PlannerLog()
+        self.approval_log = ApprovalLog()
+        self.worker = Worker()
+        self.experiments: dict[int, Experiment] = {}
+        self.completed = resume.completed
+        self.next_id = resume.next_id
+        self.batch = resume.next_batch
+        self.failures_in_row = 0
+        self._ahead = None  # (future, batch, t0) of a plan-ahead ask
+
+    # -- recording ---------------------------------------------------------------------------
+    def record(self, exp: Experiment):
+        self.experiments[exp.id] = exp
+        yield from self.ledger.record(exp)
+
+    def _new(self, points, batch) -> list[Experiment]:
+        exps = [Experiment(id=self.next_id + i, batch=batch, point=dict(p)) for i, p in enumerate(points)]
+        self.next_id += len(exps)
+        return exps
+
+    # -- asking ------------------------------------------------------------------------------
+    def _fixed(self, batch: int) -> dict[str, Any] | None:
+        fixed = self.opt.fixed
+        return dict(fixed(batch) if callable(fixed) else fixed) if fixed else None
+
+    def _ask_now(self, n: int, pending: list[dict[str, Any]], batch: int):
+        kwargs: dict[str, Any] = {"pending": pending}
+        fixed = self._fixed(batch)
+        if fixed:
+            kwargs["fixed"] = fixed
+        return self.planner.ask(n, **kwargs)
+
+    def _start_ask(self, n: int, pending: list[dict[str, Any]]) -> None:
+        batch = self.batch
+        self.batch += 1
+        self._ahead = (self.worker.submit(self._ask_now, n, pending, batch), batch, time.perf_counter())
+
+    def _finish_ask(self):
+        future, batch, t0 = self._ahead
+        self._ahead = None
+        points = yield from self.worker.wait(future)
+        yield from self.planner_log.record(self.planner, batch, points, time.perf_counter() - t0)
+        return points, batch
+
+    def _next_batch(self):
+        """Plan: the next batch of experiments (asked, approved, recorded as planned)."""
+        if self._ahead is None:
+            self._start_ask(min(self.opt.batch_size, self.budget - self.completed), [])
+        points, batch = yield from self._finish_ask()
+        if self.opt.approve is not None:
+            decision = yield from self.worker.call(self.opt.approve, points, batch)
+            yield from self.approval_log.record(batch, decision)
+            rejected = self._new(decision.rejected, batch)
+            for exp in rejected:
+                yield from self.record(exp)
+                yield from self.record(exp.advance(Status.FAILED, cause=f"rejected by {decision.who}"))
+                self.planner.tell([exp.point], [{o.name: math.nan for o in self.objectives}])
+                self.completed += 1
+            points = [*decision.accepted, *decision.added]
+            points = points[: max(self.budget - self.completed, 0)]
+        exps = self._new(points, batch)
+        for exp in exps:
+            yield from self.record(exp)
+        return exps
+
+    # -- running -----------------------------------------------------------------------------
+    def _run_one(self, exp: Experiment):
+        """Plan: run one experiment; return its final state (not yet told to the planner)."""
+        running = exp.advance(Status.RUNNING)
+        yield from self.record(running)
+        sink = Capture()
+        exp_md = {
+            "sdl_campaign_uid": self.md.get("sdl_campaign_uid", ""),
+            "sdl_experiment_id": exp.id,
+            "sdl_batch": exp.batch,
+            "sdl_point": dict(exp.point),
+        }
+        try:
+            plan = self.protocol(dict(exp.point), md=exp_md)
+            yield from bpp.set_run_key_wrapper(capture(plan, sink), f"sdl-experiment-{exp.id}")
+            values = extract_objectives(self.objectives, sink.readings)
+        except _CONTROL_FLOW as err:
+            cause = {RequestAbort: "campaign aborted", RequestStop: "campaign stopped"}.get(
+                type(err), f"campaign interrupted ({type(err).__name__})"
+            )
+            yield from self.record(running.advance(Status.INTERRUPTED, run_uid=sink.run_uid or "", cause=cause))
+            raise
+        except Exception as err:  # a failed experiment is recorded, and the campaign goes on
+            return running.advance(Status.FAILED, run_uid=sink.run_uid or "", cause=_describe_failure(err))
+        return running.advance(Status.DONE, run_uid=sink.run_uid or "", objectives=values)
+
+    def _settle(self, final: Experiment, retry_of: int):
+        """Plan: record a finished experiment, tell the planner, apply the failure policy."""
+        if final.status is Status.FAILED and retry_of < self.opt.retries:
+            final = final.advance if False else final  # (states are final; only the cause grows)
+            from dataclasses import replace
+
+            final = replace(final, cause=f"{final.cause}; retried ({retry_of + 1} of {self.opt.retries})")
+        yield from self.record(final)
+        outcome = final.objectives if final.status is Status.DONE else {o.name: math.nan for o in self.objectives}
+        self.planner.tell([final.point], [outcome])
+        self.completed += 1
+        if final.status is Status.FAILED:
+            self.failures_in_row += 1
+            limit = self.opt.pause_after_failures
+            if limit and self.failures_in_row >= limit:
+                self.failures_in_row = 0
+                yield from bps.pause()
+        else:
+            self.failures_in_row = 0
+
+    def _run_batch(self, queue: list[Experiment]):
+        attempts = {exp.id: 0 for exp in queue}
+        i = 0
+        while i < len(queue):
+            exp = queue[i]
+            yield from bps.checkpoint()
+            last = i == len(queue) - 1
+            more = self.completed + 1 < self.budget
+            if self.opt.plan_ahead and last and more and self._ahead is None:
+                n = min(self.opt.batch_size, self.budget - self.completed - 1)
+                self._start_ask(n, [exp.point])
+            final = yield from self._run_one(exp)
+            if self._ahead is not None and last:
+                # the planner is busy in the worker: wait for it before telling it more
+                future = self._ahead[0]
+                yield from self.worker.wait(future)
+            retry = attempts[exp.id]
+            yield from self._settle(final, retry)
+            if final.status is Status.FAILED and retry < self.opt.retries and self.completed < self.budget:
+                (again,) = self._new([exp.point], exp.batch)
+                attempts[again.id] = retry + 1
+                yield from self.record(again)
+                queue.insert(i + 1, again)
+            i += 1
+
+    # -- the campaign ------------------------------------------------------------------------
+    def plan(self):
+        for cut in self.resume.to_interrupt:
+            yield from self.record(cut.advance(Status.INTERRUPTED))
+        queue = list(self.resume.reruns)[: max(self.budget - self.completed, 0)]
+        for exp in queue:
+            yield from self.record(exp)
+        while self.completed < self.budget:
+            if not queue:
+                queue = yield from self._next_batch()
+                if not queue:
+                    continue
+            try:
+                yield from self._run_batch(queue)
+            except _CONTROL_FLOW as err:
+                cause = "campaign stopped before it ran" if isinstance(err, RequestStop) else (
+                    "campaign ended before it ran"
+                )
+                for exp in list(self.experiments.values()):
+                    if exp.status is Status.PLANNED:
+                        yield from self.record(exp.advance(Status.INTERRUPTED, cause=cause))
+                raise
+            queue = []
 
 
 def closed_loop(
@@ -49,89 +252,59 @@ def closed_loop(
     batch_size: int = 1,
     md: Mapping[str, Any] | None = None,
     resume: ResumePlan | None = None,
+    options: LoopOptions | None = None,
 ) -> Generator[Msg, Any, list[Experiment]]:
     """The campaign plan: run experiments proposed by ``planner`` until ``budget`` are done.
 
     Opens a campaign run (run key :data:`CAMPAIGN_RUN_KEY`) whose ``experiments`` stream
-    records every life-cycle transition and whose ``planner`` stream records every ask;
-    each experiment is its own run opened by the protocol, whose start document carries
-    ``sdl_campaign_uid`` and ``sdl_experiment_id``.
+    records every life-cycle transition, whose ``planner`` stream records every ask and
+    whose ``approvals`` stream records operator decisions; each experiment is its own run
+    opened by the protocol, whose start document carries ``sdl_campaign_uid`` and
+    ``sdl_experiment_id``.
+
+    The plan is not rewindable: a pause never replays messages (a dispensed sample cannot be
+    dispensed again). A deferred pause takes effect at the checkpoint before each experiment.
 
     Args:
         planner: proposes points; told every outcome (NaN for a failed experiment).
         protocol: ``protocol(point, md=...) -> plan`` running one experiment.
         objectives: how to compute objective values from an experiment's readings.
         budget: experiments (done + failed) the whole campaign runs, earlier runs included.
-        batch_size: points asked from the planner at a time.
+        batch_size: points asked from the planner at a time (overrides ``options``).
         md: metadata for the campaign run's start document.
         resume: where a resumed campaign starts (see :func:`sdl._resume.plan_resume`).
+        options: see :class:`LoopOptions`.
 
     Returns:
         The experiments this plan touched, in their final states.
     """
+    from dataclasses import replace
+
+    options = replace(options or LoopOptions(), batch_size=batch_size)
     resume = resume or ResumePlan(completed=0, next_id=0, next_batch=0)
-    ledger = Ledger(planner.space, objectives)
-    planner_log = PlannerLog()
     start_md = {"plan_name": "closed_loop", "sdl_role": "campaign", **dict(md or {})}
     if resume.previous_runs:
         start_md["sdl_resumed_from"] = list(resume.previous_runs)
-    experiments: dict[int, Experiment] = {}
+    loop = _Loop(planner, protocol, tuple(objectives), budget, options, start_md, resume)
 
-    def record(exp: Experiment):
-        experiments[exp.id] = exp
-        yield from ledger.record(exp)
-
-    @bpp.set_run_key_decorator(CAMPAIGN_RUN_KEY)
-    @bpp.run_decorator(md=start_md)
-    def _campaign():
-        for cut in resume.to_interrupt:
-            yield from record(cut.advance(Status.INTERRUPTED))
-        completed, next_id, batch = resume.completed, resume.next_id, resume.next_batch
-        queue = list(resume.reruns)[: max(budget - completed, 0)]
-        while completed < budget:
-            if not queue:
-                n = min(batch_size, budget - completed)
-                t0 = time.perf_counter()
-                points = planner.ask(n)
-                yield from planner_log.record(planner, batch, points, time.perf_counter() - t0)
-                queue = [Experiment(id=next_id + i, batch=batch, point=p) for i, p in enumerate(points)]
-                next_id += n
-                batch += 1
-            for exp in queue:
-                yield from record(exp)
-            for exp in queue:
-                yield from bps.checkpoint()
-                yield from _run_one(exp)
-                completed += 1
-            queue = []
-
-    def _run_one(exp: Experiment):
-        running = exp.advance(Status.RUNNING)
-        yield from record(running)
-        sink = Capture()
-        exp_md = {
-            "sdl_campaign_uid": start_md.get("sdl_campaign_uid", ""),
-            "sdl_experiment_id": exp.id,
-            "sdl_batch": exp.batch,
-            "sdl_point": dict(exp.point),
-        }
+    def body():
         try:
-            plan = protocol(dict(exp.point), md=exp_md)
-            yield from bpp.set_run_key_wrapper(capture(plan, sink), f"sdl-experiment-{exp.id}")
-            values = extract_objectives(objectives, sink.readings)
-        except _CONTROL_FLOW as err:
-            cause = {RequestAbort: "campaign aborted", RequestStop: "campaign stopped"}.get(
-                type(err), f"campaign interrupted ({type(err).__name__})"
-            )
-            yield from record(running.advance(Status.INTERRUPTED, run_uid=sink.run_uid or "", cause=cause))
-            raise
-        except Exception as err:  # a failed experiment is recorded, and the campaign goes on
-            cause = _describe_failure(err) or type(err).__name__
-            yield from record(running.advance(Status.FAILED, run_uid=sink.run_uid or "", cause=cause))
-            planner.tell([exp.point], [{o.name: math.nan for o in objectives}])
-            return
-        yield from record(running.advance(Status.DONE, run_uid=sink.run_uid or "", objectives=values))
-        planner.tell([exp.point], [values])
+            yield from loop.plan()
+        finally:
+            loop.worker.close()
 
-    yield from _campaign()
-    return list(experiments.values())
+    plan = bpp.run_wrapper(body(), md=start_md)
+    plan = bpp.set_run_key_wrapper(plan, CAMPAIGN_RUN_KEY)
+    if options.safe_state is not None:
+        plan = _with_safe_state(plan, options.safe_state)
+    yield from bpp.rewindable_wrapper(plan, False)
+    return list(loop.experiments.values())
+
+
+def _with_safe_state(plan, safe_state):
+    """Run ``safe_state()`` after ``plan`` if it ends by an exception (error, abort, stop)."""
+    try:
+        return (yield from plan)
+    except BaseException:
+        yield from safe_state()
+        raise

@@ -103,15 +103,25 @@ def plan_resume(
     orphans = _orphan_runs(store, store.campaign.get("uid", "")) if len(cut) else {}
     next_id = int(df.index.max()) + 1 if len(df) else 0
     to_interrupt, reruns = [], []
+
+    def rerun(exp_id: int, point: dict[str, Any], batch: int) -> str:
+        if policy != "rerun":
+            return "not re-run (policy 'skip')"
+        new_id = next_id + len(reruns)
+        reruns.append(Experiment(id=new_id, batch=batch, point=point))
+        return f"re-run as experiment {new_id}"
+
+    # interrupted earlier (abort, stop) and not measured again since
+    for exp_id, row in df[df["status"] == "interrupted"].iterrows():
+        point = {p: _plain(row[p]) for p in params}
+        later = completed[(completed.index > exp_id) & (completed["batch"] == row["batch"])]
+        if not any(all(r[p] == point[p] for p in params) for _, r in later.iterrows()):
+            rerun(int(exp_id), point, int(row["batch"]))
+    # left planned or running by a crash: interrupt them now
     for exp_id, row in cut.iterrows():
         point = {p: _plain(row[p]) for p in params}
         status = Status(row["status"])
-        if policy == "rerun":
-            new_id = next_id + len(reruns)
-            reruns.append(Experiment(id=new_id, batch=int(row["batch"]), point=point))
-            what = f"re-run as experiment {new_id}"
-        else:
-            what = "not re-run (policy 'skip')"
+        what = rerun(int(exp_id), point, int(row["batch"]))
         cause = f"the campaign process ended while this experiment was {status.value}; {what}"
         to_interrupt.append(
             Experiment(
@@ -119,6 +129,7 @@ def plan_resume(
                 run_uid=orphans.get(int(exp_id), ""), cause=cause,
             )
         )
+    reruns.sort(key=lambda e: e.id)
     return ResumePlan(
         completed=len(completed),
         next_id=next_id + len(reruns),

@@ -174,27 +174,41 @@ class CampaignStore:
         Also ``experiment_id`` (the index), ``batch``, ``cause``, ``run_uid`` and the
         times ``t_planned``, ``t_started``, ``t_finished`` (seconds since the epoch).
         """
-        if L.TABLE not in self.root:
-            return pd.DataFrame(columns=["status", *self.parameter_names, *self.objective_names])
-        table = self.root[L.TABLE]
-        status = table["status"][:]
+        table = self.root[L.TABLE] if L.TABLE in self.root else None
+        status = table["status"][:] if table is not None and "status" in table else np.empty(0, dtype=object)
         n = len(status)
-        cols: dict[str, Any] = {"experiment_id": table["experiment_id"][:n], "batch": table["batch"][:n]}
+
+        def column(group: str | None, name: str, fill: Any) -> Any:
+            # a column being created right now reads as missing values
+            try:
+                arr = table[group][name] if group else table[name]
+                values = arr[:n]
+            except (KeyError, TypeError):  # TypeError: no table yet
+                return np.full(n, fill, dtype=object if isinstance(fill, str) else float)
+            if len(values) < n:  # resized after the status column: pad (those rows are filtered)
+                pad = np.full(n - len(values), fill, dtype=object if isinstance(fill, str) else float)
+                values = np.concatenate([np.asarray(values, dtype=pad.dtype), pad])
+            return values
+
+        cols: dict[str, Any] = {
+            "experiment_id": column(None, "experiment_id", -1),
+            "batch": column(None, "batch", -1),
+        }
         specs = {p["name"]: p for p in self.campaign.get("parameters", [])}
         for name in self.parameter_names:
-            values = table[L.TABLE_PARAMETERS][name][:n]
+            values = column(L.TABLE_PARAMETERS, name, np.nan)
             choices = specs[name].get("choices")
             if choices:  # categories are stored as text; give back the declared values
                 by_text = {str(c): c for c in choices}
                 values = [by_text.get(str(v), v) for v in values]
             cols[name] = values
         for name in self.objective_names:
-            cols[name] = table[L.TABLE_OBJECTIVES][name][:n]
+            cols[name] = column(L.TABLE_OBJECTIVES, name, np.nan)
         cols["status"] = np.asarray(status, dtype=object)
-        cols["cause"] = np.asarray(table["cause"][:n], dtype=object)
-        cols["run_uid"] = np.asarray(table["run_uid"][:n], dtype=object)
+        cols["cause"] = np.asarray(column(None, "cause", ""), dtype=object)
+        cols["run_uid"] = np.asarray(column(None, "run_uid", ""), dtype=object)
         for t in ("t_planned", "t_started", "t_finished"):
-            cols[t] = table[t][:n]
+            cols[t] = column(None, t, np.nan)
         df = pd.DataFrame(cols)
         df = df[df["status"] != ""]  # rows being created right now
         return df.set_index("experiment_id")

@@ -33,14 +33,21 @@ def init_store(path: str | os.PathLike, *, overwrite: bool = False) -> zarr.Grou
     if overwrite or not (path / "zarr.json").exists():
         if path.exists() and any(path.iterdir()) and not overwrite:
             raise StoreError(f"{path} exists and is not a Zarr store; choose another --store path")
-        root = zarr.open_group(str(path), mode="w" if overwrite else "a", zarr_format=3)
         from sdl import __version__
 
-        root.attrs[L.ROOT_ATTR] = {
-            "format_version": L.FORMAT_VERSION,
-            "kind": L.STORE_KIND,
-            "sdl_version": __version__,
-        }
+        # one write: a reader never sees the root without its sdl attribute
+        root = zarr.create_group(
+            str(path),
+            overwrite=overwrite,
+            zarr_format=3,
+            attributes={
+                L.ROOT_ATTR: {
+                    "format_version": L.FORMAT_VERSION,
+                    "kind": L.STORE_KIND,
+                    "sdl_version": __version__,
+                }
+            },
+        )
         root.require_group(L.RUNS)
         return root
     root = zarr.open_group(str(path), mode="a", zarr_format=3)
@@ -128,16 +135,16 @@ class ZarrWriter(event_model.DocumentRouter):
 
     def _begin_campaign(self, doc) -> None:
         spec = doc.get("sdl_campaign", {})
-        self._table = CampaignTable(
-            self.root, spec.get("parameters", []), [o["name"] for o in spec.get("objectives", [])]
-        )
         attrs = self.root.attrs.asdict()
         runs = list(attrs.get("campaign_runs", []))
         runs.append(doc["uid"])
         update = {"campaign_runs": runs}
         if "campaign" not in attrs:
             update["campaign"] = jsonable(spec)
-        self.root.attrs.update(update)
+        self.root.attrs.update(update)  # before the table: readers need it to read the table
+        self._table = CampaignTable(
+            self.root, spec.get("parameters", []), [o["name"] for o in spec.get("objectives", [])]
+        )
 
     def descriptor(self, doc):
         run = self._runs.get(doc["run_start"])
