@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import time
 import uuid
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bluesky import RunEngine
-from bluesky.utils import RunEngineInterrupted
 
 from sdl.planners import Categorical, Integer, Objective, Planner, Real, Space, make_planner
 
-from ._loop import closed_loop
-from ._progress import ProgressBar
+from ._loop import LoopOptions, closed_loop
 from ._provenance import collect_provenance
 from ._result import CampaignResult
+from ._session import SessionOptions, run_session
 from ._resume import InterruptedPolicy, ResumePlan, plan_resume
 from .errors import StoreError
 from .store import ZarrWriter, open_store
 from .store._json import jsonable
 
 __all__ = ["Campaign"]
+
+logger = logging.getLogger(__name__)
 
 
 def _parameter_spec(p: Any) -> dict[str, Any]:
@@ -60,6 +62,18 @@ class Campaign:
         seed: seed of the planner built from a name.
         name: a name for people.
         metadata: extra metadata for the campaign run (e.g. the YAML config).
+        plan_ahead: compute the next proposal while the current experiment is measured.
+        retries: times a failed point is measured again at once (not for limit errors).
+        pause_after_failures: pause after this many failures in a row (None: never).
+        pause_on_disconnect: pause when a device loses its connection mid-experiment.
+        fixed: parameters fixed for every batch (dict) or ``fixed(batch) -> dict``.
+        approval: ``None`` (autonomous), ``"terminal"`` or ``"dashboard"``: an operator
+            accepts, edits or rejects each batch before it runs (decisions are stored).
+        operator: the operator's name for approvals (default ``$SDL_OPERATOR`` or login).
+        safe_state: ``"devices"`` (each device's ``safe_state()`` / ``go_safe()``), a
+            callable returning a plan, or None; run on an error, an abort, a stop and a pause.
+        warm_start: prior data for the planner: a DataFrame, a CSV path, another store's
+            path, or ``(point, outcome)`` pairs.
 
     Example:
         >>> campaign = Campaign(  # doctest: +SKIP
@@ -84,6 +98,15 @@ class Campaign:
         seed: int = 0,
         name: str = "campaign",
         metadata: Mapping[str, Any] | None = None,
+        plan_ahead: bool = False,
+        retries: int = 0,
+        pause_after_failures: int | None = None,
+        pause_on_disconnect: bool = True,
+        fixed: Mapping[str, Any] | Callable[[int], Mapping[str, Any]] | None = None,
+        approval: str | None = None,
+        operator: str | None = None,
+        safe_state: str | Callable[[], Any] | None = "devices",
+        warm_start: Any = None,
     ):
         self.objectives = tuple(_objective(o) for o in objectives)
         if not self.objectives:
@@ -120,6 +143,25 @@ class Campaign:
         self.name = name
         self.metadata = dict(metadata or {})
         self.uid = str(uuid.uuid4())
+        if approval not in (None, "terminal", "dashboard"):
+            raise ValueError(f"approval must be None, 'terminal' or 'dashboard', got {approval!r}")
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {retries}")
+        self.approval = approval
+        self.operator = operator
+        self.safe_state = safe_state
+        self.loop_options = LoopOptions(
+            batch_size=self.batch_size,
+            plan_ahead=plan_ahead,
+            retries=int(retries),
+            pause_after_failures=pause_after_failures,
+            pause_on_disconnect=pause_on_disconnect,
+            fixed=fixed,
+            safe_state=self._safe_state_plan if safe_state else None,
+        )
+        self.warm_start_source = None
+        if warm_start is not None:
+            self.warm_start_source = _warm_start(self.planner, warm_start)
 
     def describe(self) -> dict[str, Any]:
         """The campaign as JSON-able metadata (stored in the campaign run's start document)."""
@@ -139,14 +181,19 @@ class Campaign:
             "batch_size": self.batch_size,
             "seed": self.planner.seed,
             "devices": sorted(self.devices),
+            "approval": self.approval,
+            "plan_ahead": self.loop_options.plan_ahead,
+            "retries": self.loop_options.retries,
+            "warm_start": self.warm_start_source,
             **self.metadata,
         }
 
-    def plan(self, *, resume: ResumePlan | None = None):
+    def plan(self, *, resume: ResumePlan | None = None, approve: Callable | None = None):
         """The campaign as a bluesky plan, for ``RE(campaign.plan())``.
 
         Args:
             resume: where to start when continuing from a store (see :meth:`resume`).
+            approve: ``approve(points, batch) -> ApprovalDecision`` run before each batch.
         """
         md = {
             "sdl_campaign_uid": self.uid,
@@ -162,6 +209,7 @@ class Campaign:
             batch_size=self.batch_size,
             md=md,
             resume=resume,
+            options=replace(self.loop_options, approve=approve),
         )
 
     def run(
@@ -171,6 +219,9 @@ class Campaign:
         store: str | os.PathLike,
         overwrite: bool = False,
         progress: bool = False,
+        plot: bool = False,
+        control: bool = False,
+        interactive: bool = False,
         callbacks: Sequence[Callable[[str, dict], Any]] = (),
     ) -> CampaignResult:
         """Run the campaign to the end and return its summary, read from the store.
@@ -180,7 +231,11 @@ class Campaign:
             store: path of the Zarr store the documents stream into.
             overwrite: replace an existing store at that path.
             progress: show a progress bar in the terminal.
-            callbacks: more RunEngine subscribers (live plots, ...).
+            plot: show live plots (objective, best so far, parameters, Pareto front).
+            control: obey ``sdl pause|stop|abort STORE`` and the dashboard's controls, and
+                at a pause wait for the operator's decision (also on with ``approval``).
+            interactive: at a pause, also ask in this terminal (resume, stop, abort).
+            callbacks: more RunEngine subscribers.
 
         Raises:
             StoreError: ``store`` already holds a campaign and ``overwrite`` is False.
@@ -192,7 +247,8 @@ class Campaign:
                 f"or continue it (campaign.resume(store), or sdl resume)"
             )
         writer = ZarrWriter(store, overwrite=overwrite)
-        return self._execute(RE, writer, self.plan(), progress, callbacks)
+        options = SessionOptions(progress, plot, control, interactive, tuple(callbacks))
+        return run_session(self, RE, writer, lambda approve: self.plan(approve=approve), options)
 
     def resume(
         self,
@@ -202,22 +258,22 @@ class Campaign:
         policy: InterruptedPolicy = "rerun",
         budget: int | None = None,
         progress: bool = False,
+        plot: bool = False,
+        control: bool = False,
+        interactive: bool = False,
         callbacks: Sequence[Callable[[str, dict], Any]] = (),
     ) -> CampaignResult:
         """Continue the campaign recorded in ``store`` (after a crash, a stop or an abort).
 
         This campaign must be built like the one that wrote the store (same parameters,
         objectives, planner kind, options and seed). Its planner is rebuilt from the store;
-        experiments the crash left planned or running are marked interrupted and, by the
-        ``rerun`` policy, measured again first (``skip``: not). The campaign keeps its uid.
+        experiments the crash left planned or running, and experiments an abort or stop
+        interrupted, are measured again first by the ``rerun`` policy (``skip``: not).
+        The campaign keeps its uid. Other arguments as for :meth:`run`.
 
         Args:
-            RE: the RunEngine to use; a new one if None.
-            store: the campaign's store.
             policy: ``"rerun"`` or ``"skip"`` for interrupted experiments.
             budget: a new total budget (done + failed, earlier runs included).
-            progress: show a progress bar.
-            callbacks: more RunEngine subscribers.
         """
         reader = open_store(store)
         stored = reader.campaign
@@ -230,45 +286,61 @@ class Campaign:
         resume = plan_resume(reader, self.planner, policy=policy)
         self.uid = stored["uid"]
         writer = ZarrWriter(store)
-        return self._execute(RE, writer, self.plan(resume=resume), progress, callbacks)
+        options = SessionOptions(progress, plot, control, interactive, tuple(callbacks))
+        return run_session(
+            self, RE, writer, lambda approve: self.plan(resume=resume, approve=approve), options
+        )
 
-    def _execute(self, RE, writer, plan, progress, callbacks) -> CampaignResult:
-        if RE is None:
-            RE = RunEngine({}, context_managers=[])
-        subs = [writer, *callbacks]
-        bar = None
-        if progress:
-            first = self.objectives[0]
-            bar = ProgressBar(self.budget, first.name, first.minimize)
-            subs.append(bar)
-        tokens = [RE.subscribe(cb) for cb in subs]
-        previous_hook = RE.state_hook
+    # -- used by the session -----------------------------------------------------------------
 
-        def finish() -> None:
-            RE.state_hook = previous_hook
-            for token in tokens:
-                RE.unsubscribe(token)
-            writer.flush()
-            if bar is not None:
-                bar.close()
+    def approver(self, watcher: Any) -> Callable | None:
+        """The approval callable for the loop, or None when the campaign is autonomous."""
+        if not self.approval:
+            return None
+        from sdl.control import operator_name, wait_for_approval
 
-        def hook(new_state, old_state):
-            writer.on_state_change(new_state, old_state)
-            if previous_hook is not None:
-                previous_hook(new_state, old_state)
-            if new_state == "idle":  # the plan ended after a pause: resumed, stopped or aborted
-                finish()
+        parameters = [_parameter_spec(p) for p in self.space]
+        who = operator_name(self.operator)
 
-        RE.state_hook = hook
-        t0 = time.monotonic()
+        def approve(points, batch):
+            return wait_for_approval(
+                points, watcher, parameters=parameters, terminal=self.approval == "terminal", who=who
+            )
+
+        return approve
+
+    def _safe_devices(self) -> list[Any]:
+        return [d for d in self.devices.values() if hasattr(d, "safe_state") or hasattr(d, "go_safe")]
+
+    def _safe_state_plan(self):
+        if callable(self.safe_state):
+            return (yield from self.safe_state())
+        from sdl.devices import safe_state_plan
+
+        return (yield from safe_state_plan(self._safe_devices()))
+
+    def make_safe(self) -> None:
+        """Put the devices in their safe state now, outside any plan (used at a pause)."""
+        if self.safe_state != "devices" or not self._safe_devices():
+            return
+        from sdl.devices import make_safe
+
         try:
-            RE(plan)
-        except RunEngineInterrupted:
-            # Paused: keep writing; RE.resume() / RE.stop() / RE.abort() continue the plan
-            # and the hook cleans up when the RunEngine is idle again.
-            raise
-        except BaseException:
-            finish()
-            raise
-        finish()
-        return CampaignResult.from_store(open_store(writer.path), time.monotonic() - t0)
+            make_safe(self._safe_devices())
+        except Exception:  # the pause itself must not fail; the operator sees the log
+            logger.exception("safe state at pause failed")
+
+
+def _warm_start(planner: Planner, data: Any) -> str:
+    """Give ``planner`` prior data; return a description of the source for the metadata."""
+    from sdl.planners import warm_start
+
+    if isinstance(data, (str, os.PathLike)) and (Path(data) / "zarr.json").exists():
+        source = f"sdl store {data}"
+        data = open_store(data).to_dataframe()
+    elif isinstance(data, (str, os.PathLike)):
+        source = f"CSV {data}"
+    else:
+        source = type(data).__name__
+    n = warm_start(planner, data)
+    return f"{n} rows from {source}"

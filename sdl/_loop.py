@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import Msg, RequestAbort, RequestStop, RunEngineInterrupted
 
+from sdl.errors import LimitError, NotConnectedError
 from sdl.planners import Objective, Planner
 from sdl.protocols import Capture, capture, extract_objectives
 
@@ -44,6 +45,8 @@ class LoopOptions:
         fixed: parameters fixed for every ask (dict), or ``fixed(batch) -> dict``.
         approve: ``approve(points, batch) -> decision`` (an ``ApprovalDecision``), run in
             the worker thread before a batch runs; None: no approval.
+        pause_on_disconnect: pause the RunEngine when an experiment fails because a device
+            lost its connection (``sdl.errors.NotConnectedError``).
         safe_state: ``safe_state() -> plan`` run when the campaign ends by an error, an
             abort or a stop.
     """
@@ -54,7 +57,17 @@ class LoopOptions:
     pause_after_failures: int | None = None
     fixed: Mapping[str, Any] | Callable[[int], Mapping[str, Any]] | None = None
     approve: Callable[[list[dict[str, Any]], int], Any] | None = None
+    pause_on_disconnect: bool = True
     safe_state: Callable[[], Generator[Msg, Any, Any]] | None = None
+
+
+def _root_error(err: BaseException) -> BaseException:
+    """The device's own exception inside a bluesky ``FailedStatus``, else ``err``."""
+    if type(err).__name__ == "FailedStatus" and err.args:
+        exc = getattr(err.args[0], "exception", lambda: None)()
+        if exc is not None:
+            return exc
+    return err
 
 
 def _describe_failure(err: BaseException) -> str:
@@ -170,28 +183,43 @@ class _Loop:
             yield from self.record(running.advance(Status.INTERRUPTED, run_uid=sink.run_uid or "", cause=cause))
             raise
         except Exception as err:  # a failed experiment is recorded, and the campaign goes on
-            return running.advance(Status.FAILED, run_uid=sink.run_uid or "", cause=_describe_failure(err))
-        return running.advance(Status.DONE, run_uid=sink.run_uid or "", objectives=values)
+            failed = running.advance(Status.FAILED, run_uid=sink.run_uid or "", cause=_describe_failure(err))
+            return failed, _root_error(err)
+        return running.advance(Status.DONE, run_uid=sink.run_uid or "", objectives=values), None
 
-    def _settle(self, final: Experiment, retry_of: int):
-        """Plan: record a finished experiment, tell the planner, apply the failure policy."""
-        if final.status is Status.FAILED and retry_of < self.opt.retries:
-            final = final.advance if False else final  # (states are final; only the cause grows)
-            from dataclasses import replace
+    def _retryable(self, final: Experiment, error: BaseException | None, attempt: int) -> bool:
+        # a set-point outside the limits fails the same way every time: never retried
+        return (
+            final.status is Status.FAILED
+            and attempt < self.opt.retries
+            and not isinstance(error, LimitError)
+            and self.completed < self.budget
+        )
 
-            final = replace(final, cause=f"{final.cause}; retried ({retry_of + 1} of {self.opt.retries})")
+    def _settle(self, final: Experiment, error: BaseException | None, attempt: int):
+        """Plan: record a finished experiment, tell the planner, apply the failure policy.
+
+        Returns:
+            Whether its point is to be measured again (the ``retries`` policy).
+        """
+        retry = self._retryable(final, error, attempt)
+        if retry:
+            final = replace(final, cause=f"{final.cause}; retried ({attempt + 1} of {self.opt.retries})")
         yield from self.record(final)
-        outcome = final.objectives if final.status is Status.DONE else {o.name: math.nan for o in self.objectives}
+        failed = final.status is Status.FAILED
+        outcome = {o.name: math.nan for o in self.objectives} if failed else final.objectives
         self.planner.tell([final.point], [outcome])
         self.completed += 1
-        if final.status is Status.FAILED:
-            self.failures_in_row += 1
-            limit = self.opt.pause_after_failures
-            if limit and self.failures_in_row >= limit:
-                self.failures_in_row = 0
-                yield from bps.pause()
-        else:
+        self.failures_in_row = self.failures_in_row + 1 if failed else 0
+        limit = self.opt.pause_after_failures
+        if isinstance(error, NotConnectedError) and self.opt.pause_on_disconnect:
+            # the IOC or the network is down: more experiments would fail the same way
             self.failures_in_row = 0
+            yield from bps.pause()
+        elif limit and self.failures_in_row >= limit:
+            self.failures_in_row = 0
+            yield from bps.pause()
+        return retry and self.completed < self.budget
 
     def _run_batch(self, queue: list[Experiment]):
         attempts = {exp.id: 0 for exp in queue}
@@ -204,16 +232,13 @@ class _Loop:
             if self.opt.plan_ahead and last and more and self._ahead is None:
                 n = min(self.opt.batch_size, self.budget - self.completed - 1)
                 self._start_ask(n, [exp.point])
-            final = yield from self._run_one(exp)
+            final, error = yield from self._run_one(exp)
             if self._ahead is not None and last:
                 # the planner is busy in the worker: wait for it before telling it more
-                future = self._ahead[0]
-                yield from self.worker.wait(future)
-            retry = attempts[exp.id]
-            yield from self._settle(final, retry)
-            if final.status is Status.FAILED and retry < self.opt.retries and self.completed < self.budget:
+                yield from self.worker.wait(self._ahead[0])
+            if (yield from self._settle(final, error, attempts[exp.id])):
                 (again,) = self._new([exp.point], exp.batch)
-                attempts[again.id] = retry + 1
+                attempts[again.id] = attempts[exp.id] + 1
                 yield from self.record(again)
                 queue.insert(i + 1, again)
             i += 1
@@ -278,8 +303,6 @@ def closed_loop(
     Returns:
         The experiments this plan touched, in their final states.
     """
-    from dataclasses import replace
-
     options = replace(options or LoopOptions(), batch_size=batch_size)
     resume = resume or ResumePlan(completed=0, next_id=0, next_batch=0)
     start_md = {"plan_name": "closed_loop", "sdl_role": "campaign", **dict(md or {})}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import socket
+import sys
 import time
 from pathlib import Path
 
@@ -10,16 +13,37 @@ __all__ = ["add_commands"]
 
 EXIT_OK = 0
 
+#: a campaign process whose heartbeat is younger than this is alive (it beats every 2 s)
+LIVE_HEARTBEAT_S = 10.0
+
 
 def _default_store(name: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{name}-{stamp}.zarr"
 
 
+def _session_kwargs(args: argparse.Namespace) -> dict:
+    """RunEngine and session options shared by ``run`` and ``resume``."""
+    from bluesky import RunEngine
+
+    interactive = sys.stdin is not None and sys.stdin.isatty()
+    # bluesky's own SIGINT handling: Ctrl-C pauses at the next checkpoint, twice at once
+    RE = RunEngine({}) if interactive else RunEngine({}, context_managers=[])
+    return {
+        "RE": RE,
+        "progress": not args.quiet,
+        "plot": getattr(args, "plot", False),
+        "control": not args.no_control,
+        "interactive": interactive,
+    }
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from sdl.config import build_campaign, load_config
 
     config = load_config(args.campaign, budget=args.budget, seed=args.seed, store=args.store)
+    if args.approve:
+        config = config.model_copy(update={"approval": args.approve})
     store = Path(config.store) if config.store else _default_store(config.name)
     campaign = build_campaign(config)
     print(
@@ -27,7 +51,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{config.planner.name!r}, protocol {config.protocol.name!r}, store {store}",
         flush=True,
     )
-    result = campaign.run(store=store, overwrite=args.overwrite, progress=not args.quiet)
+    result = campaign.run(store=store, overwrite=args.overwrite, **_session_kwargs(args))
     print(result.summary())
     return EXIT_OK
 
@@ -47,12 +71,40 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _live_campaign_state(store: str) -> str | None:
+    """The state a running campaign process publishes for ``store``, if one is alive."""
+    from sdl.control import ControlChannel
+
+    state = ControlChannel(store).state()
+    alive = time.time() - float(state.get("heartbeat", 0)) < LIVE_HEARTBEAT_S
+    if alive and state.get("host") == socket.gethostname() and state.get("pid"):
+        try:  # on this machine the process itself can be asked (a SIGKILL leaves a fresh beat)
+            os.kill(int(state["pid"]), 0)
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            pass
+    return state.get("state") if alive else None
+
+
 def _cmd_resume(args: argparse.Namespace) -> int:
     from sdl import open_store
     from sdl.config import build_campaign, load_config
     from sdl.errors import ConfigError
 
     stored = open_store(args.store).campaign
+    live = _live_campaign_state(args.store)
+    if live == "paused":  # a campaign process is waiting: resume it through the channel
+        from sdl.cli._operate import _cmd_control
+
+        return _cmd_control(argparse.Namespace(
+            store=args.store, action="resume", who=None, timeout=10.0
+        ))
+    if live in ("running", "pausing", "waiting-approval", "stopping"):
+        raise ConfigError(
+            f"the campaign in {args.store} is still running ({live}); pause it with "
+            f"'sdl pause {args.store}' or wait for it to end"
+        )
     if "config" not in stored:
         raise ConfigError(
             f"{args.store} was written by a campaign built in Python, not from YAML; resume it "
@@ -62,9 +114,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     campaign = build_campaign(config)
     print(f"sdl: resuming {config.name!r} in {args.store} (budget {config.budget}, interrupted "
           f"experiments: {args.interrupted})", flush=True)
-    result = campaign.resume(
-        store=args.store, policy=args.interrupted, progress=not args.quiet
-    )
+    result = campaign.resume(store=args.store, policy=args.interrupted, **_session_kwargs(args))
     print(result.summary())
     return EXIT_OK
 
@@ -87,9 +137,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, help="planner seed (overrides the file)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing store")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--plot", action="store_true", help="show live plots")
+    run.add_argument(
+        "--approve", choices=["terminal", "dashboard"],
+        help="an operator approves each batch, here or in the dashboard",
+    )
+    run.add_argument(
+        "--no-control", action="store_true",
+        help="ignore sdl pause/stop/abort and the dashboard's controls",
+    )
     run.set_defaults(func=_cmd_run)
 
-    resume = sub.add_parser("resume", help="continue a campaign from its store (after a crash or stop)")
+    resume = sub.add_parser(
+        "resume",
+        help="continue a campaign: a paused one through its control channel, else from its store",
+    )
     resume.add_argument("store")
     resume.add_argument("--budget", type=int, help="new total budget (earlier experiments included)")
     resume.add_argument(
@@ -97,6 +159,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="what to do with experiments the crash interrupted (default: rerun)",
     )
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    resume.add_argument("--plot", action="store_true", help="show live plots")
+    resume.add_argument("--no-control", action="store_true", help="ignore the control channel")
     resume.set_defaults(func=_cmd_resume)
 
     export = sub.add_parser("export", help="write a store's experiment table as CSV")

@@ -71,18 +71,20 @@ def build_devices(config: CampaignConfig) -> tuple[dict[str, Any], dict[str, Any
     Raises:
         ConfigError: an unknown device type or option, naming ``devices.<name>``.
     """
-    from sdl.devices import make_device
+    from sdl.devices import connect_together, make_device
 
     entries: dict[str, Any] = {}
     devices: dict[str, Any] = {}
-    for name, dc in config.devices.items():
-        try:
-            made = make_device(dc.type, name, **dc.options)
-        except SdlError as err:
-            raise type(err)(f"devices.{name}: {err}") from None
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"devices.{name}: {err}") from None
-        entries[name] = made
+    # EPICS devices connect together when the block ends: every missing PV in one error
+    with connect_together():
+        for name, dc in config.devices.items():
+            try:
+                entries[name] = make_device(dc.type, name, **dc.options)
+            except SdlError as err:
+                raise type(err)(f"devices.{name}: {err}") from None
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"devices.{name}: {err}") from None
+    for name, made in entries.items():
         owned = getattr(made, "devices", None)
         if isinstance(owned, Mapping):
             devices.update(owned)
@@ -145,6 +147,15 @@ def build_campaign(config: CampaignConfig):
         batch_size=config.batch_size,
         name=config.name,
         metadata={"config": config.model_dump(mode="json")},
+        plan_ahead=config.plan_ahead,
+        retries=config.retries,
+        pause_after_failures=config.pause_after_failures,
+        pause_on_disconnect=config.pause_on_disconnect,
+        fixed=config.fixed,
+        approval=config.approval,
+        operator=config.operator,
+        safe_state="devices" if config.safe_state else None,
+        warm_start=config.warm_start,
     )
 
 

@@ -140,6 +140,21 @@ class CampaignConfig(_Strict):
     objectives: list[ObjectiveConfig] = Field(min_length=1)
     protocol: ProtocolConfig
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
+    plan_ahead: bool = Field(default=False, description="propose the next point while measuring")
+    retries: int = Field(default=0, ge=0, description="re-measure a failed point this many times")
+    pause_after_failures: PositiveInt | None = Field(
+        default=None, description="pause after this many failures in a row"
+    )
+    pause_on_disconnect: bool = True
+    fixed: dict[str, Union[float, int, str]] | None = Field(
+        default=None, description="parameters fixed for every batch"
+    )
+    approval: Literal["terminal", "dashboard"] | None = None
+    operator: str | None = Field(default=None, description="name recorded with approvals")
+    safe_state: bool = Field(default=True, description="devices' safe state on stop/abort/error/pause")
+    warm_start: str | None = Field(
+        default=None, description="CSV file or sdl store with prior experiments"
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> CampaignConfig:
@@ -150,4 +165,7 @@ class CampaignConfig(_Strict):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"{what}: duplicate names {dupes}; give each a unique name")
+        unknown = sorted(set(self.fixed or {}) - {p.name for p in self.parameters})
+        if unknown:
+            raise ValueError(f"fixed: {unknown} are not parameters; fix only declared parameters")
         return self

@@ -123,7 +123,10 @@ def test_pause_resume_stop_a_campaign_in_another_process(tmp_path):
     snap = read_snapshot(store)
     assert snap.status == "stopped", (snap.status, snap.detail)
     assert ch.state()["state"] == "finished"
-    assert set(snap.table["status"]) <= {"done", "planned"}
+    # a stop lets the current experiment finish; what was planned but not run is interrupted
+    assert set(snap.table["status"]) <= {"done", "interrupted"}
+    cut = snap.table[snap.table["status"] == "interrupted"]
+    assert all(cause == "campaign stopped before it ran" for cause in cut["cause"])
 
 
 def test_sdl_pause_without_a_running_campaign_exits_1(finished_store, capsys):

@@ -1,0 +1,126 @@
+"""Running a campaign plan: subscribers, control channel, safe state, clean-up.
+
+:meth:`sdl.Campaign.run` and :meth:`sdl.Campaign.resume` build a plan; this module runs it
+on a RunEngine with everything around it: the store writer, the progress bar and live
+plot, the control channel (pause/resume/stop/abort from other terminals and the
+dashboard), approval, and the safe state at a pause.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bluesky import RunEngine
+from bluesky.utils import RunEngineInterrupted
+
+from ._progress import ProgressBar
+from ._result import CampaignResult
+from .store import ZarrWriter, open_store
+
+__all__ = ["SessionOptions", "run_session"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """What surrounds the plan while it runs.
+
+    Attributes:
+        progress: show a progress bar in the terminal.
+        plot: show a live matplotlib plot (a bluesky callback).
+        control: watch the store's control channel (``sdl pause|stop|abort``, the dashboard);
+            when paused, wait for resume / stop / abort from the channel or the terminal.
+        interactive: at a pause, also offer resume / stop / abort in this terminal.
+        callbacks: more RunEngine subscribers.
+    """
+
+    progress: bool = False
+    plot: bool = False
+    control: bool = False
+    interactive: bool = False
+    callbacks: Sequence[Callable[[str, dict], Any]] = ()
+
+
+def run_session(
+    campaign: Any,
+    RE: RunEngine | None,
+    writer: ZarrWriter,
+    make_plan: Callable[[Callable | None], Any],
+    options: SessionOptions,
+) -> CampaignResult:
+    """Run ``make_plan(approve)`` on ``RE`` and return the campaign's summary from the store.
+
+    Args:
+        campaign: the :class:`~sdl.Campaign` (for its description, devices and approval mode).
+        RE: the RunEngine; a new one without SIGINT handling if None.
+        writer: the store writer, subscribed for the duration.
+        make_plan: builds the campaign plan, given the approval callable (or None).
+        options: see :class:`SessionOptions`.
+    """
+    RE = RE if RE is not None else RunEngine({}, context_managers=[])
+    subs = [writer, *options.callbacks]
+    bar = None
+    if options.progress:
+        first = campaign.objectives[0]
+        bar = ProgressBar(campaign.budget, first.name, first.minimize)
+        subs.append(bar)
+    if options.plot:
+        from sdl.plots import make_live_plot
+
+        subs.append(make_live_plot(campaign.describe()))
+    tokens = [RE.subscribe(cb) for cb in subs]
+    previous_hook = RE.state_hook
+    watcher = None
+    if options.control or campaign.approval:
+        from sdl.control import ControlChannel, ControlWatcher
+
+        watcher = ControlWatcher(ControlChannel(writer.path), RE).start()
+
+    def on_paused() -> None:
+        writer.flush()
+        campaign.make_safe()
+
+    def finish() -> None:
+        RE.state_hook = previous_hook
+        for token in tokens:
+            RE.unsubscribe(token)
+        writer.flush()
+        if watcher is not None:
+            watcher.stop()
+        if bar is not None:
+            bar.close()
+
+    def hook(new_state, old_state):
+        writer.on_state_change(new_state, old_state)
+        if new_state == "paused" and watcher is None:
+            campaign.make_safe()
+        if previous_hook is not None:
+            previous_hook(new_state, old_state)
+        if new_state == "idle" and watcher is None:
+            finish()  # the plan ended after a pause: resumed, stopped or aborted
+
+    RE.state_hook = hook
+    approve = campaign.approver(watcher) if watcher is not None else None
+    plan = make_plan(approve)
+    t0 = time.monotonic()
+    try:
+        if watcher is not None:
+            from sdl.control import run_controlled
+
+            run_controlled(RE, plan, watcher, interactive=options.interactive, on_paused=on_paused)
+        else:
+            RE(plan)
+    except RunEngineInterrupted:
+        # Paused, with nobody watching the channel: keep writing; RE.resume() / RE.stop() /
+        # RE.abort() continue the plan and the hook cleans up when the RunEngine is idle.
+        raise
+    except BaseException:
+        finish()
+        raise
+    finish()
+    return CampaignResult.from_store(open_store(writer.path), time.monotonic() - t0)
