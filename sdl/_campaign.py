@@ -37,6 +37,13 @@ def _parameter_spec(p: Any) -> dict[str, Any]:
     return {"name": p.name, "kind": "real", "low": p.low, "high": p.high, "log": p.log}
 
 
+def _reference(fn: Any) -> str | None:
+    """A function as ``module:qualname`` text for the metadata."""
+    if fn is None or isinstance(fn, str):
+        return fn
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
 def _objective(o: Objective | Mapping[str, Any] | str) -> Objective:
     if isinstance(o, Objective):
         return o
@@ -62,6 +69,9 @@ class Campaign:
         seed: seed of the planner built from a name.
         name: a name for people.
         metadata: extra metadata for the campaign run (e.g. the YAML config).
+        measurements: other quantities to compute from each experiment's readings, store
+            and tell the planner, declared like objectives (their goal is ignored): the
+            quantities a planner's outcome constraints bound ("viscosity <= 50").
         plan_ahead: compute the next proposal while the current experiment is measured.
         retries: times a failed point is measured again at once (not for limit errors).
         pause_after_failures: pause after this many failures in a row (None: never).
@@ -98,6 +108,7 @@ class Campaign:
         seed: int = 0,
         name: str = "campaign",
         metadata: Mapping[str, Any] | None = None,
+        measurements: Sequence[Objective | Mapping[str, Any] | str] = (),
         plan_ahead: bool = False,
         retries: int = 0,
         pause_after_failures: int | None = None,
@@ -111,6 +122,10 @@ class Campaign:
         self.objectives = tuple(_objective(o) for o in objectives)
         if not self.objectives:
             raise ValueError("a campaign needs at least one objective")
+        self.measurements = tuple(_objective(m) for m in measurements)
+        names = [o.name for o in self.objectives + self.measurements]
+        if len(set(names)) != len(names):
+            raise ValueError(f"objective and measurement names must be unique: {names}")
         if isinstance(planner, Planner):
             if planner_options:
                 raise ValueError("planner_options apply to a planner given by name only")
@@ -171,9 +186,12 @@ class Campaign:
             "parameters": [_parameter_spec(p) for p in self.space],
             "objectives": [
                 {"name": o.name, "goal": o.goal, "key": o.key, "threshold": o.threshold,
-                 "function": o.function if isinstance(o.function, str) or o.function is None
-                 else f"{o.function.__module__}:{o.function.__qualname__}"}
+                 "function": _reference(o.function)}
                 for o in self.objectives
+            ],
+            "measurements": [
+                {"name": m.name, "key": m.key, "function": _reference(m.function)}
+                for m in self.measurements
             ],
             "planner": self.planner.name,
             "planner_class": f"{type(self.planner).__module__}:{type(self.planner).__qualname__}",
@@ -205,6 +223,7 @@ class Campaign:
             planner=self.planner,
             protocol=self.protocol,
             objectives=self.objectives,
+            measurements=self.measurements,
             budget=self.budget,
             batch_size=self.batch_size,
             md=md,

@@ -23,7 +23,7 @@ import bluesky.plan_stubs as bps
 from sdl.planners import Categorical, Integer, Objective, Space
 
 from ._lifecycle import Experiment
-from .store._layout import objective_key, param_key
+from .store._layout import measurement_key, objective_key, param_key
 
 __all__ = [
     "APPROVAL_STREAM",
@@ -83,7 +83,13 @@ class _Record:
 class Ledger(_Record):
     """Experiment transitions (``experiments`` stream); see :mod:`sdl._lifecycle`."""
 
-    def __init__(self, space: Space, objectives: tuple[Objective, ...], name: str = "ledger"):
+    def __init__(
+        self,
+        space: Space,
+        objectives: tuple[Objective, ...],
+        measurements: tuple[Objective, ...] = (),
+        name: str = "ledger",
+    ):
         schema = {
             "experiment_id": "integer", "batch": "integer", "status": "string",
             "run_uid": "string", "cause": "string",
@@ -93,9 +99,12 @@ class Ledger(_Record):
             schema[param_key(p.name)] = kind
         for o in objectives:
             schema[objective_key(o.name)] = "number"
+        for m in measurements:
+            schema[measurement_key(m.name)] = "number"
         super().__init__(name, LEDGER_STREAM, schema)
         self.space = space
         self.objectives = objectives
+        self.measurements = measurements
 
     def record(self, exp: Experiment):
         """Plan: emit ``exp``'s current state."""
@@ -110,6 +119,8 @@ class Ledger(_Record):
             )
         for o in self.objectives:
             values[objective_key(o.name)] = float(exp.objectives.get(o.name, math.nan))
+        for m in self.measurements:
+            values[measurement_key(m.name)] = float(exp.objectives.get(m.name, math.nan))
         yield from self.emit(values)
 
 
@@ -123,8 +134,10 @@ class PlannerLog(_Record):
             "ask_seconds": "number", "planner": "string", "proposals": "string", "state": "string",
         })
 
-    def record(self, planner: Any, batch: int, points: list[dict[str, Any]], seconds: float):
-        """Plan: describe the ask that proposed ``points``."""
+    def record(
+        self, planner: Any, batch: int, points: list[dict[str, Any]], seconds: float, known: int
+    ):
+        """Plan: describe the ask that proposed ``points`` (``known``: observations it had)."""
         describe = getattr(planner, "describe_state", None)
         try:
             state = describe() if callable(describe) else {}
@@ -133,7 +146,7 @@ class PlannerLog(_Record):
         yield from self.emit({
             "batch": int(batch),
             "n_asks": int(planner.n_asks),
-            "n_observations": len(planner.observations),
+            "n_observations": int(known),
             "ask_seconds": float(seconds),
             "planner": str(planner.name),
             "proposals": json.dumps(points, default=str),

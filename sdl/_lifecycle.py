@@ -59,7 +59,7 @@ class Experiment:
         status: life-cycle state.
         run_uid: uid of the bluesky run that measured it ("" before it ran).
         cause: why it failed or was interrupted ("" otherwise).
-        objectives: objective name -> value (empty unless done).
+        objectives: objective (and measured quantity) name -> value (empty unless done).
     """
 
     id: int

@@ -86,15 +86,16 @@ def _describe_failure(err: BaseException) -> str:
 class _Loop:
     """State of one campaign plan; its methods are plans (generators of messages)."""
 
-    def __init__(self, planner, protocol, objectives, budget, options, md, resume):
+    def __init__(self, planner, protocol, objectives, measurements, budget, options, md, resume):
         self.planner = planner
         self.protocol = protocol
         self.objectives = objectives
+        self.measurements = measurements
         self.budget = budget
         self.opt = options
         self.md = md
         self.resume = resume
-        self.ledger = Ledger(planner.space, objectives)
+        self.ledger = Ledger(planner.space, objectives, measurements)
         self.planner_log = PlannerLog()
         self.approval_log = ApprovalLog()
         self.worker = Worker()
@@ -121,11 +122,13 @@ class _Loop:
         return dict(fixed(batch) if callable(fixed) else fixed) if fixed else None
 
     def _ask_now(self, n: int, pending: list[dict[str, Any]], batch: int):
+        """In the worker: ask; return the points and what the planner knew when asked."""
         kwargs: dict[str, Any] = {"pending": pending}
         fixed = self._fixed(batch)
         if fixed:
             kwargs["fixed"] = fixed
-        return self.planner.ask(n, **kwargs)
+        known = len(self.planner.observations)
+        return self.planner.ask(n, **kwargs), known
 
     def _start_ask(self, n: int, pending: list[dict[str, Any]]) -> None:
         batch = self.batch
@@ -135,8 +138,8 @@ class _Loop:
     def _finish_ask(self):
         future, batch, t0 = self._ahead
         self._ahead = None
-        points = yield from self.worker.wait(future)
-        yield from self.planner_log.record(self.planner, batch, points, time.perf_counter() - t0)
+        points, known = yield from self.worker.wait(future)
+        yield from self.planner_log.record(self.planner, batch, points, time.perf_counter() - t0, known)
         return points, batch
 
     def _next_batch(self):
@@ -151,7 +154,7 @@ class _Loop:
             for exp in rejected:
                 yield from self.record(exp)
                 yield from self.record(exp.advance(Status.FAILED, cause=f"rejected by {decision.who}"))
-                self.planner.tell([exp.point], [{o.name: math.nan for o in self.objectives}])
+                self.planner.tell([exp.point], [{o.name: math.nan for o in self.objectives + self.measurements}])
                 self.completed += 1
             points = [*decision.accepted, *decision.added]
             points = points[: max(self.budget - self.completed, 0)]
@@ -175,7 +178,7 @@ class _Loop:
         try:
             plan = self.protocol(dict(exp.point), md=exp_md)
             yield from bpp.set_run_key_wrapper(capture(plan, sink), f"sdl-experiment-{exp.id}")
-            values = extract_objectives(self.objectives, sink.readings)
+            values = extract_objectives(self.objectives + self.measurements, sink.readings)
         except _CONTROL_FLOW as err:
             cause = {RequestAbort: "campaign aborted", RequestStop: "campaign stopped"}.get(
                 type(err), f"campaign interrupted ({type(err).__name__})"
@@ -193,7 +196,7 @@ class _Loop:
             final.status is Status.FAILED
             and attempt < self.opt.retries
             and not isinstance(error, LimitError)
-            and self.completed < self.budget
+            and self.completed + 1 < self.budget  # room for another attempt
         )
 
     def _settle(self, final: Experiment, error: BaseException | None, attempt: int):
@@ -207,7 +210,8 @@ class _Loop:
             final = replace(final, cause=f"{final.cause}; retried ({attempt + 1} of {self.opt.retries})")
         yield from self.record(final)
         failed = final.status is Status.FAILED
-        outcome = {o.name: math.nan for o in self.objectives} if failed else final.objectives
+        nan = {o.name: math.nan for o in self.objectives + self.measurements}
+        outcome = nan if failed else final.objectives
         self.planner.tell([final.point], [outcome])
         self.completed += 1
         self.failures_in_row = self.failures_in_row + 1 if failed else 0
@@ -219,7 +223,7 @@ class _Loop:
         elif limit and self.failures_in_row >= limit:
             self.failures_in_row = 0
             yield from bps.pause()
-        return retry and self.completed < self.budget
+        return retry
 
     def _run_batch(self, queue: list[Experiment]):
         attempts = {exp.id: 0 for exp in queue}
@@ -274,6 +278,7 @@ def closed_loop(
     protocol: Callable[..., Generator[Msg, Any, Any]],
     objectives: tuple[Objective, ...],
     budget: int,
+    measurements: tuple[Objective, ...] = (),
     batch_size: int = 1,
     md: Mapping[str, Any] | None = None,
     resume: ResumePlan | None = None,
@@ -294,6 +299,8 @@ def closed_loop(
         planner: proposes points; told every outcome (NaN for a failed experiment).
         protocol: ``protocol(point, md=...) -> plan`` running one experiment.
         objectives: how to compute objective values from an experiment's readings.
+        measurements: other quantities to compute from the readings and tell the planner
+            (those its outcome constraints bound).
         budget: experiments (done + failed) the whole campaign runs, earlier runs included.
         batch_size: points asked from the planner at a time (overrides ``options``).
         md: metadata for the campaign run's start document.
@@ -308,7 +315,9 @@ def closed_loop(
     start_md = {"plan_name": "closed_loop", "sdl_role": "campaign", **dict(md or {})}
     if resume.previous_runs:
         start_md["sdl_resumed_from"] = list(resume.previous_runs)
-    loop = _Loop(planner, protocol, tuple(objectives), budget, options, start_md, resume)
+    loop = _Loop(
+        planner, protocol, tuple(objectives), tuple(measurements), budget, options, start_md, resume
+    )
 
     def body():
         try:

@@ -25,6 +25,8 @@ class CampaignResult:
         best_point: parameters of the best experiment (first objective), or None.
         best_objectives: objective values of that experiment.
         wall_time: seconds the run took (NaN when unknown).
+        pareto_front: with several objectives, the non-dominated done experiments as
+            ``(point, objective values)`` pairs; with one, the best experiment.
     """
 
     store_path: Path
@@ -34,6 +36,7 @@ class CampaignResult:
     best_point: dict[str, Any] | None
     best_objectives: dict[str, float] = field(default_factory=dict)
     wall_time: float = float("nan")
+    pareto_front: tuple[tuple[dict[str, Any], dict[str, float]], ...] = ()
 
     @classmethod
     def from_store(cls, store: CampaignStore, wall_time: float = float("nan")) -> CampaignResult:
@@ -48,7 +51,14 @@ class CampaignResult:
             row = done.iloc[i]
             best_point = {p: _plain(row[p]) for p in store.parameter_names}
             best_obj = {o: float(row[o]) for o in store.objective_names}
+        front = store.pareto_front()
+        pareto = tuple(
+            ({p: _plain(row[p]) for p in store.parameter_names},
+             {o: float(row[o]) for o in store.objective_names})
+            for _, row in front.iterrows()
+        )
         return cls(
+            pareto_front=pareto,
             store_path=store.path,
             n_done=int((df["status"] == "done").sum()),
             n_failed=int((df["status"] == "failed").sum()),
@@ -70,6 +80,8 @@ class CampaignResult:
             lines.append(f"best: {objs} at {point}")
         else:
             lines.append("best: none (no experiment finished)")
+        if len(self.best_objectives) > 1:
+            lines.append(f"Pareto front: {len(self.pareto_front)} experiment(s)")
         if np.isfinite(self.wall_time):
             lines.append(f"wall time: {self.wall_time:.1f} s")
         lines.append(f"store: {self.store_path}")

@@ -88,7 +88,7 @@ def plan_resume(
             f"{planner.objective_names}"
         )
     df = store.to_dataframe().sort_index()
-    params, objs = store.parameter_names, store.objective_names
+    params, objs = store.parameter_names, [*store.objective_names, *store.measurement_names]
     completed = df[df["status"].isin(["done", "failed"])]
     points = [{p: _plain(row[p]) for p in params} for _, row in completed.iterrows()]
     outcomes = [

@@ -114,6 +114,7 @@ def build_campaign(config: CampaignConfig):
         Objective(o.name, o.goal, key=o.key, function=o.function, threshold=o.threshold)
         for o in config.objectives
     ]
+    measurements = [Objective(m.name, key=m.key, function=m.function) for m in config.measurements]
     try:
         planner = make_planner(
             config.planner.name, parameters, objectives, seed=config.seed, **config.planner.options
@@ -147,6 +148,7 @@ def build_campaign(config: CampaignConfig):
         batch_size=config.batch_size,
         name=config.name,
         metadata={"config": config.model_dump(mode="json")},
+        measurements=measurements,
         plan_ahead=config.plan_ahead,
         retries=config.retries,
         pause_after_failures=config.pause_after_failures,

@@ -138,6 +138,9 @@ class CampaignConfig(_Strict):
     devices: dict[str, DeviceConfig] = Field(min_length=1)
     parameters: list[ParameterConfig] = Field(min_length=1)
     objectives: list[ObjectiveConfig] = Field(min_length=1)
+    measurements: list[ObjectiveConfig] = Field(
+        default_factory=list, description="other quantities to record (e.g. constrained ones)"
+    )
     protocol: ProtocolConfig
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     plan_ahead: bool = Field(default=False, description="propose the next point while measuring")
@@ -160,7 +163,7 @@ class CampaignConfig(_Strict):
     def _unique_names(self) -> CampaignConfig:
         for what, names in (
             ("parameters", [p.name for p in self.parameters]),
-            ("objectives", [o.name for o in self.objectives]),
+            ("objectives", [o.name for o in self.objectives + self.measurements]),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:

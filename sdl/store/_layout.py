@@ -13,6 +13,7 @@ RUNS = "runs"
 TABLE = "experiments"
 TABLE_PARAMETERS = "parameters"
 TABLE_OBJECTIVES = "objectives"
+TABLE_MEASUREMENTS = "measurements"
 
 #: Columns of the campaign table other than parameters and objectives, with numpy dtypes.
 TABLE_COLUMNS: dict[str, str] = {
@@ -43,3 +44,8 @@ def param_key(name: str) -> str:
 def objective_key(name: str) -> str:
     """Data key of an objective's value in the campaign run's ``experiments`` stream."""
     return f"objective_{name}"
+
+
+def measurement_key(name: str) -> str:
+    """Data key of a measured (constrained) quantity in the ``experiments`` stream."""
+    return f"measurement_{name}"

@@ -132,6 +132,11 @@ class CampaignStore:
     def objective_names(self) -> list[str]:
         return [o["name"] for o in self.campaign.get("objectives", [])]
 
+    @property
+    def measurement_names(self) -> list[str]:
+        """Measured quantities other than objectives (e.g. ones under outcome constraints)."""
+        return [m["name"] for m in self.campaign.get("measurements", [])]
+
     def runs(self) -> list[str]:
         """Uids of every run in the store."""
         return sorted(name for name, _ in self.root[L.RUNS].groups()) if L.RUNS in self.root else []
@@ -162,6 +167,25 @@ class CampaignStore:
         """Operator-visible actions (pause, resume, abort, approvals) with times and who."""
         return list(self.root.attrs.get("operator_log", []))
 
+    def pareto_front(self) -> pd.DataFrame:
+        """The done experiments no other done experiment beats on every objective.
+
+        Derived from the table on every call (the store holds the experiments; the front
+        is a view of them). With one objective: the best experiment.
+        """
+        from sdl.planners import Objective, pareto_front
+
+        df = self.to_dataframe()
+        objectives = [
+            Objective(o["name"], o.get("goal", "minimize")) for o in self.campaign.get("objectives", [])
+        ]
+        if df.empty or not objectives:
+            return df.iloc[0:0]
+        done = df[df["status"] == "done"]
+        front = pareto_front(done.reset_index(), objectives)
+        ids = [int(point["experiment_id"]) for point, _ in front]
+        return df.loc[ids]
+
     def to_csv(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_dataframe` as CSV; return the path."""
         path = Path(path)
@@ -169,7 +193,7 @@ class CampaignStore:
         return path
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per experiment: a column per parameter and objective, and ``status``.
+        """One row per experiment: a column per parameter, objective, measured quantity, and ``status``.
 
         Also ``experiment_id`` (the index), ``batch``, ``cause``, ``run_uid`` and the
         times ``t_planned``, ``t_started``, ``t_finished`` (seconds since the epoch).
@@ -204,6 +228,8 @@ class CampaignStore:
             cols[name] = values
         for name in self.objective_names:
             cols[name] = column(L.TABLE_OBJECTIVES, name, np.nan)
+        for name in self.measurement_names:
+            cols[name] = column(L.TABLE_MEASUREMENTS, name, np.nan)
         cols["status"] = np.asarray(status, dtype=object)
         cols["cause"] = np.asarray(column(None, "cause", ""), dtype=object)
         cols["run_uid"] = np.asarray(column(None, "run_uid", ""), dtype=object)

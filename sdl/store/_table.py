@@ -33,9 +33,16 @@ class CampaignTable:
         root: the store's root group (opened for writing).
         parameters: parameter descriptions (``name``, ``kind``) from the campaign metadata.
         objectives: objective names.
+        measurements: names of other measured quantities (e.g. constrained ones).
     """
 
-    def __init__(self, root: zarr.Group, parameters: Sequence[Mapping[str, Any]], objectives: Sequence[str]):
+    def __init__(
+        self,
+        root: zarr.Group,
+        parameters: Sequence[Mapping[str, Any]],
+        objectives: Sequence[str],
+        measurements: Sequence[str] = (),
+    ):
         self.group = root.require_group(L.TABLE)
         pgroup = self.group.require_group(L.TABLE_PARAMETERS)
         ogroup = self.group.require_group(L.TABLE_OBJECTIVES)
@@ -44,6 +51,8 @@ class CampaignTable:
             self.columns[name] = self._require(self.group, name, dtype)
         self.parameters = {p["name"]: self._require(pgroup, p["name"], parameter_dtype(p)) for p in parameters}
         self.objectives = {o: self._require(ogroup, o, "float64") for o in objectives}
+        mgroup = self.group.require_group(L.TABLE_MEASUREMENTS)
+        self.measurements = {m: self._require(mgroup, m, "float64") for m in measurements}
 
     @staticmethod
     def _require(group: zarr.Group, name: str, dtype: str) -> zarr.Array:
@@ -61,6 +70,7 @@ class CampaignTable:
         yield from self.columns.values()
         yield from self.parameters.values()
         yield from self.objectives.values()
+        yield from self.measurements.values()
 
     def apply(self, values: Mapping[str, Any], timestamp: float) -> None:
         """Write one ledger event (an experiment transition) into its row."""
@@ -84,6 +94,10 @@ class CampaignTable:
         updates += [
             arr._async_array.setitem(row, values.get(L.objective_key(name), np.nan))
             for name, arr in self.objectives.items()
+        ]
+        updates += [
+            arr._async_array.setitem(row, values.get(L.measurement_key(name), np.nan))
+            for name, arr in self.measurements.items()
         ]
         concurrently(updates)
         self.columns["status"][row] = status  # last: the commit mark of the row

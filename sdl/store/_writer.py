@@ -143,7 +143,10 @@ class ZarrWriter(event_model.DocumentRouter):
             update["campaign"] = jsonable(spec)
         self.root.attrs.update(update)  # before the table: readers need it to read the table
         self._table = CampaignTable(
-            self.root, spec.get("parameters", []), [o["name"] for o in spec.get("objectives", [])]
+            self.root,
+            spec.get("parameters", []),
+            [o["name"] for o in spec.get("objectives", [])],
+            [m["name"] for m in spec.get("measurements", [])],
         )
 
     def descriptor(self, doc):
