@@ -12,19 +12,24 @@ not import torch.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Sequence
-from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from sdl._plugins import Registry
 from sdl.errors import ConfigError, PlannerNotFoundError
 
 from ._base import Planner
 from ._objective import Objective
 from ._space import Space
 
-__all__ = ["ENTRY_POINT_GROUP", "available_planners", "get_planner_class", "make_planner"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "available_planners",
+    "get_planner_class",
+    "make_planner",
+    "planners",
+]
 
 #: entry-point group scanned for planner plugins
 ENTRY_POINT_GROUP = "sdl.planners"
@@ -43,37 +48,12 @@ _HOW_TO_REGISTER = (
 )
 
 
-def _load(reference: str) -> Any:
-    module_name, _, attribute = reference.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _plugins() -> dict[str, EntryPoint]:
-    """Entry points of the ``sdl.planners`` group by name; raise on a name used twice."""
-    found: dict[str, EntryPoint] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        other = found.get(ep.name)
-        if other is not None and other.value != ep.value:
-            raise ConfigError(
-                f"planner name {ep.name!r} is registered twice in the entry-point group "
-                f"{ENTRY_POINT_GROUP!r}: {other.value!r} ({_dist_name(other)}) and "
-                f"{ep.value!r} ({_dist_name(ep)}); uninstall or rename one of them"
-            )
-        if ep.name in _BUILTINS and _load(ep.value) is not _load(_BUILTINS[ep.name]):
-            raise ConfigError(
-                f"planner name {ep.name!r} of entry point {ep.value!r} ({_dist_name(ep)}) "
-                f"is the name of a built-in planner; rename the entry point"
-            )
-        found[ep.name] = ep
-    return {name: ep for name, ep in found.items() if name not in _BUILTINS}
-
-
-def _dist_name(ep: EntryPoint) -> str:
-    dist = getattr(ep, "dist", None)
-    return f"package {dist.name}" if dist is not None else "unknown package"
+#: the planner registry (name -> Planner class); built-ins are imported when first used
+planners: Registry[type[Planner]] = Registry(
+    "planner", ENTRY_POINT_GROUP, PlannerNotFoundError, how_to_register=_HOW_TO_REGISTER
+)
+for _name, _reference in _BUILTINS.items():
+    planners.register_reference(_name, _reference)
 
 
 def available_planners() -> dict[str, str]:
@@ -81,15 +61,12 @@ def available_planners() -> dict[str, str]:
 
     Returns:
         ``{name: source}``, sources being ``"built-in (module:Class)"`` or
-        ``"entry point of package P (module:Class)"``.
+        ``"<package> <version> (entry point module:Class)"``.
 
     Raises:
         ConfigError: if two installed packages register the same name.
     """
-    names = {name: f"built-in ({ref})" for name, ref in _BUILTINS.items()}
-    for name, ep in sorted(_plugins().items()):
-        names[name] = f"entry point of {_dist_name(ep)} ({ep.value})"
-    return names
+    return planners.available()
 
 
 def get_planner_class(name: str) -> type[Planner]:
@@ -105,23 +82,7 @@ def get_planner_class(name: str) -> type[Planner]:
         ConfigError: if the name refers to something that is not a Planner subclass, or
             two packages register the same name.
     """
-    if name in _BUILTINS:
-        cls = _load(_BUILTINS[name])
-    elif (ep := _plugins().get(name)) is not None:
-        cls = ep.load()
-    elif ":" in name:
-        try:
-            cls = _load(name)
-        except (ImportError, AttributeError) as err:
-            raise PlannerNotFoundError(
-                f"planner {name!r} could not be imported ({err}); "
-                f"check the 'module:Class' reference"
-            ) from None
-    else:
-        raise PlannerNotFoundError(
-            f"no planner named {name!r}; available: {sorted(available_planners())}. "
-            f"To add one, {_HOW_TO_REGISTER}"
-        )
+    cls = planners.get(name)
     if not (isinstance(cls, type) and issubclass(cls, Planner)):
         raise ConfigError(
             f"planner {name!r} refers to {cls!r}, which is not a subclass of "

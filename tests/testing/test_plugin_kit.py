@@ -53,11 +53,10 @@ def installed(kit, tmp_path, monkeypatch):
     lines = [f"{k} = {v}" for k, v in project["entry-points"]["sdl.devices"].items()]
     (info / "entry_points.txt").write_text("[sdl.devices]\n" + "\n".join(lines) + "\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    # the registry loads entry points once per process: let it scan again, and forget
-    # the plugin afterwards
+    # the registry scans the entry points at each look-up; once the path is gone, so is
+    # the plugin (keep the registry's own entries as they were too)
     monkeypatch.setattr(device_registry, "_entries", dict(device_registry._entries))
     monkeypatch.setattr(device_registry, "_sources", dict(device_registry._sources))
-    monkeypatch.setattr(device_registry, "_loaded_entry_points", False)
 
 
 class TestTcpHotplate(DeviceTests):
