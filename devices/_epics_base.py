@@ -388,6 +388,21 @@ class EpicsDeviceBase(Device):
                     if done():
                         _finish(status)
                         return
+                except TimeoutError as err:
+                    # ophyd's ReadTimeoutError: the IOC stopped answering, often just before
+                    # Channel Access reports the disconnect itself
+                    silent = [p for s in signals if not s.connected for p in _pvnames(s)] or [
+                        p for s in signals for p in _pvnames(s)
+                    ]
+                    _fail(
+                        status,
+                        PVDisconnectedError(
+                            f"{self.name}: no answer during {what} ({err}); treated as "
+                            f"disconnected; {_what_to_check()}",
+                            {self.name: silent},
+                        ),
+                    )
+                    return
                 except Exception as err:
                     _fail(status, DeviceFaultError(f"{self.name}: during {what}: {err!r}"))
                     return
