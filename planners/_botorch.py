@@ -125,7 +125,7 @@ class BoTorchPlanner(Planner):
         n_initial: int | None = None,
         num_restarts: int = 10,
         raw_samples: int = 512,
-        maxiter: int = 200,
+        maxiter: int = 75,
         device: str = "cpu",
         dtype: str = "float64",
         outcome_constraints: Sequence[Any] = (),
@@ -377,7 +377,14 @@ class BoTorchPlanner(Planner):
                 fixed_features=fixed_features,
                 inequality_constraints=ineq,
                 equality_constraints=eq,
-                sequential=n > 1,
+                # Greedy one-point-at-a-time batches keep every point out of regions the
+                # constraint / feasibility models reject (a joint batch lets the later
+                # points ride on the first); without such models a joint batch finds the
+                # same optimum about 2-3x faster (benchmarks/latency.py).
+                sequential=n > 1 and bool(constraints),
+                # BoTorch retries from new starting points after an "ABNORMAL" line-search
+                # stop, doubling the ask time for the same candidates; keep what it found
+                retry_on_optimization_warning=False,
             )
         failed_near = None
         if self.feasibility and not ok.all():

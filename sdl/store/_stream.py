@@ -20,7 +20,7 @@ __all__ = ["StreamWriter"]
 _TARGET_CHUNK_BYTES = 4 << 20
 # Images and spectra: Blosc LZ4 with byte shuffle keeps up with fast detectors (measured
 # in benchmarks/store_throughput.py); scalars keep zarr's default (Zstd).
-_ARRAY_COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
+_ARRAY_COMPRESSORS = (BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),)
 
 
 def _dtype_for(desc: Mapping[str, Any], sample: Any) -> np.dtype | str:
