@@ -116,6 +116,10 @@ class _Loop:
         self.next_id += len(exps)
         return exps
 
+    def _failed_outcome(self) -> dict[str, float]:
+        """What the planner is told for a failed experiment: NaN for every outcome."""
+        return {o.name: math.nan for o in self.objectives + self.measurements}
+
     # -- asking ------------------------------------------------------------------------------
     def _fixed(self, batch: int) -> dict[str, Any] | None:
         fixed = self.opt.fixed
@@ -154,10 +158,11 @@ class _Loop:
             for exp in rejected:
                 yield from self.record(exp)
                 yield from self.record(exp.advance(Status.FAILED, cause=f"rejected by {decision.who}"))
-                self.planner.tell([exp.point], [{o.name: math.nan for o in self.objectives + self.measurements}])
+                self.planner.tell([exp.point], [self._failed_outcome()])
                 self.completed += 1
             points = [*decision.accepted, *decision.added]
-            points = points[: max(self.budget - self.completed, 0)]
+        # a plan-ahead ask made before a retry, or operators adding points, may overshoot
+        points = points[: max(self.budget - self.completed, 0)]
         exps = self._new(points, batch)
         for exp in exps:
             yield from self.record(exp)
@@ -210,9 +215,7 @@ class _Loop:
             final = replace(final, cause=f"{final.cause}; retried ({attempt + 1} of {self.opt.retries})")
         yield from self.record(final)
         failed = final.status is Status.FAILED
-        nan = {o.name: math.nan for o in self.objectives + self.measurements}
-        outcome = nan if failed else final.objectives
-        self.planner.tell([final.point], [outcome])
+        self.planner.tell([final.point], [self._failed_outcome() if failed else final.objectives])
         self.completed += 1
         self.failures_in_row = self.failures_in_row + 1 if failed else 0
         limit = self.opt.pause_after_failures
