@@ -27,9 +27,10 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -66,11 +67,14 @@ def make_problem(name: str) -> Problem:
         def c(x):
             return (x[0] - 2.5) ** 2 + (x[1] - 7.5) ** 2 - 50.0
 
-        return Problem(name, Branin(), 1.0, [Objective("f")], optimum=_grid_optimum(Branin(), c),
-                       constraint=c)
+        return Problem(
+            name, Branin(), 1.0, [Objective("f")], optimum=_grid_optimum(Branin(), c), constraint=c
+        )
     if name == "branincurrin":
         return Problem(
-            name, BraninCurrin(), 0.5,
+            name,
+            BraninCurrin(),
+            0.5,
             [Objective("f0", threshold=18.0), Objective("f1", threshold=6.0)],
             ref_point=[18.0, 6.0],
         )
@@ -108,9 +112,10 @@ def run_one(problem: Problem, planner_name: str, seed: int, budget: int, quick: 
     d = bounds.shape[1]
     names = [f"x{i}" for i in range(d)]
     space = Space([Real(n, float(bounds[0, i]), float(bounds[1, i])) for i, n in enumerate(names)])
-    motors = {n: SimMotor(n, limits=(float(bounds[0, i]), float(bounds[1, i])), seed=seed)
-              for i, n in enumerate(names)}
-    fn = problem.function
+    motors = {
+        n: SimMotor(n, limits=(float(bounds[0, i]), float(bounds[1, i])), seed=seed)
+        for i, n in enumerate(names)
+    }
 
     def physics(inputs):
         x = np.array([[inputs[n] for n in names]])
@@ -123,11 +128,15 @@ def run_one(problem: Problem, planner_name: str, seed: int, budget: int, quick: 
     det = SimDetector("det", physics=physics, inputs=motors, noise=problem.noise, seed=seed)
     from sdl.planners import Objective
 
-    objectives = [Objective(o.name, o.goal, key=f"det_{o.name}", threshold=o.threshold)
-                  for o in problem.objectives]
+    objectives = [
+        Objective(o.name, o.goal, key=f"det_{o.name}", threshold=o.threshold)
+        for o in problem.objectives
+    ]
     options: dict[str, Any] = {}
     if planner_name == "botorch":
-        options = {"num_restarts": 2, "raw_samples": 64, "maxiter": 50, "n_initial": 4} if quick else {}
+        options = (
+            {"num_restarts": 2, "raw_samples": 64, "maxiter": 50, "n_initial": 4} if quick else {}
+        )
         if problem.constraint is not None:
             options["outcome_constraints"] = ["c <= 0"]
     planner = make_planner(planner_name, space, objectives, seed=seed, **options)
@@ -145,9 +154,15 @@ def run_one(problem: Problem, planner_name: str, seed: int, budget: int, quick: 
 
     planner.ask = timed_ask
     protocol = functools.partial(set_settle_measure, movables=motors, detectors=[det])
-    campaign = Campaign(objectives=objectives, protocol=protocol, planner=planner,
-                        devices=[*motors.values(), det], budget=budget, name=problem.name,
-                        measurements=measurements)
+    campaign = Campaign(
+        objectives=objectives,
+        protocol=protocol,
+        planner=planner,
+        devices=[*motors.values(), det],
+        budget=budget,
+        name=problem.name,
+        measurements=measurements,
+    )
     RE = RunEngine({}, context_managers=[])
     campaign.run(RE, store=tmp / f"{problem.name}-{planner_name}-{seed}.zarr")
     X = np.array([[o.point[n] for n in names] for o in planner.observations])
@@ -175,8 +190,11 @@ def score_curve(problem: Problem, X: np.ndarray, Y: np.ndarray) -> list[float]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="sdl planner benchmark")
-    parser.add_argument("--problems", nargs="+",
-                        default=["branin", "hartmann6", "constrained_branin", "branincurrin"])
+    parser.add_argument(
+        "--problems",
+        nargs="+",
+        default=["branin", "hartmann6", "constrained_branin", "branincurrin"],
+    )
     parser.add_argument("--planners", nargs="+", default=["botorch", "skopt", "sobol"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40])
@@ -203,7 +221,11 @@ def main(argv: list[str] | None = None) -> dict:
                 curves[(pname, planner)] = np.array([c for c, _ in runs])
                 lat = statistics.median([t for _, ts in runs for t in ts])
                 table[(pname, planner)] = (
-                    {b: float(np.nanmedian(curves[(pname, planner)][:, b - 1])) for b in args.budgets}, lat
+                    {
+                        b: float(np.nanmedian(curves[(pname, planner)][:, b - 1]))
+                        for b in args.budgets
+                    },
+                    lat,
                 )
     _print_table(table, args)
     _write(rows, curves, args)
@@ -211,18 +233,27 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _print_table(table, args) -> None:
-    print(f"\n{'problem':<20}{'planner':<9}" + "".join(f"{'@' + str(b):>10}" for b in args.budgets)
-          + f"{'÷skopt':>9}{'÷sobol':>9}{'ask s':>8}")
+    print(
+        f"\n{'problem':<20}{'planner':<9}"
+        + "".join(f"{'@' + str(b):>10}" for b in args.budgets)
+        + f"{'÷skopt':>9}{'÷sobol':>9}{'ask s':>8}"
+    )
     for (pname, planner), (scores, lat) in table.items():
         b = max(args.budgets)
         ratios = []
         for base in ("skopt", "sobol"):
             other = table.get((pname, base))
             ratios.append(scores[b] / other[0][b] if other and other[0][b] else math.nan)
-        print(f"{pname:<20}{planner:<9}" + "".join(f"{scores[x]:>10.4g}" for x in args.budgets)
-              + "".join(f"{r:>9.3g}" for r in ratios) + f"{lat:>8.2f}")
-    print("(regret: lower is better; branincurrin: hypervolume, higher is better; "
-          f"ratios at budget {max(args.budgets)}; medians over {args.seeds} seed(s))")
+        print(
+            f"{pname:<20}{planner:<9}"
+            + "".join(f"{scores[x]:>10.4g}" for x in args.budgets)
+            + "".join(f"{r:>9.3g}" for r in ratios)
+            + f"{lat:>8.2f}"
+        )
+    print(
+        "(regret: lower is better; branincurrin: hypervolume, higher is better; "
+        f"ratios at budget {max(args.budgets)}; medians over {args.seeds} seed(s))"
+    )
 
 
 def _write(rows, curves, args) -> None:

@@ -41,22 +41,49 @@ def _docs(n: int, keys: dict[str, object], rng: np.random.Generator, frames: boo
     for k, sample in keys.items():
         arr = np.asarray(sample)
         data_keys[k] = {
-            "source": "bench", "dtype": "array" if arr.ndim else "number",
-            "shape": list(arr.shape), "dtype_numpy": arr.dtype.str,
+            "source": "bench",
+            "dtype": "array" if arr.ndim else "number",
+            "shape": list(arr.shape),
+            "dtype_numpy": arr.dtype.str,
         }
-    descriptor = {"uid": desc_uid, "run_start": run_uid, "time": t, "name": "primary",
-                  "data_keys": data_keys, "configuration": {}, "object_keys": {}}
+    descriptor = {
+        "uid": desc_uid,
+        "run_start": run_uid,
+        "time": t,
+        "name": "primary",
+        "data_keys": data_keys,
+        "configuration": {},
+        "object_keys": {},
+    }
     yield "start", start
     yield "descriptor", descriptor
     for i in range(n):
         if frames:
-            data = {k: v for k, v in keys.items()}
+            data = dict(keys)
         else:
             data = {k: float(rng.random()) for k in keys}
-        yield "event", {"uid": str(i), "descriptor": desc_uid, "seq_num": i + 1, "time": t + i * 1e-4,
-                        "data": data, "timestamps": {k: t for k in data}, "filled": {}}
-    yield "stop", {"uid": str(uuid.uuid4()), "run_start": run_uid, "time": time.time(),
-                   "exit_status": "success", "num_events": {"primary": n}}
+        yield (
+            "event",
+            {
+                "uid": str(i),
+                "descriptor": desc_uid,
+                "seq_num": i + 1,
+                "time": t + i * 1e-4,
+                "data": data,
+                "timestamps": dict.fromkeys(data, t),
+                "filled": {},
+            },
+        )
+    yield (
+        "stop",
+        {
+            "uid": str(uuid.uuid4()),
+            "run_start": run_uid,
+            "time": time.time(),
+            "exit_status": "success",
+            "num_events": {"primary": n},
+        },
+    )
 
 
 def bench_writer(path: Path, n: int, keys: dict[str, object], frames: bool = False) -> float:
@@ -120,10 +147,16 @@ def _frame(rng: np.random.Generator) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=200_000, help="scalar events for the writer")
-    parser.add_argument("--naive-events", type=int, default=2_000, help="events for the naive baseline")
-    parser.add_argument("--fsync-rows", type=int, default=2_000, help="rows for the fsync-per-row baseline")
+    parser.add_argument(
+        "--naive-events", type=int, default=2_000, help="events for the naive baseline"
+    )
+    parser.add_argument(
+        "--fsync-rows", type=int, default=2_000, help="rows for the fsync-per-row baseline"
+    )
     parser.add_argument("--frames", type=int, default=1_000, help="512x512 uint16 frames")
     parser.add_argument("--dir", default=None, help="where to write (default: a temporary folder)")
     args = parser.parse_args()
@@ -140,22 +173,51 @@ def main() -> None:
         fsync_rate = args.fsync_rows / bench_fsync_rows(base / "rows.bin", args.fsync_rows)
         rows += [
             ("scalar events: sdl ZarrWriter", f"{writer_rate:,.0f} events/s", ""),
-            ("  naive Zarr append per event", f"{naive_rate:,.0f} rows/s", f"sdl = {writer_rate / naive_rate:,.0f}x"),
-            ("  batched Zarr appends (10k rows)", f"{batched_rate:,.0f} rows/s", f"sdl = {writer_rate / batched_rate:.2f}x"),
-            ("  raw file, fsync per row", f"{fsync_rate:,.0f} rows/s", f"sdl = {writer_rate / fsync_rate:,.1f}x"),
+            (
+                "  naive Zarr append per event",
+                f"{naive_rate:,.0f} rows/s",
+                f"sdl = {writer_rate / naive_rate:,.0f}x",
+            ),
+            (
+                "  batched Zarr appends (10k rows)",
+                f"{batched_rate:,.0f} rows/s",
+                f"sdl = {writer_rate / batched_rate:.2f}x",
+            ),
+            (
+                "  raw file, fsync per row",
+                f"{fsync_rate:,.0f} rows/s",
+                f"sdl = {writer_rate / fsync_rate:,.1f}x",
+            ),
         ]
         rss_after_scalar = _rss_mb()
 
         frame = _frame(np.random.default_rng(1))
         mb = args.frames * frame.nbytes / 1e6
-        t = bench_writer(base / "writer-frames.zarr", args.frames, {"cam_image": frame}, frames=True)
+        t = bench_writer(
+            base / "writer-frames.zarr", args.frames, {"cam_image": frame}, frames=True
+        )
         frame_rate = mb / t
         seq_rate = mb / bench_sequential_fsync(base / "frames.bin", args.frames, frame)
-        stored = sum(f.stat().st_size for f in (base / "writer-frames.zarr").rglob("*") if f.is_file()) / 1e6
+        stored = (
+            sum(f.stat().st_size for f in (base / "writer-frames.zarr").rglob("*") if f.is_file())
+            / 1e6
+        )
         rows += [
-            ("frames 512x512 u16: sdl ZarrWriter", f"{frame_rate:,.0f} MB/s", f"compressed to {stored / mb:.0%}"),
-            ("  sequential raw write + fsync", f"{seq_rate:,.0f} MB/s", f"sdl = {frame_rate / seq_rate:.2f}x"),
-            ("peak RSS (after scalars / after frames)", f"{rss_after_scalar:,.0f} / {_rss_mb():,.0f} MB", ""),
+            (
+                "frames 512x512 u16: sdl ZarrWriter",
+                f"{frame_rate:,.0f} MB/s",
+                f"compressed to {stored / mb:.0%}",
+            ),
+            (
+                "  sequential raw write + fsync",
+                f"{seq_rate:,.0f} MB/s",
+                f"sdl = {frame_rate / seq_rate:.2f}x",
+            ),
+            (
+                "peak RSS (after scalars / after frames)",
+                f"{rss_after_scalar:,.0f} / {_rss_mb():,.0f} MB",
+                "",
+            ),
         ]
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -160,7 +160,7 @@ class Well:
     """
 
     def __init__(self, dyes: Sequence[str]) -> None:
-        self.volumes: dict[str, float] = {d: 0.0 for d in dyes}
+        self.volumes: dict[str, float] = dict.fromkeys(dyes, 0.0)
         self.mixed = True
 
     def reset(self) -> None:
@@ -365,8 +365,7 @@ class SimColorSensor(SimDetector):
         values = super()._add_noise(values)
         if not self.well.mixed and self.unmixed_noise > 0:
             values = {
-                ch: float(v + self._rng.normal(0.0, self.unmixed_noise))
-                for ch, v in values.items()
+                ch: float(v + self._rng.normal(0.0, self.unmixed_noise)) for ch, v in values.items()
             }
         return values
 
@@ -467,5 +466,3 @@ class ColorMixingStation:
 
     def __repr__(self) -> str:
         return f"ColorMixingStation(name={self.name!r}, dyes={self.physics.dyes})"
-
-

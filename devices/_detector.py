@@ -253,7 +253,5 @@ class SimDetector(Device):
     def hints(self):
         """Scalar channels are hinted (for plots and tables)."""
         return {
-            "fields": [
-                sig.name for ch, sig in self._channels.items() if self._shapes[ch] == ()
-            ]
+            "fields": [sig.name for ch, sig in self._channels.items() if self._shapes[ch] == ()]
         }

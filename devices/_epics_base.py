@@ -101,10 +101,13 @@ def connect_all(devices: Iterable[Any], timeout: float | None = None) -> None:
     """
     devices = list(devices)
     if timeout is None:
-        timeout = max(
-            (float(getattr(d, "connection_timeout", 0) or 0) for d in devices),
-            default=0.0,
-        ) or DEFAULT_CONNECTION_TIMEOUT
+        timeout = (
+            max(
+                (float(getattr(d, "connection_timeout", 0) or 0) for d in devices),
+                default=0.0,
+            )
+            or DEFAULT_CONNECTION_TIMEOUT
+        )
     deadline = time.monotonic() + float(timeout)
     pending = [(d, s) for d in devices for s in _signals_of(d)]
     while pending and time.monotonic() < deadline:

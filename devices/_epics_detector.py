@@ -116,7 +116,9 @@ class EpicsDetector(EpicsDeviceBase):
             read_pvs = [read_pvs]
         reads = dict(read_pvs) if isinstance(read_pvs, Mapping) else {_key(p): p for p in read_pvs}
         if len(reads) != len(read_pvs):
-            raise ValueError(f"{name}: read_pvs {list(read_pvs)} give duplicate keys; use a mapping")
+            raise ValueError(
+                f"{name}: read_pvs {list(read_pvs)} give duplicate keys; use a mapping"
+            )
         if not reads and not array_pv:
             raise ValueError(f"{name}: give read_pvs and/or array_pv: nothing to read")
         self._timeout = None if timeout is None else float(timeout)

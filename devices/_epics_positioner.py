@@ -182,7 +182,9 @@ class EpicsPositioner(EpicsDeviceBase):
         except Exception as err:
             _fail(status, err)
             return status
-        self._watch(status, done, timeout=self._timeout, what=f"move to {target}", progress=progress)
+        self._watch(
+            status, done, timeout=self._timeout, what=f"move to {target}", progress=progress
+        )
         return status
 
     def stop(self, *, success: bool = False) -> None:

@@ -16,7 +16,9 @@ from sdl.planners import BoTorchPlanner, Objective, Real
 from sdl.protocols import set_settle_measure
 
 
-def build(budget: int = 20, time_scale: float = 0.0, seed: int = 0) -> tuple[Campaign, AlignmentStage]:
+def build(
+    budget: int = 20, time_scale: float = 0.0, seed: int = 0
+) -> tuple[Campaign, AlignmentStage]:
     """The campaign and its simulated stage."""
     stage = AlignmentStage("stage", n_axes=2, truth="gaussian", time_scale=time_scale, seed=2)
     parameters = [Real(axis, -10.0, 10.0) for axis in ("x", "y")]

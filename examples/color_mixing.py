@@ -16,7 +16,9 @@ from sdl.planners import BoTorchPlanner, Objective, Real
 from sdl.protocols import mix_color
 
 
-def build(budget: int = 15, time_scale: float = 0.02, seed: int = 0) -> tuple[Campaign, ColorMixingStation]:
+def build(
+    budget: int = 15, time_scale: float = 0.02, seed: int = 0
+) -> tuple[Campaign, ColorMixingStation]:
     """The campaign and its simulated station."""
     station = ColorMixingStation("station", time_scale=time_scale, seed=1)
     parameters = [Real(dye, 0.0, station.physics.max_volume) for dye in station.dispensers]

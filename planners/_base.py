@@ -196,9 +196,7 @@ class Planner(ABC):
                     f"ask(fixed=...): {name!r} is not a parameter (parameters: {self.space.names})"
                 )
             if not self.space[name].contains(value):
-                raise ConfigError(
-                    f"ask(fixed=...): {name}={value!r} is outside {self.space[name]}"
-                )
+                raise ConfigError(f"ask(fixed=...): {name}={value!r} is outside {self.space[name]}")
         return fixed
 
     def tell(
@@ -224,12 +222,17 @@ class Planner(ABC):
 
         return warm_start(self, data, outcomes)
 
-    def _add_warm(self, points: Sequence[Mapping[str, Any]], outcomes: Sequence[Mapping[str, float]]) -> None:
+    def _add_warm(
+        self, points: Sequence[Mapping[str, Any]], outcomes: Sequence[Mapping[str, float]]
+    ) -> None:
         self._warm.extend(self._clean(points, outcomes, "warm_start"))
         self._on_tell()
 
     def _clean(
-        self, points: Sequence[Mapping[str, Any]], outcomes: Sequence[Mapping[str, float]], what: str
+        self,
+        points: Sequence[Mapping[str, Any]],
+        outcomes: Sequence[Mapping[str, float]],
+        what: str,
     ) -> list[Observation]:
         if len(points) != len(outcomes):
             raise ValueError(f"{what}: {len(points)} points but {len(outcomes)} outcomes")
@@ -322,9 +325,7 @@ class Planner(ABC):
         return X, Y, ok
 
     @abstractmethod
-    def _propose(
-        self, n: int, pending: list[dict[str, Any]], seed: int
-    ) -> list[dict[str, Any]]:
+    def _propose(self, n: int, pending: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
         """Return ``n`` points; use ``seed`` for every random choice.
 
         Planners with ``supports_fixed = True`` also take ``fixed`` (a dict of parameter

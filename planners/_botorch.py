@@ -154,7 +154,9 @@ class BoTorchPlanner(Planner):
                     f"got {getattr(self, option)}"
                 )
         if not refit_growth >= 0:
-            raise ConfigError(f"BoTorchPlanner option refit_growth must be >= 0, got {refit_growth}")
+            raise ConfigError(
+                f"BoTorchPlanner option refit_growth must be >= 0, got {refit_growth}"
+            )
         self.refit_growth = float(refit_growth)
         self.feasibility = bool(feasibility)
         self.failure_radius = float(failure_radius)
@@ -309,7 +311,9 @@ class BoTorchPlanner(Planner):
         model = models[0] if len(models) == 1 else ModelListGP(*models)
         t1 = time.perf_counter()
         if m == 1:
-            objective = None if len(models) == 1 else GenericMCObjective(lambda Z, X=None: Z[..., 0])
+            objective = (
+                None if len(models) == 1 else GenericMCObjective(lambda Z, X=None: Z[..., 0])
+            )
             acqf: Any = qLogNoisyExpectedImprovement(
                 model,
                 X_baseline=X,
@@ -320,7 +324,9 @@ class BoTorchPlanner(Planner):
             )
         else:
             objective = (
-                None if len(models) == m else IdentityMCMultiOutputObjective(outcomes=list(range(m)))
+                None
+                if len(models) == m
+                else IdentityMCMultiOutputObjective(outcomes=list(range(m)))
             )
             acqf = qLogNoisyExpectedHypervolumeImprovement(
                 model,
@@ -344,7 +350,11 @@ class BoTorchPlanner(Planner):
                 cat_dims[j] = [float(i) for i in range(len(p.choices))]
                 bounds[1, j] = len(p.choices) - 1
         fixed_features = {
-            self.space.names.index(k): float(self.space.to_index([{**_any_point(self.space), k: v}])[0][self.space.names.index(k)])
+            self.space.names.index(k): float(
+                self.space.to_index([{**_any_point(self.space), k: v}])[0][
+                    self.space.names.index(k)
+                ]
+            )
             for k, v in fixed.items()
         } or None
         ineq, eq = UnitConstraints(self.space, self.input_constraints).botorch(**self._tkwargs)

@@ -160,7 +160,9 @@ class LinearConstraint:
         return abs(lhs - self.bound)
 
     def __str__(self) -> str:
-        terms = " ".join(f"{'+' if c >= 0 else '-'} {abs(c):g}*{k}" for k, c in self.coefficients.items())
+        terms = " ".join(
+            f"{'+' if c >= 0 else '-'} {abs(c):g}*{k}" for k, c in self.coefficients.items()
+        )
         return f"{terms.lstrip('+ ')} {self.op} {self.bound:g}"
 
 
@@ -340,11 +342,21 @@ class UnitConstraints:
         out = U.copy()
         cons = []
         if len(self.A_ineq):
-            cons.append({"type": "ineq", "fun": lambda u: self.A_ineq @ u - self.b_ineq,
-                         "jac": lambda u: self.A_ineq})
+            cons.append(
+                {
+                    "type": "ineq",
+                    "fun": lambda u: self.A_ineq @ u - self.b_ineq,
+                    "jac": lambda u: self.A_ineq,
+                }
+            )
         if len(self.A_eq):
-            cons.append({"type": "eq", "fun": lambda u: self.A_eq @ u - self.b_eq,
-                         "jac": lambda u: self.A_eq})
+            cons.append(
+                {
+                    "type": "eq",
+                    "fun": lambda u: self.A_eq @ u - self.b_eq,
+                    "jac": lambda u: self.A_eq,
+                }
+            )
         for i, u0 in enumerate(U):
             if self.feasible(u0[None], tol=1e-12)[0]:
                 continue

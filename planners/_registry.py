@@ -85,8 +85,7 @@ def get_planner_class(name: str) -> type[Planner]:
     cls = planners.get(name)
     if not (isinstance(cls, type) and issubclass(cls, Planner)):
         raise ConfigError(
-            f"planner {name!r} refers to {cls!r}, which is not a subclass of "
-            "sdl.planners.Planner"
+            f"planner {name!r} refers to {cls!r}, which is not a subclass of sdl.planners.Planner"
         )
     return cls
 

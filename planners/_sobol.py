@@ -158,8 +158,14 @@ def design_points(
         rows = uc.sample(n - len(chosen), seed=seed, skip=start)
         start += len(rows)
         for row in rows:
-            row = space.round_unit(row[None])[0] if space.integer_columns or space.categorical_columns else row
-            if near_any(row, exclude.reshape(-1, space.dim)) or near_any(row, np.array(chosen).reshape(-1, space.dim)):
+            row = (
+                space.round_unit(row[None])[0]
+                if space.integer_columns or space.categorical_columns
+                else row
+            )
+            if near_any(row, exclude.reshape(-1, space.dim)) or near_any(
+                row, np.array(chosen).reshape(-1, space.dim)
+            ):
                 extra += 1
                 continue
             chosen.append(row)

@@ -123,7 +123,7 @@ class Categorical:
         return value in self.choices
 
 
-Parameter = Union[Real, Integer, Categorical]
+Parameter = Union[Real, Integer, Categorical]  # noqa: UP007 - a runtime alias on Python 3.10
 
 
 class Space:
@@ -198,9 +198,7 @@ class Space:
     def from_unit(self, X: np.ndarray) -> list[dict[str, Any]]:
         """``n x d`` unit-cube array -> ``n`` points (integers and categories rounded)."""
         X = np.atleast_2d(np.asarray(X, dtype=float))
-        return [
-            {p.name: p.from_unit(row[j]) for j, p in enumerate(self.parameters)} for row in X
-        ]
+        return [{p.name: p.from_unit(row[j]) for j, p in enumerate(self.parameters)} for row in X]
 
     def round_unit(self, X: np.ndarray) -> np.ndarray:
         """Snap unit-cube rows onto the values the space can take (integers, categories)."""

@@ -105,7 +105,7 @@ def _from_frame(planner: Planner, df: Any, source: str) -> tuple[list, list[str]
             continue
         point = {n: _plain(row[n]) for n in planner.space.names}
         if state == FAILED:
-            outcome = {n: math.nan for n in wanted}
+            outcome = dict.fromkeys(wanted, math.nan)
         else:
             outcome = {n: _plain(row[n]) for n in wanted if n in columns}
         pairs.append((point, outcome))

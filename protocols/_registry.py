@@ -94,9 +94,7 @@ def _build_mix_color(
     disp = {p: _device(devices, d, field=f"parameters.{p}.device") for p, d in mapping.items()}
     mix = _device(devices, mixer or f"{prefix}mixer", field="protocol.options.mixer")
     sen = _device(devices, sensor or f"{prefix}sensor", field="protocol.options.sensor")
-    return functools.partial(
-        mix_color, dispensers=disp, mixer=mix, sensor=sen, wait_time=wait_time
-    )
+    return functools.partial(mix_color, dispensers=disp, mixer=mix, sensor=sen, wait_time=wait_time)
 
 
 protocols.register("set_settle_measure", _build_set_settle_measure)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from dataclasses import replace
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ from sdl.planners import Categorical, Integer, Objective, Planner, Real, Space, 
 from ._loop import LoopOptions, closed_loop
 from ._provenance import collect_provenance
 from ._result import CampaignResult
-from ._session import SessionOptions, run_session
 from ._resume import InterruptedPolicy, ResumePlan, plan_resume
+from ._session import SessionOptions, run_session
 from .errors import StoreError
 from .store import ZarrWriter, open_store
 from .store._json import jsonable
@@ -185,8 +185,13 @@ class Campaign:
             "name": self.name,
             "parameters": [_parameter_spec(p) for p in self.space],
             "objectives": [
-                {"name": o.name, "goal": o.goal, "key": o.key, "threshold": o.threshold,
-                 "function": _reference(o.function)}
+                {
+                    "name": o.name,
+                    "goal": o.goal,
+                    "key": o.key,
+                    "threshold": o.threshold,
+                    "function": _reference(o.function),
+                }
                 for o in self.objectives
             ],
             "measurements": [
@@ -323,13 +328,19 @@ class Campaign:
 
         def approve(points, batch):
             return wait_for_approval(
-                points, watcher, parameters=parameters, terminal=self.approval == "terminal", who=who
+                points,
+                watcher,
+                parameters=parameters,
+                terminal=self.approval == "terminal",
+                who=who,
             )
 
         return approve
 
     def _safe_devices(self) -> list[Any]:
-        return [d for d in self.devices.values() if hasattr(d, "safe_state") or hasattr(d, "go_safe")]
+        return [
+            d for d in self.devices.values() if hasattr(d, "safe_state") or hasattr(d, "go_safe")
+        ]
 
     def _safe_state_plan(self):
         if callable(self.safe_state):

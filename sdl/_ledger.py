@@ -63,8 +63,12 @@ class _Record:
 
     def describe(self) -> dict[str, dict[str, Any]]:
         return {
-            key: {"source": f"sdl:{self.stream}", "dtype": dtype, "shape": [],
-                  "dtype_numpy": _DTYPES[dtype]}
+            key: {
+                "source": f"sdl:{self.stream}",
+                "dtype": dtype,
+                "shape": [],
+                "dtype_numpy": _DTYPES[dtype],
+            }
             for key, dtype in self._schema.items()
         }
 
@@ -91,11 +95,20 @@ class Ledger(_Record):
         name: str = "ledger",
     ):
         schema = {
-            "experiment_id": "integer", "batch": "integer", "status": "string",
-            "run_uid": "string", "cause": "string",
+            "experiment_id": "integer",
+            "batch": "integer",
+            "status": "string",
+            "run_uid": "string",
+            "cause": "string",
         }
         for p in space:
-            kind = "string" if isinstance(p, Categorical) else "integer" if isinstance(p, Integer) else "number"
+            kind = (
+                "string"
+                if isinstance(p, Categorical)
+                else "integer"
+                if isinstance(p, Integer)
+                else "number"
+            )
             schema[param_key(p.name)] = kind
         for o in objectives:
             schema[objective_key(o.name)] = "number"
@@ -109,13 +122,20 @@ class Ledger(_Record):
     def record(self, exp: Experiment):
         """Plan: emit ``exp``'s current state."""
         values: dict[str, Any] = {
-            "experiment_id": exp.id, "batch": exp.batch, "status": exp.status.value,
-            "run_uid": exp.run_uid, "cause": exp.cause,
+            "experiment_id": exp.id,
+            "batch": exp.batch,
+            "status": exp.status.value,
+            "run_uid": exp.run_uid,
+            "cause": exp.cause,
         }
         for p in self.space:
             v = exp.point[p.name]
             values[param_key(p.name)] = (
-                str(v) if isinstance(p, Categorical) else int(v) if isinstance(p, Integer) else float(v)
+                str(v)
+                if isinstance(p, Categorical)
+                else int(v)
+                if isinstance(p, Integer)
+                else float(v)
             )
         for o in self.objectives:
             values[objective_key(o.name)] = float(exp.objectives.get(o.name, math.nan))
@@ -129,10 +149,19 @@ class PlannerLog(_Record):
     ``ask_seconds``, ``planner``, ``proposals`` and ``state`` (JSON text)."""
 
     def __init__(self, name: str = "planner_log"):
-        super().__init__(name, PLANNER_STREAM, {
-            "batch": "integer", "n_asks": "integer", "n_observations": "integer",
-            "ask_seconds": "number", "planner": "string", "proposals": "string", "state": "string",
-        })
+        super().__init__(
+            name,
+            PLANNER_STREAM,
+            {
+                "batch": "integer",
+                "n_asks": "integer",
+                "n_observations": "integer",
+                "ask_seconds": "number",
+                "planner": "string",
+                "proposals": "string",
+                "state": "string",
+            },
+        )
 
     def record(
         self, planner: Any, batch: int, points: list[dict[str, Any]], seconds: float, known: int
@@ -143,15 +172,17 @@ class PlannerLog(_Record):
             state = describe() if callable(describe) else {}
         except Exception as err:  # provenance must never stop the campaign
             state = {"error": f"{type(err).__name__}: {err}"}
-        yield from self.emit({
-            "batch": int(batch),
-            "n_asks": int(planner.n_asks),
-            "n_observations": int(known),
-            "ask_seconds": float(seconds),
-            "planner": str(planner.name),
-            "proposals": json.dumps(points, default=str),
-            "state": json.dumps(state, default=str),
-        })
+        yield from self.emit(
+            {
+                "batch": int(batch),
+                "n_asks": int(planner.n_asks),
+                "n_observations": int(known),
+                "ask_seconds": float(seconds),
+                "planner": str(planner.name),
+                "proposals": json.dumps(points, default=str),
+                "state": json.dumps(state, default=str),
+            }
+        )
 
 
 class ApprovalLog(_Record):
@@ -159,9 +190,16 @@ class ApprovalLog(_Record):
     ``decided_at`` (epoch seconds) and ``decision`` (JSON: accepted, rejected, edited, added)."""
 
     def __init__(self, name: str = "approval_log"):
-        super().__init__(name, APPROVAL_STREAM, {
-            "batch": "integer", "who": "string", "decided_at": "number", "decision": "string",
-        })
+        super().__init__(
+            name,
+            APPROVAL_STREAM,
+            {
+                "batch": "integer",
+                "who": "string",
+                "decided_at": "number",
+                "decision": "string",
+            },
+        )
 
     def record(self, batch: int, decision: Any):
         """Plan: record an ``ApprovalDecision``-like object."""
@@ -171,9 +209,11 @@ class ApprovalLog(_Record):
             "edited": [list(pair) for pair in getattr(decision, "edited", [])],
             "added": list(decision.added),
         }
-        yield from self.emit({
-            "batch": int(batch),
-            "who": str(decision.who),
-            "decided_at": float(decision.time),
-            "decision": json.dumps(payload, default=str),
-        })
+        yield from self.emit(
+            {
+                "batch": int(batch),
+                "who": str(decision.who),
+                "decided_at": float(decision.time),
+                "decision": json.dumps(payload, default=str),
+            }
+        )

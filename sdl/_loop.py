@@ -112,7 +112,10 @@ class _Loop:
         yield from self.ledger.record(exp)
 
     def _new(self, points, batch) -> list[Experiment]:
-        exps = [Experiment(id=self.next_id + i, batch=batch, point=dict(p)) for i, p in enumerate(points)]
+        exps = [
+            Experiment(id=self.next_id + i, batch=batch, point=dict(p))
+            for i, p in enumerate(points)
+        ]
         self.next_id += len(exps)
         return exps
 
@@ -137,13 +140,19 @@ class _Loop:
     def _start_ask(self, n: int, pending: list[dict[str, Any]]) -> None:
         batch = self.batch
         self.batch += 1
-        self._ahead = (self.worker.submit(self._ask_now, n, pending, batch), batch, time.perf_counter())
+        self._ahead = (
+            self.worker.submit(self._ask_now, n, pending, batch),
+            batch,
+            time.perf_counter(),
+        )
 
     def _finish_ask(self):
         future, batch, t0 = self._ahead
         self._ahead = None
         points, known = yield from self.worker.wait(future)
-        yield from self.planner_log.record(self.planner, batch, points, time.perf_counter() - t0, known)
+        yield from self.planner_log.record(
+            self.planner, batch, points, time.perf_counter() - t0, known
+        )
         return points, batch
 
     def _next_batch(self):
@@ -157,7 +166,9 @@ class _Loop:
             rejected = self._new(decision.rejected, batch)
             for exp in rejected:
                 yield from self.record(exp)
-                yield from self.record(exp.advance(Status.FAILED, cause=f"rejected by {decision.who}"))
+                yield from self.record(
+                    exp.advance(Status.FAILED, cause=f"rejected by {decision.who}")
+                )
                 self.planner.tell([exp.point], [self._failed_outcome()])
                 self.completed += 1
             points = [*decision.accepted, *decision.added]
@@ -188,10 +199,14 @@ class _Loop:
             cause = {RequestAbort: "campaign aborted", RequestStop: "campaign stopped"}.get(
                 type(err), f"campaign interrupted ({type(err).__name__})"
             )
-            yield from self.record(running.advance(Status.INTERRUPTED, run_uid=sink.run_uid or "", cause=cause))
+            yield from self.record(
+                running.advance(Status.INTERRUPTED, run_uid=sink.run_uid or "", cause=cause)
+            )
             raise
         except Exception as err:  # a failed experiment is recorded, and the campaign goes on
-            failed = running.advance(Status.FAILED, run_uid=sink.run_uid or "", cause=_describe_failure(err))
+            failed = running.advance(
+                Status.FAILED, run_uid=sink.run_uid or "", cause=_describe_failure(err)
+            )
             return failed, _root_error(err)
         return running.advance(Status.DONE, run_uid=sink.run_uid or "", objectives=values), None
 
@@ -212,7 +227,9 @@ class _Loop:
         """
         retry = self._retryable(final, error, attempt)
         if retry:
-            final = replace(final, cause=f"{final.cause}; retried ({attempt + 1} of {self.opt.retries})")
+            final = replace(
+                final, cause=f"{final.cause}; retried ({attempt + 1} of {self.opt.retries})"
+            )
         yield from self.record(final)
         failed = final.status is Status.FAILED
         self.planner.tell([final.point], [self._failed_outcome() if failed else final.objectives])
@@ -265,8 +282,10 @@ class _Loop:
             try:
                 yield from self._run_batch(queue)
             except _CONTROL_FLOW as err:
-                cause = "campaign stopped before it ran" if isinstance(err, RequestStop) else (
-                    "campaign ended before it ran"
+                cause = (
+                    "campaign stopped before it ran"
+                    if isinstance(err, RequestStop)
+                    else ("campaign ended before it ran")
                 )
                 for exp in list(self.experiments.values()):
                     if exp.status is Status.PLANNED:

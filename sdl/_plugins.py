@@ -54,7 +54,12 @@ class Registry(Generic[T]):
     """
 
     def __init__(
-        self, kind: str, group: str, not_found: type[SdlError], *, how_to_register: str | None = None
+        self,
+        kind: str,
+        group: str,
+        not_found: type[SdlError],
+        *,
+        how_to_register: str | None = None,
     ):
         self.kind = kind
         self.group = group
@@ -69,7 +74,9 @@ class Registry(Generic[T]):
 
     def register(self, name: str, obj: T, *, source: str = "sdl (built-in)") -> T:
         """Add ``obj`` under ``name``; a name already taken raises :class:`ConfigError`."""
-        taken = name in self._references or (name in self._entries and self._entries[name] is not obj)
+        taken = name in self._references or (
+            name in self._entries and self._entries[name] is not obj
+        )
         if taken:
             raise ConfigError(
                 f"{self.kind} {name!r} is registered twice: by {self._sources[name]} and by "

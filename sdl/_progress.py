@@ -21,7 +21,9 @@ class ProgressBar(event_model.DocumentRouter):
         minimize: whether smaller is better.
     """
 
-    def __init__(self, total: int, objective: str | None = None, minimize: bool = True, **tqdm_kwargs):
+    def __init__(
+        self, total: int, objective: str | None = None, minimize: bool = True, **tqdm_kwargs
+    ):
         super().__init__()
         self._bar = tqdm(total=total, unit="exp", **tqdm_kwargs)
         self._objective = objective

@@ -17,8 +17,21 @@ __all__ = ["collect_provenance", "PACKAGES"]
 
 #: Distributions whose versions are recorded.
 PACKAGES = (
-    "sdl", "bluesky", "ophyd", "event-model", "pyepics", "zarr", "numcodecs", "numpy",
-    "pandas", "torch", "botorch", "gpytorch", "scikit-optimize", "scipy", "pydantic",
+    "sdl",
+    "bluesky",
+    "ophyd",
+    "event-model",
+    "pyepics",
+    "zarr",
+    "numcodecs",
+    "numpy",
+    "pandas",
+    "torch",
+    "botorch",
+    "gpytorch",
+    "scikit-optimize",
+    "scipy",
+    "pydantic",
 )
 
 
@@ -36,7 +49,10 @@ def _git_describe(path: Path) -> str | None:
     try:
         proc = subprocess.run(
             ["git", "describe", "--always", "--dirty", "--tags"],
-            cwd=path, capture_output=True, text=True, timeout=5,
+            cwd=path,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -50,7 +66,9 @@ def _configuration(device: Any) -> dict[str, Any] | str:
         return f"read_configuration failed: {type(err).__name__}: {err}"
 
 
-def collect_provenance(devices: Mapping[str, Any] = (), *, cwd: Path | None = None) -> dict[str, Any]:
+def collect_provenance(
+    devices: Mapping[str, Any] = (), *, cwd: Path | None = None
+) -> dict[str, Any]:
     """Versions, interpreter, host, user, git describe and each device's configuration.
 
     Args:

@@ -47,14 +47,18 @@ class CampaignResult:
         if len(done) and objectives:
             first = objectives[0]
             values = done[first["name"]].to_numpy(dtype=float)
-            i = int(np.nanargmin(values) if first.get("goal") == "minimize" else np.nanargmax(values))
+            i = int(
+                np.nanargmin(values) if first.get("goal") == "minimize" else np.nanargmax(values)
+            )
             row = done.iloc[i]
             best_point = {p: _plain(row[p]) for p in store.parameter_names}
             best_obj = {o: float(row[o]) for o in store.objective_names}
         front = store.pareto_front()
         pareto = tuple(
-            ({p: _plain(row[p]) for p in store.parameter_names},
-             {o: float(row[o]) for o in store.objective_names})
+            (
+                {p: _plain(row[p]) for p in store.parameter_names},
+                {o: float(row[o]) for o in store.objective_names},
+            )
             for _, row in front.iterrows()
         )
         return cls(

@@ -125,8 +125,12 @@ def plan_resume(
         cause = f"the campaign process ended while this experiment was {status.value}; {what}"
         to_interrupt.append(
             Experiment(
-                id=int(exp_id), batch=int(row["batch"]), point=point, status=status,
-                run_uid=orphans.get(int(exp_id), ""), cause=cause,
+                id=int(exp_id),
+                batch=int(row["batch"]),
+                point=point,
+                status=status,
+                run_uid=orphans.get(int(exp_id), ""),
+                cause=cause,
             )
         )
     reruns.sort(key=lambda e: e.id)

@@ -85,16 +85,12 @@ def _make_ioc_class():
         t_sp = pvproperty(name="T:SP", value=25.0, units="degC", precision=3)
         t_rbv = pvproperty(name="T:RBV", value=25.0, units="degC", precision=3, read_only=True)
         stir_sp = pvproperty(name="STIR:SP", value=0.0, units="rpm", precision=1)
-        stir_rbv = pvproperty(
-            name="STIR:RBV", value=0.0, units="rpm", precision=1, read_only=True
-        )
+        stir_rbv = pvproperty(name="STIR:RBV", value=0.0, units="rpm", precision=1, read_only=True)
         stir_dmov = pvproperty(name="STIR:DMOV", value=1, dtype=ChannelType.LONG, read_only=True)
         stir_stop = pvproperty(name="STIR:STOP", value=0, dtype=ChannelType.LONG)
         acq = pvproperty(name="SPEC:ACQ", value=0, dtype=ChannelType.LONG)
         exposure = pvproperty(name="SPEC:EXPOSURE", value=0.05, units="s", precision=3)
-        yield_pct = pvproperty(
-            name="SPEC:YIELD", value=0.0, units="%", precision=3, read_only=True
-        )
+        yield_pct = pvproperty(name="SPEC:YIELD", value=0.0, units="%", precision=3, read_only=True)
         abs520 = pvproperty(name="SPEC:ABS", value=0.0, units="a.u.", precision=4, read_only=True)
         spectrum_pv = pvproperty(
             name="SPEC:SPECTRUM", value=[0.0] * len(WAVELENGTHS), read_only=True
@@ -124,8 +120,10 @@ def _make_ioc_class():
                 sp = self.stir_sp.value
                 if self.stir != sp and self.stir_dmov.value == 0:
                     step = self.stir_accel * dt
-                    self.stir = sp if abs(sp - self.stir) <= step else self.stir + math.copysign(
-                        step, sp - self.stir
+                    self.stir = (
+                        sp
+                        if abs(sp - self.stir) <= step
+                        else self.stir + math.copysign(step, sp - self.stir)
                     )
                     await self.stir_rbv.write(self.stir)
                 if self.stir_dmov.value == 0 and self.stir == sp:
@@ -150,9 +148,7 @@ def _make_ioc_class():
             if not value:
                 return 0
             await asyncio.sleep(max(self.exposure.value, 0.0))
-            y = reactor_yield(self.temperature, self.stir) + float(
-                self.rng.normal(0.0, self.noise)
-            )
+            y = reactor_yield(self.temperature, self.stir) + float(self.rng.normal(0.0, self.noise))
             await self.yield_pct.write(y)
             await self.abs520.write(absorbance(y))
             await self.spectrum_pv.write(list(spectrum(y)))
@@ -181,7 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     from caproto.server import run
 
     ioc = _make_ioc_class()(
-        prefix=args.prefix, tau=args.tau, stir_accel=args.stir_accel, noise=args.noise,
+        prefix=args.prefix,
+        tau=args.tau,
+        stir_accel=args.stir_accel,
+        noise=args.noise,
         seed=args.seed,
     )
     try:

@@ -22,7 +22,9 @@ COMMAND_MODULES = [
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sdl", description="Run self-driving laboratory campaigns.")
+    parser = argparse.ArgumentParser(
+        prog="sdl", description="Run self-driving laboratory campaigns."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         import_module(module).add_commands(sub)

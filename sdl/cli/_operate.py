@@ -16,7 +16,9 @@ def _cmd_control(args: argparse.Namespace) -> int:
     from sdl.errors import StoreError
 
     if not os.path.isdir(args.store):
-        raise StoreError(f"no campaign store at {args.store}: give the store the campaign writes to")
+        raise StoreError(
+            f"no campaign store at {args.store}: give the store the campaign writes to"
+        )
     channel = ControlChannel(args.store)
     rid = channel.request(args.action, args.who, expires_in=args.timeout)
     ack = channel.wait(rid, timeout=args.timeout)
@@ -46,11 +48,14 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     from sdl.dashboard import make_server
 
     token = args.control_token or os.environ.get("SDL_CONTROL_TOKEN") or None
-    server = make_server(args.store, port=args.port, host=args.host, control_token=token,
-                         interval=args.interval)
+    server = make_server(
+        args.store, port=args.port, host=args.host, control_token=token, interval=args.interval
+    )
     mode = "control enabled (token required)" if token else "read-only"
-    print(f"sdl: dashboard of {args.store} at http://{args.host}:{args.port}/ ({mode}); Ctrl-C to quit",
-          flush=True)
+    print(
+        f"sdl: dashboard of {args.store} at http://{args.host}:{args.port}/ ({mode}); Ctrl-C to quit",
+        flush=True,
+    )
     try:
         server.io_loop.start()
     finally:
@@ -60,14 +65,19 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``dashboard``, ``report``, ``control ACTION`` and the shortcuts ``pause``, ``stop``, ``abort``."""
-    dash = sub.add_parser("dashboard", help="serve a browser dashboard that follows a campaign store")
+    dash = sub.add_parser(
+        "dashboard", help="serve a browser dashboard that follows a campaign store"
+    )
     dash.add_argument("store", help="the campaign store (it may not exist yet)")
     dash.add_argument("--port", type=int, default=5006, help="TCP port (default 5006)")
-    dash.add_argument("--host", default="127.0.0.1",
-                      help="address to bind (default 127.0.0.1: this machine only)")
-    dash.add_argument("--control-token",
-                      help="enable control from the page; every action must give this token "
-                           "(or set SDL_CONTROL_TOKEN). Without it the page is read-only")
+    dash.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
+    dash.add_argument(
+        "--control-token",
+        help="enable control from the page; every action must give this token "
+        "(or set SDL_CONTROL_TOKEN). Without it the page is read-only",
+    )
     dash.add_argument("--interval", type=float, default=1.0, help="seconds between store reads")
     dash.set_defaults(func=_cmd_dashboard)
 
@@ -85,8 +95,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     def options(p: argparse.ArgumentParser) -> None:
         p.add_argument("store", help="the campaign's store")
-        p.add_argument("--timeout", type=float, default=10.0,
-                       help="seconds to wait for the campaign to acknowledge (default 10)")
+        p.add_argument(
+            "--timeout",
+            type=float,
+            default=10.0,
+            help="seconds to wait for the campaign to acknowledge (default 10)",
+        )
         p.add_argument("--who", help="your name (default $SDL_OPERATOR or your login)")
 
     control = sub.add_parser("control", help="pause, resume, stop or abort a running campaign")

@@ -65,7 +65,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     df = store.to_dataframe()
     cols = [*store.parameter_names, *store.objective_names, "status", "cause"]
-    with pd.option_context("display.max_rows", args.rows, "display.width", 160, "display.max_colwidth", 60):
+    with pd.option_context(
+        "display.max_rows", args.rows, "display.width", 160, "display.max_colwidth", 60
+    ):
         print(df[cols].tail(args.rows).to_string())
     print(CampaignResult.from_store(store).summary())
     return EXIT_OK
@@ -97,9 +99,9 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     if live == "paused":  # a campaign process is waiting: resume it through the channel
         from sdl.cli._operate import _cmd_control
 
-        return _cmd_control(argparse.Namespace(
-            store=args.store, action="resume", who=None, timeout=10.0
-        ))
+        return _cmd_control(
+            argparse.Namespace(store=args.store, action="resume", who=None, timeout=10.0)
+        )
     if live in ("running", "pausing", "waiting-approval", "stopping"):
         raise ConfigError(
             f"the campaign in {args.store} is still running ({live}); pause it with "
@@ -112,8 +114,11 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         )
     config = load_config(stored["config"], budget=args.budget)
     campaign = build_campaign(config)
-    print(f"sdl: resuming {config.name!r} in {args.store} (budget {config.budget}, interrupted "
-          f"experiments: {args.interrupted})", flush=True)
+    print(
+        f"sdl: resuming {config.name!r} in {args.store} (budget {config.budget}, interrupted "
+        f"experiments: {args.interrupted})",
+        flush=True,
+    )
     result = campaign.resume(store=args.store, policy=args.interrupted, **_session_kwargs(args))
     print(result.summary())
     return EXIT_OK
@@ -139,11 +144,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--plot", action="store_true", help="show live plots")
     run.add_argument(
-        "--approve", choices=["terminal", "dashboard"],
+        "--approve",
+        choices=["terminal", "dashboard"],
         help="an operator approves each batch, here or in the dashboard",
     )
     run.add_argument(
-        "--no-control", action="store_true",
+        "--no-control",
+        action="store_true",
         help="ignore sdl pause/stop/abort and the dashboard's controls",
     )
     run.set_defaults(func=_cmd_run)
@@ -153,9 +160,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="continue a campaign: a paused one through its control channel, else from its store",
     )
     resume.add_argument("store")
-    resume.add_argument("--budget", type=int, help="new total budget (earlier experiments included)")
     resume.add_argument(
-        "--interrupted", choices=["rerun", "skip"], default="rerun",
+        "--budget", type=int, help="new total budget (earlier experiments included)"
+    )
+    resume.add_argument(
+        "--interrupted",
+        choices=["rerun", "skip"],
+        default="rerun",
         help="what to do with experiments the crash interrupted (default: rerun)",
     )
     resume.add_argument("--quiet", action="store_true", help="no progress bar")

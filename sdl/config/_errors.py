@@ -58,7 +58,9 @@ def format_validation_error(err: ValidationError, *, source: str, model: Any) ->
         if e["type"] == "extra_forbidden":
             name = str(e["loc"][-1])
             close = difflib.get_close_matches(name, list(_known_fields(model, e["loc"])), n=1)
-            msg = f"unknown field {name!r}" + (f"; did you mean {close[0]!r}?" if close else "; remove it")
+            msg = f"unknown field {name!r}" + (
+                f"; did you mean {close[0]!r}?" if close else "; remove it"
+            )
         elif e["type"] in _HINTS and e["type"] != "missing":
             msg = f"{msg} ({_HINTS[e['type']]}; got {e.get('input')!r})"
         elif e["type"] == "missing":

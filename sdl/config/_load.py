@@ -50,7 +50,9 @@ def load_config(source: str | os.PathLike | Mapping[str, Any], **overrides: Any)
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source=where, model=CampaignConfig)) from None
+        raise ConfigError(
+            format_validation_error(err, source=where, model=CampaignConfig)
+        ) from None
 
 
 def _parameter(p: Any):

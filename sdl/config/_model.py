@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -67,7 +67,7 @@ class IntegerConfig(_ParameterBase):
 
 class CategoricalConfig(_ParameterBase):
     type: Literal["categorical"]
-    choices: list[Union[str, int, float]] = Field(min_length=2)
+    choices: list[str | int | float] = Field(min_length=2)
 
     @field_validator("choices")
     @classmethod
@@ -83,11 +83,9 @@ def _parameter_type(v: Any) -> str:
 
 
 ParameterConfig = Annotated[
-    Union[
-        Annotated[RealConfig, Tag("real")],
-        Annotated[IntegerConfig, Tag("integer")],
-        Annotated[CategoricalConfig, Tag("categorical")],
-    ],
+    Annotated[RealConfig, Tag("real")]
+    | Annotated[IntegerConfig, Tag("integer")]
+    | Annotated[CategoricalConfig, Tag("categorical")],
     Discriminator(
         _parameter_type,
         custom_error_type="parameter_type",
@@ -149,12 +147,14 @@ class CampaignConfig(_Strict):
         default=None, description="pause after this many failures in a row"
     )
     pause_on_disconnect: bool = True
-    fixed: dict[str, Union[float, int, str]] | None = Field(
+    fixed: dict[str, float | int | str] | None = Field(
         default=None, description="parameters fixed for every batch"
     )
     approval: Literal["terminal", "dashboard"] | None = None
     operator: str | None = Field(default=None, description="name recorded with approvals")
-    safe_state: bool = Field(default=True, description="devices' safe state on stop/abort/error/pause")
+    safe_state: bool = Field(
+        default=True, description="devices' safe state on stop/abort/error/pause"
+    )
     warm_start: str | None = Field(
         default=None, description="CSV file or sdl store with prior experiments"
     )

@@ -51,7 +51,9 @@ class ApprovalDecision:
         }
 
 
-def validate_point(point: Mapping[str, Any], parameters: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def validate_point(
+    point: Mapping[str, Any], parameters: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     """Check and convert a point against the parameter space (``store.campaign["parameters"]``).
 
     Args:
@@ -69,7 +71,9 @@ def validate_point(point: Mapping[str, Any], parameters: Sequence[Mapping[str, A
     specs = {p["name"]: p for p in parameters}
     unknown = sorted(set(point) - set(specs))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; parameters: {', '.join(specs)}")
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(unknown)}; parameters: {', '.join(specs)}"
+        )
     out: dict[str, Any] = {}
     for name, spec in specs.items():
         if name not in point:
@@ -91,8 +95,10 @@ def validate_point(point: Mapping[str, Any], parameters: Sequence[Mapping[str, A
                 raise ValueError(f"{name}={raw!r} must be an integer")
             value = int(value)
         low, high = spec.get("low"), spec.get("high")
-        if not math.isfinite(value) or (low is not None and value < low) or (
-            high is not None and value > high
+        if (
+            not math.isfinite(value)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
         ):
             raise ValueError(f"{name}={raw!r} is outside [{low}, {high}]")
         out[name] = value
@@ -192,7 +198,11 @@ def approve_in_terminal(
             continue
         show()
     accepted = [p for i, p in enumerate(current) if i not in rejected]
-    edited = [(proposed[i], current[i]) for i in range(len(current)) if current[i] != proposed[i] and i not in rejected]
+    edited = [
+        (proposed[i], current[i])
+        for i in range(len(current))
+        if current[i] != proposed[i] and i not in rejected
+    ]
     return ApprovalDecision(
         accepted=accepted,
         rejected=[proposed[i] for i in sorted(rejected)],
@@ -234,7 +244,11 @@ def decision_from_request(
         added=[check(p) for p in args.get("added", [])],
         who=who,
         time=time.time(),
-        edited=[(proposed[i], current[i]) for i in sorted(edits) if i not in rejected and current[i] != proposed[i]],
+        edited=[
+            (proposed[i], current[i])
+            for i in sorted(edits)
+            if i not in rejected and current[i] != proposed[i]
+        ],
     )
 
 

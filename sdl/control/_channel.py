@@ -46,7 +46,16 @@ __all__ = [
 ACTIONS = ("pause", "resume", "stop", "abort", "approve", "add")
 
 #: What a campaign process publishes about itself in ``state.json``.
-STATES = ("running", "pausing", "paused", "waiting-approval", "stopping", "finished", "failed", "aborted")
+STATES = (
+    "running",
+    "pausing",
+    "paused",
+    "waiting-approval",
+    "stopping",
+    "finished",
+    "failed",
+    "aborted",
+)
 
 CONTROL_DIR = "control"
 
@@ -210,17 +219,25 @@ class ControlChannel:
         members see a group instead of warning about an unknown object."""
         marker = self.path / "zarr.json"
         if not marker.exists():
-            _write_json_atomic(marker, {
-                "zarr_format": 3, "node_type": "group",
-                "attributes": {"sdl_control": "operator requests as JSON files (docs/operators.md)"},
-            })
+            _write_json_atomic(
+                marker,
+                {
+                    "zarr_format": 3,
+                    "node_type": "group",
+                    "attributes": {
+                        "sdl_control": "operator requests as JSON files (docs/operators.md)"
+                    },
+                },
+            )
 
     def response(self, request_id: str) -> Acknowledgement | None:
         """The acknowledgement of a request, or None while there is none."""
         data = _read_json(self._acks / f"{request_id}.json")
         if not isinstance(data, Mapping):
             return None
-        return Acknowledgement(**{k: data[k] for k in ("id", "ok", "result", "by", "time") if k in data})
+        return Acknowledgement(
+            **{k: data[k] for k in ("id", "ok", "result", "by", "time") if k in data}
+        )
 
     def wait(self, request_id: str, timeout: float, poll: float = 0.1) -> Acknowledgement | None:
         """Wait up to ``timeout`` seconds for the acknowledgement of a request."""
@@ -233,7 +250,9 @@ class ControlChannel:
 
     def withdraw(self, request_id: str, who: str | None = None) -> bool:
         """Withdraw an unanswered request; False if it was answered first."""
-        return self.acknowledge(request_id, "withdrawn by the requester", ok=False, by=operator_name(who))
+        return self.acknowledge(
+            request_id, "withdrawn by the requester", ok=False, by=operator_name(who)
+        )
 
     # -- the campaign's side ---------------------------------------------------------------
     def pending(self) -> list[Request]:
@@ -256,9 +275,13 @@ class ControlChannel:
             out.append(req)
         return out
 
-    def acknowledge(self, request_id: str, result: str, ok: bool = True, by: str = "campaign") -> bool:
+    def acknowledge(
+        self, request_id: str, result: str, ok: bool = True, by: str = "campaign"
+    ) -> bool:
         """Answer a request; True if this was the first answer (only the first counts)."""
-        ack = Acknowledgement(id=request_id, ok=bool(ok), result=str(result), by=by, time=time.time())
+        ack = Acknowledgement(
+            id=request_id, ok=bool(ok), result=str(result), by=by, time=time.time()
+        )
         return _create_json_exclusive(self._acks / f"{request_id}.json", asdict(ack))
 
     def history(self) -> list[tuple[Request, Acknowledgement | None]]:

@@ -20,10 +20,15 @@ from ._watcher import ControlWatcher
 
 __all__ = ["run_controlled"]
 
-_PROMPT = (
-    "sdl: campaign paused. [r]esume, [s]top (end the campaign here, cleanly), or [a]bort? "
-)
-_CHOICES = {"r": "resume", "resume": "resume", "s": "stop", "stop": "stop", "a": "abort", "abort": "abort"}
+_PROMPT = "sdl: campaign paused. [r]esume, [s]top (end the campaign here, cleanly), or [a]bort? "
+_CHOICES = {
+    "r": "resume",
+    "resume": "resume",
+    "s": "stop",
+    "stop": "stop",
+    "a": "abort",
+    "abort": "abort",
+}
 
 
 def _terminal_choice(timeout: float) -> str | None:
@@ -79,7 +84,9 @@ def run_controlled(
         raise
 
 
-def _decide(RE: Any, watcher: ControlWatcher, interactive: bool, on_paused: Callable[[], None] | None):
+def _decide(
+    RE: Any, watcher: ControlWatcher, interactive: bool, on_paused: Callable[[], None] | None
+):
     if on_paused is not None:
         on_paused()
     watcher.publish("paused", message="waiting for resume, stop or abort")

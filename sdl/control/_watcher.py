@@ -87,7 +87,9 @@ class ControlWatcher:
         """Start polling (idempotent); acknowledges nothing that arrives before this."""
         if self._thread is None or not self._thread.is_alive():
             self._halt.clear()
-            self._thread = threading.Thread(target=self._run, name="sdl-control-watcher", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="sdl-control-watcher", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -119,7 +121,9 @@ class ControlWatcher:
         except queue.Empty:
             return None
 
-    def take(self, actions: Iterable[str] = _LOOP_ACTIONS, timeout: float | None = 0.0) -> list[Request]:
+    def take(
+        self, actions: Iterable[str] = _LOOP_ACTIONS, timeout: float | None = 0.0
+    ) -> list[Request]:
         """Remove and return queued requests of these actions (``approve``, ``add``).
 
         Args:
@@ -173,7 +177,9 @@ class ControlWatcher:
 
     def _handle(self, req: Request) -> None:
         if self.require_token and not req.token_ok:
-            self._answer(req, False, f"{req.action} refused: the control token was wrong or missing")
+            self._answer(
+                req, False, f"{req.action} refused: the control token was wrong or missing"
+            )
             return
         state = str(getattr(self.RE, "state", "idle"))
         if req.action in _LOOP_ACTIONS:
@@ -185,7 +191,9 @@ class ControlWatcher:
             if state == "running":
                 self._request_pause(defer=True)
                 self.publish("pausing", message=f"pause requested by {req.who}")
-                self._answer(req, True, "pause requested: the campaign pauses before its next experiment")
+                self._answer(
+                    req, True, "pause requested: the campaign pauses before its next experiment"
+                )
             elif state == "paused":
                 self._answer(req, True, "already paused")
             else:
@@ -202,7 +210,9 @@ class ControlWatcher:
             if state == "running":
                 self._request_pause(defer=True)
                 self.publish("stopping", message=f"stop requested by {req.who}")
-                self._answer(req, True, "stop requested: the campaign ends after the current experiment")
+                self._answer(
+                    req, True, "stop requested: the campaign ends after the current experiment"
+                )
             else:
                 self._commands.put(req)
             return

@@ -19,9 +19,17 @@ __all__ = ["DashboardSession"]
 logger = logging.getLogger(__name__)
 
 STATUS_COLORS = {
-    "running": "#2e7d32", "finished": "#1565c0", "paused": "#ef6c00", "pausing": "#ef6c00",
-    "waiting-approval": "#6a1b9a", "stopping": "#ef6c00", "stopped": "#546e7a",
-    "aborted": "#c62828", "failed": "#c62828", "unreadable": "#c62828", "not started": "#757575",
+    "running": "#2e7d32",
+    "finished": "#1565c0",
+    "paused": "#ef6c00",
+    "pausing": "#ef6c00",
+    "waiting-approval": "#6a1b9a",
+    "stopping": "#ef6c00",
+    "stopped": "#546e7a",
+    "aborted": "#c62828",
+    "failed": "#c62828",
+    "unreadable": "#c62828",
+    "not started": "#757575",
 }
 UPDATE_MS = 500
 
@@ -29,8 +37,12 @@ UPDATE_MS = 500
 def _num(values: Any, spec: dict[str, Any]) -> np.ndarray:
     if spec.get("choices"):
         order = [str(c) for c in spec["choices"]]
-        return np.array([order.index(str(v)) if str(v) in order else np.nan for v in values], dtype=float)
-    return pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float)
+        return np.array(
+            [order.index(str(v)) if str(v) in order else np.nan for v in values], dtype=float
+        )
+    return pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(
+        dtype=float
+    )
 
 
 class DashboardSession:
@@ -61,8 +73,15 @@ class DashboardSession:
     def _build(self, snap: Snapshot) -> None:
         from bokeh.layouts import column, row
         from bokeh.models import (
-            Button, ColumnDataSource, DataTable, Div, NumberFormatter, PasswordInput,
-            StringFormatter, TableColumn, TextInput,
+            Button,
+            ColumnDataSource,
+            DataTable,
+            Div,
+            NumberFormatter,
+            PasswordInput,
+            StringFormatter,
+            TableColumn,
+            TextInput,
         )
         from bokeh.palettes import Viridis256
         from bokeh.plotting import figure
@@ -77,21 +96,47 @@ class DashboardSession:
         self.title = Div(text="", name="title", css_classes=["sdl-title"])
         self.status = Div(text="", name="status", css_classes=["sdl-status"])
         self.progress = Div(text="", name="progress", css_classes=["sdl-progress"])
-        self.n_experiments = Div(text="0", name="n_experiments", visible=False)  # rows in the table, for tests
+        self.n_experiments = Div(
+            text="0", name="n_experiments", visible=False
+        )  # rows in the table, for tests
         self.error = Div(text="", name="error", css_classes=["sdl-error"])
 
         # convergence
         self.conv_done = ColumnDataSource({"x": [], "y": []}, name="conv_done")
         self.conv_best = ColumnDataSource({"x": [], "y": []}, name="conv_best")
         self.conv_failed = ColumnDataSource({"x": [], "y": []}, name="conv_failed")
-        conv = figure(title="Convergence", height=300, width=420, x_axis_label="experiment",
-                      y_axis_label=obj0, name="convergence")
+        conv = figure(
+            title="Convergence",
+            height=300,
+            width=420,
+            x_axis_label="experiment",
+            y_axis_label=obj0,
+            name="convergence",
+        )
         conv.scatter("x", "y", source=self.conv_done, size=7, legend_label=obj0)
-        conv.step("x", "y", source=self.conv_best, mode="after", color="orange", line_width=2,
-                  legend_label="best so far")
-        conv.scatter("x", "y", source=self.conv_failed, marker="x", size=10, color="red",
-                     legend_label="failed")
-        conv.legend.location = "bottom_right" if self.objectives and self.objectives[0].get("goal") == "maximize" else "top_right"
+        conv.step(
+            "x",
+            "y",
+            source=self.conv_best,
+            mode="after",
+            color="orange",
+            line_width=2,
+            legend_label="best so far",
+        )
+        conv.scatter(
+            "x",
+            "y",
+            source=self.conv_failed,
+            marker="x",
+            size=10,
+            color="red",
+            legend_label="failed",
+        )
+        conv.legend.location = (
+            "bottom_right"
+            if self.objectives and self.objectives[0].get("goal") == "maximize"
+            else "top_right"
+        )
         conv.legend.label_text_font_size = "9pt"
 
         # parameters coloured by the first objective
@@ -101,22 +146,50 @@ class DashboardSession:
         self.par_pending = ColumnDataSource({"x": [], "y": []}, name="par_pending")
         xlab = pnames[0] if pnames else ""
         ylab = pnames[1] if len(pnames) >= 2 else obj0
-        par = figure(title=f"Parameters (colour: {obj0})", height=300, width=420, x_axis_label=xlab,
-                     y_axis_label=ylab, name="parameters")
+        par = figure(
+            title=f"Parameters (colour: {obj0})",
+            height=300,
+            width=420,
+            x_axis_label=xlab,
+            y_axis_label=ylab,
+            name="parameters",
+        )
         palette = list(Viridis256)
         self.cmap = linear_cmap("c", palette[::-1] if minimize0 else palette, 0, 1)  # bright = good
         par.scatter("x", "y", source=self.par_done, size=9, color=self.cmap, legend_label="done")
-        par.scatter("x", "y", source=self.par_failed, marker="x", size=10, color="red", legend_label="failed")
-        par.scatter("x", "y", source=self.par_pending, size=12, fill_alpha=0, line_color="black",
-                    line_width=2, legend_label="proposed")
+        par.scatter(
+            "x",
+            "y",
+            source=self.par_failed,
+            marker="x",
+            size=10,
+            color="red",
+            legend_label="failed",
+        )
+        par.scatter(
+            "x",
+            "y",
+            source=self.par_pending,
+            size=12,
+            fill_alpha=0,
+            line_color="black",
+            line_width=2,
+            legend_label="proposed",
+        )
         par.legend.label_text_font_size = "9pt"
         figs = [conv, par]
 
         self.pareto_all = ColumnDataSource({"x": [], "y": []}, name="pareto_all")
         self.pareto_front = ColumnDataSource({"x": [], "y": []}, name="pareto_front")
         if len(onames) >= 2:
-            pf = figure(title="Pareto front", height=300, width=420, x_axis_label=onames[0],
-                        y_axis_label=onames[1], name="pareto")
+            pf = figure(
+                title="Pareto front",
+                height=300,
+                width=420,
+                x_axis_label=onames[0],
+                y_axis_label=onames[1],
+                name="pareto",
+            )
             pf.scatter("x", "y", source=self.pareto_all, color="lightgray", size=7)
             pf.line("x", "y", source=self.pareto_front, color="crimson", line_width=2)
             pf.scatter("x", "y", source=self.pareto_front, color="crimson", size=8)
@@ -128,49 +201,93 @@ class DashboardSession:
         widths = {"experiment_id": 70, "batch": 50, "status": 80, "cause": 420}
         self.table = ColumnDataSource({c: [] for c in cols}, name="experiments")
         self.table_view = DataTable(
-            source=self.table, name="experiments_table", height=260, width=1280, index_position=None,
-            columns=[TableColumn(field=c, title=c, width=widths.get(c, 90),
-                                 formatter=num if c in onames or c in pnames else StringFormatter())
-                     for c in cols],
+            source=self.table,
+            name="experiments_table",
+            height=260,
+            width=1280,
+            index_position=None,
+            columns=[
+                TableColumn(
+                    field=c,
+                    title=c,
+                    width=widths.get(c, 90),
+                    formatter=num if c in onames or c in pnames else StringFormatter(),
+                )
+                for c in cols
+            ],
         )
         self.failures = ColumnDataSource({"experiment_id": [], "cause": []}, name="failures")
         failures_view = DataTable(
-            source=self.failures, height=160, width=620, index_position=None, name="failures_table",
-            columns=[TableColumn(field="experiment_id", title="experiment", width=80),
-                     TableColumn(field="cause", title="cause", width=540)],
+            source=self.failures,
+            height=160,
+            width=620,
+            index_position=None,
+            name="failures_table",
+            columns=[
+                TableColumn(field="experiment_id", title="experiment", width=80),
+                TableColumn(field="cause", title="cause", width=540),
+            ],
         )
         pcols = ["experiment_id", "status", *pnames]
         self.proposals = ColumnDataSource({c: [] for c in pcols}, name="proposals")
         self.proposals_view = DataTable(
-            source=self.proposals, height=160, width=620, index_position=None, name="proposals_table",
-            editable=self.token is not None, selectable="checkbox" if self.token is not None else True,
-            columns=[TableColumn(field=c, title=c, formatter=num if c in pnames else StringFormatter())
-                     for c in pcols],
+            source=self.proposals,
+            height=160,
+            width=620,
+            index_position=None,
+            name="proposals_table",
+            editable=self.token is not None,
+            selectable="checkbox" if self.token is not None else True,
+            columns=[
+                TableColumn(field=c, title=c, formatter=num if c in pnames else StringFormatter())
+                for c in pcols
+            ],
         )
         self.proposals_note = Div(text="", name="proposals_note")
 
         # control
         self.control_msg = Div(text="", name="control_message", css_classes=["sdl-control-message"])
-        self.token_input = PasswordInput(title="control token", width=200, name="token",
-                                         css_classes=["sdl-token"])
+        self.token_input = PasswordInput(
+            title="control token", width=200, name="token", css_classes=["sdl-token"]
+        )
         self.who_input = TextInput(title="your name", value=operator_name(), width=150, name="who")
         buttons = []
         for action, label, kind in (
-            ("pause", "Pause", "warning"), ("resume", "Resume", "success"),
-            ("stop", "Stop after this experiment", "default"), ("abort", "Abort", "danger"),
+            ("pause", "Pause", "warning"),
+            ("resume", "Resume", "success"),
+            ("stop", "Stop after this experiment", "default"),
+            ("abort", "Abort", "danger"),
         ):
-            b = Button(label=label, button_type=kind, width=110 if action != "stop" else 200,
-                       name=f"btn_{action}", css_classes=[f"sdl-btn-{action}"])
+            b = Button(
+                label=label,
+                button_type=kind,
+                width=110 if action != "stop" else 200,
+                name=f"btn_{action}",
+                css_classes=[f"sdl-btn-{action}"],
+            )
             b.on_click(lambda _e=None, a=action: self.on_action(a))
             buttons.append(b)
-        approve = Button(label="Approve batch (as edited)", button_type="primary", width=200,
-                         name="btn_approve", css_classes=["sdl-btn-approve"])
+        approve = Button(
+            label="Approve batch (as edited)",
+            button_type="primary",
+            width=200,
+            name="btn_approve",
+            css_classes=["sdl-btn-approve"],
+        )
         approve.on_click(lambda _e=None: self.on_approve(reject_selected=False))
-        reject = Button(label="Reject selected, approve rest", width=220, name="btn_reject",
-                        css_classes=["sdl-btn-reject"])
+        reject = Button(
+            label="Reject selected, approve rest",
+            width=220,
+            name="btn_reject",
+            css_classes=["sdl-btn-reject"],
+        )
         reject.on_click(lambda _e=None: self.on_approve(reject_selected=True))
-        self.add_input = TextInput(title="add an experiment", width=300, name="add_point",
-                                   placeholder=", ".join(f"{n}=..." for n in pnames))
+        self.add_input = TextInput(
+            title="add an experiment",
+            width=300,
+            name="add_point",
+            placeholder=", ".join(f"{n}=..." for n in pnames),
+        )
         add = Button(label="Add", width=80, name="btn_add", css_classes=["sdl-btn-add"])
         add.on_click(lambda _e=None: self.on_add())
         if self.token is None:
@@ -183,17 +300,29 @@ class DashboardSession:
 
         header = row(self.title, self.status, self.progress, self.n_experiments)
         control = column(
-            Div(text="<b>Control</b>"), row(self.token_input, self.who_input), row(*buttons),
+            Div(text="<b>Control</b>"),
+            row(self.token_input, self.who_input),
+            row(*buttons),
             self.control_msg,
         )
         approval = column(
             Div(text="<b>Planner's proposals</b> (planned / running, or awaiting approval)"),
-            self.proposals_note, self.proposals_view, row(approve, reject), row(self.add_input, add),
+            self.proposals_note,
+            self.proposals_view,
+            row(approve, reject),
+            row(self.add_input, add),
         )
-        self.doc.add_root(column(
-            header, self.error, row(*figs), row(approval, column(control, Div(text="<b>Failures</b>"), failures_view)),
-            Div(text="<b>Experiments</b>"), self.table_view, name="sdl_dashboard",
-        ))
+        self.doc.add_root(
+            column(
+                header,
+                self.error,
+                row(*figs),
+                row(approval, column(control, Div(text="<b>Failures</b>"), failures_view)),
+                Div(text="<b>Experiments</b>"),
+                self.table_view,
+                name="sdl_dashboard",
+            )
+        )
 
     # -- updates ------------------------------------------------------------------------
     def update(self) -> None:
@@ -220,7 +349,8 @@ class DashboardSession:
         n, budget = snap.n_finished, snap.budget
         self.progress.text = (
             f"<progress value='{n}' max='{max(budget, 1)}' style='width:220px'></progress> "
-            f"{n} / {budget} experiments" + (f" ({snap.counts.get('failed', 0)} failed)" if snap.counts.get("failed") else "")
+            f"{n} / {budget} experiments"
+            + (f" ({snap.counts.get('failed', 0)} failed)" if snap.counts.get("failed") else "")
         )
         self.n_experiments.text = str(len(snap.table))
         if snap.error:
@@ -256,9 +386,13 @@ class DashboardSession:
 
         def xy(part: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             if len(self.params) >= 2:
-                return _num(part[self.params[0]["name"]], self.params[0]), _num(part[self.params[1]["name"]], self.params[1])
+                return _num(part[self.params[0]["name"]], self.params[0]), _num(
+                    part[self.params[1]["name"]], self.params[1]
+                )
             if len(self.params) == 1:
-                return _num(part[self.params[0]["name"]], self.params[0]), part[o0["name"]].to_numpy(dtype=float)
+                return _num(part[self.params[0]["name"]], self.params[0]), part[
+                    o0["name"]
+                ].to_numpy(dtype=float)
             return part.index.to_numpy(dtype=float), np.zeros(len(part))
 
         x, y = xy(done)
@@ -275,23 +409,41 @@ class DashboardSession:
         if len(self.objectives) >= 2:
             names = [o["name"] for o in self.objectives[:2]]
             Y = done[names].to_numpy(dtype=float).reshape(-1, 2)
-            front = Y[pareto_mask(Y, [o.get("goal", "minimize") == "minimize" for o in self.objectives[:2]])]
+            front = Y[
+                pareto_mask(
+                    Y, [o.get("goal", "minimize") == "minimize" for o in self.objectives[:2]]
+                )
+            ]
             front = front[np.argsort(front[:, 0])]
             self.pareto_all.data = {"x": Y[:, 0], "y": Y[:, 1]}
             self.pareto_front.data = {"x": front[:, 0], "y": front[:, 1]}
 
     def _apply_tables(self, snap: Snapshot) -> None:
         df = snap.table
-        data: dict[str, Any] = {"experiment_id": df.index.to_numpy(), "batch": df["batch"].to_numpy()}
+        data: dict[str, Any] = {
+            "experiment_id": df.index.to_numpy(),
+            "batch": df["batch"].to_numpy(),
+        }
         for p in self.params:
-            data[p["name"]] = [str(v) for v in df[p["name"]]] if p.get("choices") else df[p["name"]].to_numpy(dtype=float)
+            data[p["name"]] = (
+                [str(v) for v in df[p["name"]]]
+                if p.get("choices")
+                else df[p["name"]].to_numpy(dtype=float)
+            )
         for o in self.objectives:
             data[o["name"]] = df[o["name"]].to_numpy(dtype=float)
         data["status"] = list(df["status"])
         data["cause"] = list(df["cause"])
-        self.table.data = {k: data.get(k, []) for k in self.table.data} if len(df) else {k: [] for k in self.table.data}
+        self.table.data = (
+            {k: data.get(k, []) for k in self.table.data}
+            if len(df)
+            else {k: [] for k in self.table.data}
+        )
         bad = df[df["status"].isin(["failed", "interrupted"])]
-        self.failures.data = {"experiment_id": bad.index.to_numpy(), "cause": [f"{s}: {c}" for s, c in zip(bad["status"], bad["cause"])]}
+        self.failures.data = {
+            "experiment_id": bad.index.to_numpy(),
+            "cause": [f"{s}: {c}" for s, c in zip(bad["status"], bad["cause"])],
+        }
         # proposals: refreshed only when they change, so an operator's edits are not overwritten
         awaiting = snap.status == "waiting-approval"
         key = (awaiting, repr(snap.proposals))
@@ -299,7 +451,10 @@ class DashboardSession:
             self._proposals_key = key
             rows = snap.proposals
             cols = list(self.proposals.data)
-            new = {c: [r.get(c, i if c == "experiment_id" else "") for i, r in enumerate(rows)] for c in cols}
+            new = {
+                c: [r.get(c, i if c == "experiment_id" else "") for i, r in enumerate(rows)]
+                for c in cols
+            }
             if awaiting:
                 new["status"] = ["awaiting approval"] * len(rows)
             self.proposals.data = new
@@ -307,17 +462,24 @@ class DashboardSession:
             self._published = [dict(r) for r in rows] if awaiting else []
             self.proposals_note.text = (
                 "<b style='color:#6a1b9a'>A batch awaits your approval: edit cells, tick rows to "
-                "reject, then approve.</b>" if awaiting else ""
+                "reject, then approve.</b>"
+                if awaiting
+                else ""
             )
 
     # -- control ------------------------------------------------------------------------
     def _say(self, text: str, ok: bool = True) -> None:
         color = "#2e7d32" if ok else "#c62828"
-        self.control_msg.text = f"<span style='color:{color}' class='sdl-control-text'>{text}</span>"
+        self.control_msg.text = (
+            f"<span style='color:{color}' class='sdl-control-text'>{text}</span>"
+        )
 
     def _authorized(self, action: str) -> bool:
         if self.token is None:
-            self._say(f"{action} rejected: this dashboard is read-only (no control token was set)", ok=False)
+            self._say(
+                f"{action} rejected: this dashboard is read-only (no control token was set)",
+                ok=False,
+            )
             return False
         given = self.token_input.value or ""
         if not hmac.compare_digest(given.encode(), self.token.encode()):
@@ -362,10 +524,15 @@ class DashboardSession:
         if not self._authorized("add"):
             return
         try:
-            values = dict(part.split("=", 1) for part in (self.add_input.value or "").replace(",", " ").split())
+            values = dict(
+                part.split("=", 1)
+                for part in (self.add_input.value or "").replace(",", " ").split()
+            )
             point = validate_point({k.strip(): v.strip() for k, v in values.items()}, self.params)
         except ValueError as err:
-            self._say(f"add: {html.escape(str(err))} (write name=value for every parameter)", ok=False)
+            self._say(
+                f"add: {html.escape(str(err))} (write name=value for every parameter)", ok=False
+            )
             return
         self._send("add", points=[point])
 

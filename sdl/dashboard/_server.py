@@ -54,7 +54,9 @@ class StorePoller:
             snap = read_snapshot(self.store_path)
         except Exception as err:  # belt and braces: the server must keep running
             logger.exception("dashboard: reading %s failed", self.store_path)
-            snap = Snapshot(path=self.store_path, status="unreadable", error=repr(err), time=time.time())
+            snap = Snapshot(
+                path=self.store_path, status="unreadable", error=repr(err), time=time.time()
+            )
         self._snapshot = snap
         self.version += 1
         return snap
@@ -119,7 +121,9 @@ def serve(
     interval: float = 1.0,
 ) -> None:
     """Serve the dashboard of ``store_path`` until interrupted (see :func:`make_server`)."""
-    server = make_server(store_path, port=port, host=host, control_token=control_token, interval=interval)
+    server = make_server(
+        store_path, port=port, host=host, control_token=control_token, interval=interval
+    )
     try:
         server.io_loop.start()
     finally:

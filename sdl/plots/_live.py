@@ -210,7 +210,9 @@ class LivePlot(event_model.DocumentRouter):
         goal = "min" if self._minimize[0] else "max"
         ax = self.axes["convergence"] = axes[0]
         (self.artists["objective"],) = ax.plot([], [], "o", color="C0", label=obj)
-        (self.artists["best"],) = ax.plot([], [], "-", drawstyle="steps-post", color="C1", label=f"best so far ({goal})")
+        (self.artists["best"],) = ax.plot(
+            [], [], "-", drawstyle="steps-post", color="C1", label=f"best so far ({goal})"
+        )
         (self.artists["failed"],) = ax.plot([], [], "x", color="red", markersize=8, label="failed")
         ax.set_xlabel("experiment")
         ax.set_ylabel(obj)
@@ -218,9 +220,13 @@ class LivePlot(event_model.DocumentRouter):
         ax.set_title("convergence")
         ax = self.axes["parameters"] = axes[1]
         names = [p["name"] for p in self._parameters]
-        self.artists["params"] = ax.scatter([], [], c=[], cmap="viridis_r" if self._minimize[0] else "viridis")
+        self.artists["params"] = ax.scatter(
+            [], [], c=[], cmap="viridis_r" if self._minimize[0] else "viridis"
+        )
         (self.artists["params_failed"],) = ax.plot([], [], "x", color="red", markersize=8)
-        (self.artists["proposals"],) = ax.plot([], [], "o", mfc="none", mec="black", markersize=9, label="proposed")
+        (self.artists["proposals"],) = ax.plot(
+            [], [], "o", mfc="none", mec="black", markersize=9, label="proposed"
+        )
         ax.set_xlabel(names[0] if names else "")
         ax.set_ylabel(names[1] if len(names) >= 2 else obj)
         ax.set_title(f"parameters (colour: {obj})")
@@ -228,7 +234,9 @@ class LivePlot(event_model.DocumentRouter):
         if n_panels == 3:
             ax = self.axes["pareto"] = axes[2]
             (self.artists["pareto_all"],) = ax.plot([], [], "o", color="0.7", label="done")
-            (self.artists["pareto_front"],) = ax.plot([], [], "o-", color="C3", label="Pareto front")
+            (self.artists["pareto_front"],) = ax.plot(
+                [], [], "o-", color="C3", label="Pareto front"
+            )
             ax.set_xlabel(self._objectives[0])
             ax.set_ylabel(self._objectives[1])
             ax.legend(loc="best", fontsize="small")
@@ -258,21 +266,30 @@ class LivePlot(event_model.DocumentRouter):
         # best so far over every finished experiment, drawn at each one
         finished = [(i, e) for i, e in zip(ids, exps) if e["status"] in ("done", "failed")]
         xs = np.array([i for i, _ in finished], dtype=float)
-        ys = np.array([e["objectives"][obj] if e["status"] == "done" else math.nan for _, e in finished])
+        ys = np.array(
+            [e["objectives"][obj] if e["status"] == "done" else math.nan for _, e in finished]
+        )
         self.artists["best"].set_data(xs, best_so_far(ys, self._minimize[0]))
         floor = np.nanmin(y_done) if np.isfinite(y_done).any() else 0.0
         self.artists["failed"].set_data([i for i, _ in failed], [floor] * len(failed))
 
         specs = self._parameters
+
         def coords(items):  # noqa: E306
             if len(specs) >= 2:
                 return (
-                    np.array([self._coord(specs[0], e["params"].get(specs[0]["name"])) for _, e in items]),
-                    np.array([self._coord(specs[1], e["params"].get(specs[1]["name"])) for _, e in items]),
+                    np.array(
+                        [self._coord(specs[0], e["params"].get(specs[0]["name"])) for _, e in items]
+                    ),
+                    np.array(
+                        [self._coord(specs[1], e["params"].get(specs[1]["name"])) for _, e in items]
+                    ),
                 )
             if len(specs) == 1:
                 return (
-                    np.array([self._coord(specs[0], e["params"].get(specs[0]["name"])) for _, e in items]),
+                    np.array(
+                        [self._coord(specs[0], e["params"].get(specs[0]["name"])) for _, e in items]
+                    ),
                     np.array([e["objectives"][obj] for _, e in items], dtype=float),
                 )
             return np.array([i for i, _ in items], dtype=float), np.zeros(len(items))
@@ -294,7 +311,9 @@ class LivePlot(event_model.DocumentRouter):
 
         if "pareto" in self.axes:
             o0, o1 = self._objectives[:2]
-            Y = np.array([[e["objectives"][o0], e["objectives"][o1]] for _, e in done], dtype=float).reshape(-1, 2)
+            Y = np.array(
+                [[e["objectives"][o0], e["objectives"][o1]] for _, e in done], dtype=float
+            ).reshape(-1, 2)
             self.artists["pareto_all"].set_data(Y[:, 0], Y[:, 1])
             front = Y[pareto_mask(Y, self._minimize[:2])]
             front = front[np.argsort(front[:, 0])] if len(front) else front.reshape(0, 2)
@@ -307,7 +326,9 @@ class LivePlot(event_model.DocumentRouter):
             ax.autoscale_view()
 
 
-def make_live_plot(campaign_description: Mapping[str, Any] | None = None, backend: str | None = None) -> LivePlot:
+def make_live_plot(
+    campaign_description: Mapping[str, Any] | None = None, backend: str | None = None
+) -> LivePlot:
     """A :class:`LivePlot` for a campaign (``Campaign.describe()`` or ``store.campaign``).
 
     Args:

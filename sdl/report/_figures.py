@@ -15,13 +15,21 @@ from ._snapshot import Snapshot
 
 __all__ = ["convergence_figure", "parameters_figure", "pareto_figure", "failures_figure"]
 
-STATUS_COLORS = {"done": "C0", "failed": "red", "interrupted": "orange", "running": "C2", "planned": "0.6"}
+STATUS_COLORS = {
+    "done": "C0",
+    "failed": "red",
+    "interrupted": "orange",
+    "running": "C2",
+    "planned": "0.6",
+}
 
 
 def _numeric(series: pd.Series, spec: dict[str, Any]) -> np.ndarray:
     if spec.get("choices"):
         order = [str(c) for c in spec["choices"]]
-        return np.array([order.index(str(v)) if str(v) in order else np.nan for v in series], dtype=float)
+        return np.array(
+            [order.index(str(v)) if str(v) in order else np.nan for v in series], dtype=float
+        )
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
 
 
@@ -37,12 +45,25 @@ def convergence_figure(snap: Snapshot) -> Figure:
         done = finished[finished["status"] == "done"]
         ax.plot(done.index, done[name].astype(float), "o", color="C0", label=name)
         y = np.where(finished["status"] == "done", finished[name].astype(float), np.nan)
-        ax.plot(finished.index, best_so_far(y, minimize), "-", drawstyle="steps-post", color="C1",
-                label=f"best so far ({obj.get('goal', 'minimize')})")
+        ax.plot(
+            finished.index,
+            best_so_far(y, minimize),
+            "-",
+            drawstyle="steps-post",
+            color="C1",
+            label=f"best so far ({obj.get('goal', 'minimize')})",
+        )
         failed = finished[finished["status"] == "failed"]
         if len(failed):
             floor = np.nanmin(done[name].astype(float)) if len(done) else 0.0
-            ax.plot(failed.index, np.full(len(failed), floor), "x", color="red", markersize=8, label="failed")
+            ax.plot(
+                failed.index,
+                np.full(len(failed), floor),
+                "x",
+                color="red",
+                markersize=8,
+                label="failed",
+            )
         ax.set_xlabel("experiment")
         ax.set_ylabel(name)
         ax.legend(loc="best", fontsize="small")
@@ -74,7 +95,7 @@ def parameters_figure(snap: Snapshot) -> Figure:
         if spec.get("choices"):
             ax.set_xticks(range(len(spec["choices"])), [str(c) for c in spec["choices"]])
         ax.set_xlabel(name)
-    for ax in axes[len(params):]:
+    for ax in axes[len(params) :]:
         ax.set_visible(False)
     if params and obj is not None:
         fig.colorbar(sc, ax=list(axes[: len(params)]), label="experiment")
@@ -110,15 +131,24 @@ def failures_figure(snap: Snapshot) -> Figure:
     for status, color in STATUS_COLORS.items():
         sub = df[df["status"] == status]
         if len(sub):
-            t = np.where(np.isfinite(sub["t_finished"]), sub["t_finished"], sub["t_planned"]).astype(float)
-            ax_t.plot(t - t0, sub.index, "o" if status != "failed" else "x", color=color,
-                      label=f"{status} ({len(sub)})")
+            t = np.where(
+                np.isfinite(sub["t_finished"]), sub["t_finished"], sub["t_planned"]
+            ).astype(float)
+            ax_t.plot(
+                t - t0,
+                sub.index,
+                "o" if status != "failed" else "x",
+                color=color,
+                label=f"{status} ({len(sub)})",
+            )
     ax_t.set_xlabel("time since the first experiment was planned (s)")
     ax_t.set_ylabel("experiment")
     ax_t.set_title("Experiments over time")
     if len(df):
         ax_t.legend(loc="best", fontsize="small")
-    causes = Counter(_short(c) for c in df.loc[df["status"].isin(["failed", "interrupted"]), "cause"])
+    causes = Counter(
+        _short(c) for c in df.loc[df["status"].isin(["failed", "interrupted"]), "cause"]
+    )
     if causes:
         labels, counts = zip(*causes.most_common(8))
         ax_c.barh(range(len(labels)), counts, color="red")

@@ -87,9 +87,15 @@ def _page(snap: Snapshot, images: dict[str, str]) -> str:
         ("store", str(snap.path.resolve())),
         ("status", f"{snap.status}" + (f" ({snap.detail})" if snap.detail else "")),
         ("experiments", f"{snap.n_finished} of {snap.budget} budgeted; {counts}"),
-        ("planner", f"{c.get('planner', '')} (seed {c.get('seed', '')}, batch size {c.get('batch_size', '')})"),
+        (
+            "planner",
+            f"{c.get('planner', '')} (seed {c.get('seed', '')}, batch size {c.get('batch_size', '')})",
+        ),
         ("parameters", "; ".join(_describe_param(p) for p in c.get("parameters", []))),
-        ("objectives", "; ".join(f"{o['name']} ({o.get('goal', 'minimize')})" for o in snap.objectives)),
+        (
+            "objectives",
+            "; ".join(f"{o['name']} ({o.get('goal', 'minimize')})" for o in snap.objectives),
+        ),
         ("devices", ", ".join(c.get("devices", []))),
         ("campaign uid", str(c.get("uid", ""))),
         ("report written", time.strftime("%Y-%m-%d %H:%M:%S %Z")),
@@ -101,7 +107,8 @@ def _page(snap: Snapshot, images: dict[str, str]) -> str:
         rows.insert(3, ("best", f"experiment {eid}: {objs} at {point}"))
     dl = "\n".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows)
     figs = "\n".join(
-        f'<h2>{esc(title)}</h2>\n<img src="{esc(src)}" alt="{esc(title)}">' for title, src in images.items()
+        f'<h2>{esc(title)}</h2>\n<img src="{esc(src)}" alt="{esc(title)}">'
+        for title, src in images.items()
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -131,12 +138,17 @@ def _describe_param(p: dict[str, Any]) -> str:
 def _table(snap: Snapshot, best_id: int | None) -> str:
     df = snap.table
     cols = [*snap.parameter_names, *(o["name"] for o in snap.objectives), "status", "cause"]
-    head = "<tr><th>experiment</th><th>batch</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"
+    head = (
+        "<tr><th>experiment</th><th>batch</th>"
+        + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        + "</tr>"
+    )
     body = []
     for eid, row in df.iterrows():
         cls = "best" if eid == best_id else ("failed" if row["status"] == "failed" else "")
         cells = "".join(
-            f'<td class="text">{html.escape(_fmt(row[c]))}</td>' if c in ("status", "cause")
+            f'<td class="text">{html.escape(_fmt(row[c]))}</td>'
+            if c in ("status", "cause")
             else f"<td>{html.escape(_fmt(row[c]))}</td>"
             for c in cols
         )

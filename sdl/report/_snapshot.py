@@ -84,7 +84,9 @@ class Snapshot:
         return int(eid), done.loc[eid].to_dict()
 
 
-def _status_from_store(store: Any, counts: dict[str, int], budget: int, control: dict[str, Any]) -> tuple[str, str]:
+def _status_from_store(
+    store: Any, counts: dict[str, int], budget: int, control: dict[str, Any]
+) -> tuple[str, str]:
     runs = store.campaign_runs
     if not runs:
         return "not started", "the store has no campaign run yet"
@@ -110,7 +112,10 @@ def _status_from_store(store: Any, counts: dict[str, int], budget: int, control:
     reason = stop.get("reason", "")
     if exit_status == "success":
         if budget and counts.get("done", 0) + counts.get("failed", 0) < budget:
-            return "stopped", f"stopped before the budget ({reason})" if reason else "stopped before the budget"
+            return (
+                "stopped",
+                f"stopped before the budget ({reason})" if reason else "stopped before the budget",
+            )
         return "finished", ""
     if exit_status == "abort":
         return "aborted", reason
@@ -140,7 +145,9 @@ def read_snapshot(store_path: str | os.PathLike) -> Snapshot:
             error=f"{type(err).__name__}: {err}",
             time=now,
         )
-    counts = {str(k): int(v) for k, v in table["status"].value_counts().items()} if len(table) else {}
+    counts = (
+        {str(k): int(v) for k, v in table["status"].value_counts().items()} if len(table) else {}
+    )
     budget = int(campaign.get("budget", 0) or 0)
     try:
         status, detail = _status_from_store(store, counts, budget, control)
@@ -152,7 +159,11 @@ def read_snapshot(store_path: str | os.PathLike) -> Snapshot:
         names = store.parameter_names
         pending = table[table["status"].isin(["planned", "running"])] if len(table) else table
         proposals = [
-            {"experiment_id": int(eid), "status": row["status"], **{n: _plain(row[n]) for n in names}}
+            {
+                "experiment_id": int(eid),
+                "status": row["status"],
+                **{n: _plain(row[n]) for n in names},
+            }
             for eid, row in pending.iterrows()
         ]
     return Snapshot(

@@ -177,7 +177,8 @@ class CampaignStore:
 
         df = self.to_dataframe()
         objectives = [
-            Objective(o["name"], o.get("goal", "minimize")) for o in self.campaign.get("objectives", [])
+            Objective(o["name"], o.get("goal", "minimize"))
+            for o in self.campaign.get("objectives", [])
         ]
         if df.empty or not objectives:
             return df.iloc[0:0]
@@ -199,7 +200,11 @@ class CampaignStore:
         times ``t_planned``, ``t_started``, ``t_finished`` (seconds since the epoch).
         """
         table = self.root[L.TABLE] if L.TABLE in self.root else None
-        status = table["status"][:] if table is not None and "status" in table else np.empty(0, dtype=object)
+        status = (
+            table["status"][:]
+            if table is not None and "status" in table
+            else np.empty(0, dtype=object)
+        )
         n = len(status)
 
         def column(group: str | None, name: str, fill: Any) -> Any:
@@ -210,7 +215,9 @@ class CampaignStore:
             except (KeyError, TypeError):  # TypeError: no table yet
                 return np.full(n, fill, dtype=object if isinstance(fill, str) else float)
             if len(values) < n:  # resized after the status column: pad (those rows are filtered)
-                pad = np.full(n - len(values), fill, dtype=object if isinstance(fill, str) else float)
+                pad = np.full(
+                    n - len(values), fill, dtype=object if isinstance(fill, str) else float
+                )
                 values = np.concatenate([np.asarray(values, dtype=pad.dtype), pad])
             return values
 

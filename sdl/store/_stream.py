@@ -80,7 +80,9 @@ class StreamWriter:
         else:
             shape = block.shape[1:]
             row_bytes = max(1, int(np.prod(shape, dtype=np.int64)) * max(block.dtype.itemsize, 1))
-            rows_per_chunk = L.SCALAR_CHUNK if not shape else max(1, _TARGET_CHUNK_BYTES // row_bytes)
+            rows_per_chunk = (
+                L.SCALAR_CHUNK if not shape else max(1, _TARGET_CHUNK_BYTES // row_bytes)
+            )
             fill = "" if dtype == "str" else (np.nan if np.dtype(dtype).kind == "f" else 0)
             arr = self.data_group.create_array(
                 key,
@@ -131,7 +133,9 @@ class StreamWriter:
         appends.append(seq._async_array.append(np.asarray(self._seq, dtype="int64")))
         concurrently(appends)
         # last: the commit mark (NaN fill marks a row cut between resize and write)
-        self._require(L.STREAM_TIME, "float64", np.nan).append(np.asarray(self._time, dtype="float64"))
+        self._require(L.STREAM_TIME, "float64", np.nan).append(
+            np.asarray(self._time, dtype="float64")
+        )
         self._time.clear()
         self._seq.clear()
         self.nbytes = 0

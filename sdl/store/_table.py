@@ -49,7 +49,9 @@ class CampaignTable:
         self.columns: dict[str, zarr.Array] = {}
         for name, dtype in L.TABLE_COLUMNS.items():
             self.columns[name] = self._require(self.group, name, dtype)
-        self.parameters = {p["name"]: self._require(pgroup, p["name"], parameter_dtype(p)) for p in parameters}
+        self.parameters = {
+            p["name"]: self._require(pgroup, p["name"], parameter_dtype(p)) for p in parameters
+        }
         self.objectives = {o: self._require(ogroup, o, "float64") for o in objectives}
         mgroup = self.group.require_group(L.TABLE_MEASUREMENTS)
         self.measurements = {m: self._require(mgroup, m, "float64") for m in measurements}
@@ -101,4 +103,3 @@ class CampaignTable:
         ]
         concurrently(updates)
         self.columns["status"][row] = status  # last: the commit mark of the row
-

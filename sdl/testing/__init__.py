@@ -16,11 +16,13 @@ every store backend, and provide its fixtures::
 
 Public names:
     :class:`DeviceTests`, :class:`PlannerTests` (pytest suites; they need ``pytest``),
-    :class:`IocProcess` and :func:`loopback_ca` (run a caproto IOC on loopback).
+    :class:`IocProcess` and :func:`loopback_ca` (run a caproto IOC on loopback),
+    :func:`pause_before` (a protocol that pauses the RunEngine before a given experiment).
 """
 
 from ._device_tests import DeviceTests
 from ._ioc import IocProcess, free_port, loopback_ca
 from ._planner_tests import PlannerTests
+from ._protocols import pause_before
 
-__all__ = ["DeviceTests", "IocProcess", "PlannerTests", "free_port", "loopback_ca"]
+__all__ = ["DeviceTests", "IocProcess", "PlannerTests", "free_port", "loopback_ca", "pause_before"]

@@ -10,7 +10,7 @@ import bluesky.plan_stubs as bps
 import numpy as np
 import pytest
 from bluesky.utils import RunEngineInterrupted
-from ophyd.sim import SynAxis, SynGauss, det, motor
+from ophyd.sim import SynAxis, det, motor
 from ophyd.status import Status
 
 from sdl import Campaign, open_store
@@ -47,8 +47,11 @@ class _FlakyAxis(SynAxis):
 def test_retries_measure_a_failed_point_again_but_never_a_limit_error(RE, store_path):
     axis = _FlakyAxis(name="axis")
     campaign = Campaign(
-        objectives=OBJ, planner=SobolPlanner([Real("x", -1, 1)], OBJ, seed=5),
-        protocol=_protocol(axis), budget=10, retries=1,
+        objectives=OBJ,
+        planner=SobolPlanner([Real("x", -1, 1)], OBJ, seed=5),
+        protocol=_protocol(axis),
+        budget=10,
+        retries=1,
     )
     campaign.run(RE, store=store_path)
     df = open_store(store_path).to_dataframe()
@@ -74,8 +77,11 @@ class _DeadAxis(SynAxis):
 
 def test_pause_after_repeated_failures(RE, store_path):
     campaign = Campaign(
-        objectives=OBJ, planner=SobolPlanner([Real("x", -1, 1)], OBJ),
-        protocol=_protocol(_DeadAxis(name="dead")), budget=10, pause_after_failures=3,
+        objectives=OBJ,
+        planner=SobolPlanner([Real("x", -1, 1)], OBJ),
+        protocol=_protocol(_DeadAxis(name="dead")),
+        budget=10,
+        pause_after_failures=3,
     )
     with pytest.raises(RunEngineInterrupted):
         campaign.run(RE, store=store_path)
@@ -104,7 +110,9 @@ def _slow_measurement(point, md):
 def test_plan_ahead_asks_while_the_instrument_measures(RE, store_path):
     planner = _SlowSobol([Real("x", -1, 1)], OBJ)
     planner.starts = []
-    campaign = Campaign(objectives=OBJ, planner=planner, protocol=_slow_measurement, budget=4, plan_ahead=True)
+    campaign = Campaign(
+        objectives=OBJ, planner=planner, protocol=_slow_measurement, budget=4, plan_ahead=True
+    )
     campaign.run(RE, store=store_path)
     df = open_store(store_path).to_dataframe()
     assert (df["status"] == "done").all()
@@ -114,15 +122,21 @@ def test_plan_ahead_asks_while_the_instrument_measures(RE, store_path):
         started, pending = planner.starts[k]
         assert started < df.loc[k - 1, "t_finished"]
         assert pending == [{"x": df.loc[k - 1, "x"]}]
-    log = open_store(store_path).run(open_store(store_path).campaign_runs[0]).to_dataframe("planner")
+    log = (
+        open_store(store_path).run(open_store(store_path).campaign_runs[0]).to_dataframe("planner")
+    )
     assert log["n_observations"].tolist() == [0, 0, 1, 2]
 
 
 def test_fixed_parameters_hold_for_every_batch(RE, store_path):
     space = [Real("x", -1, 1), Categorical("oven", ("low", "high"))]
     campaign = Campaign(
-        objectives=OBJ, planner=SobolPlanner(space, OBJ), protocol=_protocol(), budget=6,
-        batch_size=2, fixed=lambda batch: {"oven": "high" if batch % 2 else "low"},
+        objectives=OBJ,
+        planner=SobolPlanner(space, OBJ),
+        protocol=_protocol(),
+        budget=6,
+        batch_size=2,
+        fixed=lambda batch: {"oven": "high" if batch % 2 else "low"},
     )
     campaign.run(RE, store=store_path)
     df = open_store(store_path).to_dataframe()
@@ -131,8 +145,13 @@ def test_fixed_parameters_hold_for_every_batch(RE, store_path):
 
 def test_approval_from_the_dashboard_channel_is_applied_and_recorded(RE, store_path):
     campaign = Campaign(
-        objectives=OBJ, planner=SobolPlanner([Real("x", -1, 1)], OBJ, seed=1), protocol=_protocol(),
-        budget=4, batch_size=2, approval="dashboard", operator="ada",
+        objectives=OBJ,
+        planner=SobolPlanner([Real("x", -1, 1)], OBJ, seed=1),
+        protocol=_protocol(),
+        budget=4,
+        batch_size=2,
+        approval="dashboard",
+        operator="ada",
     )
     channel = ControlChannel(store_path)
     stop = threading.Event()
@@ -178,8 +197,11 @@ def test_safe_state_runs_when_the_campaign_ends_in_error(RE, store_path):
             return super()._propose(n, pending, seed, **kw)
 
     campaign = Campaign(
-        objectives=OBJ, planner=Broken([Real("x", -1, 1)], OBJ), protocol=_protocol(),
-        budget=5, safe_state=safe_state,
+        objectives=OBJ,
+        planner=Broken([Real("x", -1, 1)], OBJ),
+        protocol=_protocol(),
+        budget=5,
+        safe_state=safe_state,
     )
     with pytest.raises(RuntimeError, match="planner bug"):
         campaign.run(RE, store=store_path)
@@ -190,12 +212,21 @@ def test_safe_state_runs_when_the_campaign_ends_in_error(RE, store_path):
 def test_warm_start_from_another_store_changes_the_first_proposal(RE, tmp_path):
     fast = {"n_initial": 3, "num_restarts": 2, "raw_samples": 32, "maxiter": 30}
     prior = tmp_path / "prior.zarr"
-    Campaign(objectives=OBJ, planner=SobolPlanner([Real("x", -2, 2)], OBJ, seed=3),
-             protocol=_protocol(), budget=6).run(RE, store=prior)
+    Campaign(
+        objectives=OBJ,
+        planner=SobolPlanner([Real("x", -2, 2)], OBJ, seed=3),
+        protocol=_protocol(),
+        budget=6,
+    ).run(RE, store=prior)
 
     def first_point(**kw):
-        c = Campaign(objectives=OBJ, planner=BoTorchPlanner([Real("x", -2, 2)], OBJ, seed=0, **fast),
-                     protocol=_protocol(), budget=1, **kw)
+        c = Campaign(
+            objectives=OBJ,
+            planner=BoTorchPlanner([Real("x", -2, 2)], OBJ, seed=0, **fast),
+            protocol=_protocol(),
+            budget=1,
+            **kw,
+        )
         path = tmp_path / f"run{len(list(tmp_path.iterdir()))}.zarr"
         c.run(RE, store=path)
         return c, open_store(path).to_dataframe()["x"].iloc[0]
@@ -215,11 +246,20 @@ def test_measured_quantities_constraints_and_pareto_front(RE, store_path):
     """A constrained quantity is measured, stored and told; the front is in the result."""
     objectives = [Objective("det", goal="maximize"), Objective("cost", function=_two_peaks)]
     planner = BoTorchPlanner(
-        [Real("x", -2, 2)], objectives, seed=2, outcome_constraints=["setpoint <= 1.5"],
-        n_initial=4, num_restarts=2, raw_samples=32, maxiter=30,
+        [Real("x", -2, 2)],
+        objectives,
+        seed=2,
+        outcome_constraints=["setpoint <= 1.5"],
+        n_initial=4,
+        num_restarts=2,
+        raw_samples=32,
+        maxiter=30,
     )
     campaign = Campaign(
-        objectives=objectives, planner=planner, protocol=_protocol(), budget=8,
+        objectives=objectives,
+        planner=planner,
+        protocol=_protocol(),
+        budget=8,
         measurements=[Objective("setpoint", key="motor_setpoint")],
     )
     result = campaign.run(RE, store=store_path)

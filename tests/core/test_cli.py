@@ -26,7 +26,9 @@ def _campaign_file(tmp_path, **changes):
 
 def test_run_writes_the_store_and_prints_a_summary(tmp_path):
     store = tmp_path / "out.zarr"
-    proc = sdl("run", str(_campaign_file(tmp_path)), "--budget", "4", "--store", str(store), "--seed", "3")
+    proc = sdl(
+        "run", str(_campaign_file(tmp_path)), "--budget", "4", "--store", str(store), "--seed", "3"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "experiments: 4 done, 0 failed" in proc.stdout
     assert "best: intensity=" in proc.stdout and f"store: {store}" in proc.stdout
@@ -56,6 +58,10 @@ def test_config_errors_exit_2_without_traceback(tmp_path):
 
 
 def test_lists_of_plugins():
-    for kind, name in (("planners", "botorch"), ("devices", "alignment_stage"), ("protocols", "mix_color")):
+    for kind, name in (
+        ("planners", "botorch"),
+        ("devices", "alignment_stage"),
+        ("protocols", "mix_color"),
+    ):
         proc = sdl(kind)
         assert proc.returncode == 0 and name in proc.stdout, proc.stderr

@@ -1,7 +1,6 @@
 """Nothing measured is lost: SIGKILL at random moments, resume, and compare with a clean run."""
 
 import functools
-import os
 import random
 import shutil
 import signal
@@ -14,13 +13,14 @@ import numpy as np
 import pytest
 import yaml
 import zarr
-from bluesky.utils import Msg, RunEngineInterrupted
+from bluesky.utils import RunEngineInterrupted
 from ophyd.sim import det, motor
 
 from sdl import Campaign, open_store
 from sdl.config import load_campaign
 from sdl.planners import BoTorchPlanner, Objective, Real, SobolPlanner
 from sdl.protocols import set_settle_measure
+from sdl.testing import pause_before
 
 KILL_CONFIG = {
     "name": "kill-test",
@@ -30,8 +30,13 @@ KILL_CONFIG = {
         "stage": {
             "type": "alignment_stage",
             "options": {
-                "n_axes": 2, "truth": "gaussian", "noise": 0.0, "time_scale": 1.0,
-                "settle_time": 0.05, "exposure_time": 0.05, "seed": 2,
+                "n_axes": 2,
+                "truth": "gaussian",
+                "noise": 0.0,
+                "time_scale": 1.0,
+                "settle_time": 0.05,
+                "exposure_time": 0.05,
+                "seed": 2,
             },
         }
     },
@@ -64,7 +69,7 @@ def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(tmp_
     store = tmp_path / "killed.zarr"
     rng = random.Random(20261129)
     kills = 0
-    for attempt in range(4):
+    for _attempt in range(4):
         if _has_campaign(store):
             cmd = _sdl("resume", str(store), "--quiet")
         else:
@@ -79,7 +84,9 @@ def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(tmp_
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.communicate(timeout=60)
-    final = subprocess.run(_sdl("resume", str(store), "--quiet"), capture_output=True, text=True, timeout=240)
+    final = subprocess.run(
+        _sdl("resume", str(store), "--quiet"), capture_output=True, text=True, timeout=240
+    )
     assert final.returncode == 0, final.stderr
     assert kills >= 2
 
@@ -92,7 +99,9 @@ def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(tmp_
     assert finished["run_uid"].is_unique
     # every interrupted point was measured again later
     for _, row in df[df["status"] == "interrupted"].iterrows():
-        later = finished[(finished.index > row.name) & (finished["x"] == row["x"]) & (finished["y"] == row["y"])]
+        later = finished[
+            (finished.index > row.name) & (finished["x"] == row["x"]) & (finished["y"] == row["y"])
+        ]
         assert len(later) == 1, row
     # each result is its own run's reading, and that run closed cleanly
     root = zarr.open_group(str(store), mode="r")
@@ -110,15 +119,8 @@ def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(tmp_
 
 
 def _pausing(pause_at):
-    state = {"paused": False}
-
-    def protocol(point, md):
-        if md["sdl_experiment_id"] == pause_at and not state["paused"]:
-            state["paused"] = True
-            yield Msg("pause", defer=False)
-        return (yield from set_settle_measure(point, movables={"x": motor}, detectors=[det], md=md))
-
-    return protocol
+    plain = functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det])
+    return pause_before(plain, pause_at)
 
 
 FAST = {"n_initial": 3, "num_restarts": 2, "raw_samples": 32, "maxiter": 30}
@@ -164,8 +166,10 @@ def test_skip_policy_and_budget_extension(RE, tmp_path):
 
     def campaign(protocol, budget):
         return Campaign(
-            objectives=objectives, planner=SobolPlanner([Real("x", -1, 1)], objectives, seed=2),
-            protocol=protocol, budget=budget,
+            objectives=objectives,
+            planner=SobolPlanner([Real("x", -1, 1)], objectives, seed=2),
+            protocol=protocol,
+            budget=budget,
         )
 
     with pytest.raises(RunEngineInterrupted):
@@ -182,7 +186,8 @@ def test_readers_never_see_a_corrupt_store_while_it_is_written(RE, tmp_path):
     store = tmp_path / "live.zarr"
     objectives = [Objective("det", goal="maximize")]
     campaign = Campaign(
-        objectives=objectives, planner=SobolPlanner([Real("x", -1, 1)], objectives),
+        objectives=objectives,
+        planner=SobolPlanner([Real("x", -1, 1)], objectives),
         protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
         budget=25,
     )

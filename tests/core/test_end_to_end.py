@@ -25,7 +25,7 @@ def test_color_campaign_improves_on_its_initial_design(RE, store_path):
     distance = root["experiments/objectives/distance"][:]
     batch = root["experiments/batch"][:]
     assert len(status) == 15 and set(status) == {"done"}
-    initial = distance[:FAST_BOTORCH["n_initial"]]
+    initial = distance[: FAST_BOTORCH["n_initial"]]
     assert len(set(batch[:5])) == 5  # one ask per experiment
     assert distance.min() < initial.min()
     assert result.best_objectives["distance"] == distance.min()

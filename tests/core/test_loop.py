@@ -6,14 +6,15 @@ import math
 import numpy as np
 import pytest
 import zarr
+from bluesky.utils import RunEngineInterrupted
 from ophyd.sim import SynAxis, SynGauss, det, motor
-from bluesky.utils import Msg, RunEngineInterrupted
 from ophyd.status import Status
 
 from sdl import Campaign, open_store
 from sdl.planners import Categorical, Integer, Objective, Real, SobolPlanner
 from sdl.protocols import set_settle_measure
 from sdl.store import ZarrWriter
+from sdl.testing import pause_before
 
 
 def _campaign(budget=6, batch_size=1, movables=None, detectors=(det,), **kw):
@@ -23,8 +24,12 @@ def _campaign(budget=6, batch_size=1, movables=None, detectors=(det,), **kw):
         set_settle_measure, movables=movables or {"x": motor}, detectors=list(detectors)
     )
     return Campaign(
-        objectives=objectives, protocol=protocol, planner=planner, budget=budget,
-        batch_size=batch_size, **kw,
+        objectives=objectives,
+        protocol=protocol,
+        planner=planner,
+        budget=budget,
+        batch_size=batch_size,
+        **kw,
     )
 
 
@@ -46,7 +51,7 @@ def test_loop_plan_under_a_plain_run_engine_with_ophyd_sim(RE, store_path):
     df = open_store(store_path).to_dataframe()
     assert len(df) == 5 and (df["status"] == "done").all()
     # objective values are the detector readings of each experiment's own run
-    for exp_id, row in df.iterrows():
+    for _, row in df.iterrows():
         run = open_store(store_path).run(row["run_uid"]).to_dataframe()
         assert run["det"].iloc[0] == pytest.approx(row["det"])
         assert run["motor"].iloc[0] == pytest.approx(row["x"])
@@ -129,7 +134,10 @@ def test_integer_and_categorical_parameters_round_trip(RE, store_path):
     told = [o.point for o in campaign.planner.observations]
     assert df["n"].tolist() == [p["n"] for p in told]
     assert df["mode"].tolist() == [p["mode"] for p in told]
-    assert zarr.open_group(str(store_path), mode="r")["experiments/parameters/mode"].dtype.kind in "OTU"
+    assert (
+        zarr.open_group(str(store_path), mode="r")["experiments/parameters/mode"].dtype.kind
+        in "OTU"
+    )
 
 
 def test_existing_store_is_not_overwritten_by_accident(RE, store_path):
@@ -141,24 +149,14 @@ def test_existing_store_is_not_overwritten_by_accident(RE, store_path):
     assert len(open_store(store_path).to_dataframe()) == 2
 
 
-def _pausing_protocol(pause_at):
-    state = {"paused": False}
-
-    def protocol(point, md):
-        if md["sdl_experiment_id"] == pause_at and not state["paused"]:
-            state["paused"] = True
-            yield Msg("pause", defer=False)
-        return (yield from set_settle_measure(point, movables={"x": motor}, detectors=[det], md=md))
-
-    return protocol
-
-
 def _pausing_campaign(budget=4):
     objectives = [Objective("det", goal="maximize")]
     return Campaign(
         objectives=objectives,
         planner=SobolPlanner([Real("x", -1, 1)], objectives),
-        protocol=_pausing_protocol(pause_at=2),
+        protocol=pause_before(
+            functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]), 2
+        ),
         budget=budget,
     )
 

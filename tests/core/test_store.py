@@ -146,12 +146,29 @@ def test_frame_memory_is_bounded_by_flush_bytes(store_path):
     frame = np.ones((256, 256), dtype=np.uint16)  # 128 KiB
     run = {"uid": "r1", "time": 0.0}
     writer("start", run)
-    writer("descriptor", {"uid": "d1", "run_start": "r1", "time": 0.0, "name": "primary",
-                          "data_keys": {"img": {"source": "x", "dtype": "array", "shape": [256, 256]}}})
+    writer(
+        "descriptor",
+        {
+            "uid": "d1",
+            "run_start": "r1",
+            "time": 0.0,
+            "name": "primary",
+            "data_keys": {"img": {"source": "x", "dtype": "array", "shape": [256, 256]}},
+        },
+    )
     peak = 0
     for i in range(100):
-        writer("event", {"uid": f"e{i}", "descriptor": "d1", "seq_num": i + 1, "time": float(i),
-                         "data": {"img": frame}, "timestamps": {"img": float(i)}})
+        writer(
+            "event",
+            {
+                "uid": f"e{i}",
+                "descriptor": "d1",
+                "seq_num": i + 1,
+                "time": float(i),
+                "data": {"img": frame},
+                "timestamps": {"img": float(i)},
+            },
+        )
         peak = max(peak, writer._runs["r1"].streams["d1"].nbytes)
     assert peak <= (4 << 20)
     assert _rows_on_disk(store_path, "r1") >= 96

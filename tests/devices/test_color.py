@@ -23,7 +23,7 @@ def test_unreachable_target_uses_bounded_optimizer():
     phys = ColorMixPhysics(target=(0.05, 0.9, 0.9))
     best, dist = phys.optimum
     assert all(0 <= v <= 100 for v in best.values())
-    assert dist <= phys.distance({d: 0.0 for d in phys.dyes}) + 1e-9
+    assert dist <= phys.distance(dict.fromkeys(phys.dyes, 0.0)) + 1e-9
 
 
 def test_station_devices_and_protocols():

@@ -78,8 +78,9 @@ def test_same_seed_same_readings_and_noise_present():
 
 def test_relative_noise_scales_with_value():
     m = SimMotor("x")
-    det = SimDetector("d", physics=lambda p: 1000.0, inputs=[m], noise=0.01,
-                      relative_noise=True, seed=0)
+    det = SimDetector(
+        "d", physics=lambda p: 1000.0, inputs=[m], noise=0.01, relative_noise=True, seed=0
+    )
     vals = []
     for _ in range(200):
         det.trigger()
@@ -127,8 +128,7 @@ def test_fault_propagates_from_run_engine(RE):
 
 def test_physics_changing_channels_fails_status():
     m = SimMotor("x")
-    det = SimDetector("d", physics=lambda p: {"a": 1.0} if p["x"] == 0 else {"b": 1.0},
-                      inputs=[m])
+    det = SimDetector("d", physics=lambda p: {"a": 1.0} if p["x"] == 0 else {"b": 1.0}, inputs=[m])
     m.set(1.0)
     with pytest.raises(DeviceFaultError, match="channels"):
         det.trigger().wait(1)

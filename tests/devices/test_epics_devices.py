@@ -55,8 +55,15 @@ def test_missing_pvs_of_several_devices_are_reported_together_within_the_timeout
         connect_all([a, b, good], timeout=1.0)
     assert time.monotonic() - t0 < 3.0
     msg = str(info.value)
-    for text in ("'SDLNOPE:a:SP'", "'SDLNOPE:a:RBV'", "'SDLNOPE:b:VAL'", "device 'a'", "device 'b'",
-                 "IOC running", "EPICS_CA_ADDR_LIST"):
+    for text in (
+        "'SDLNOPE:a:SP'",
+        "'SDLNOPE:a:RBV'",
+        "'SDLNOPE:b:VAL'",
+        "device 'a'",
+        "device 'b'",
+        "IOC running",
+        "EPICS_CA_ADDR_LIST",
+    ):
         assert text in msg, msg
     assert "good" not in info.value.failures
     assert isinstance(info.value, ConnectionError)

@@ -22,7 +22,9 @@ def distance_from_origin(readings):
 
 def make_campaign(budget=12, faults=None, time_scale=0.0, seed=3):
     """A 2-parameter, 2-objective Sobol campaign on the simulated alignment stage."""
-    stage = AlignmentStage("stage", n_axes=2, faults=faults or Faults(), seed=seed, time_scale=time_scale)
+    stage = AlignmentStage(
+        "stage", n_axes=2, faults=faults or Faults(), seed=seed, time_scale=time_scale
+    )
     objectives = [
         Objective("intensity", goal="maximize", key="stage_det_intensity"),
         Objective("offset", goal="minimize", function=distance_from_origin),
@@ -34,8 +36,13 @@ def make_campaign(budget=12, faults=None, time_scale=0.0, seed=3):
             point, movables=dict(zip("xy", stage.motors)), detectors=[stage.detector], md=md
         )
 
-    return Campaign(objectives=objectives, planner=planner, protocol=protocol, budget=budget,
-                    name="operate-test")
+    return Campaign(
+        objectives=objectives,
+        planner=planner,
+        protocol=protocol,
+        budget=budget,
+        name="operate-test",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -94,8 +94,12 @@ CAMPAIGN_CHILD = textwrap.dedent("""
 
 def test_pause_resume_stop_a_campaign_in_another_process(tmp_path):
     store = tmp_path / "bg.zarr"
-    child = subprocess.Popen([sys.executable, "-c", CAMPAIGN_CHILD, str(store)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CAMPAIGN_CHILD, str(store)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     ch = ControlChannel(store)
     try:
         deadline = time.monotonic() + 60
@@ -137,23 +141,37 @@ def test_sdl_pause_without_a_running_campaign_exits_1(finished_store, capsys):
 
 
 def test_validate_point_names_the_parameter():
-    assert validate_point({"x": "1.5", "n": "2", "dye": "red"}, PARAMS) == {"x": 1.5, "n": 2, "dye": "red"}
-    for bad, match in (({"x": 11, "n": 1, "dye": "red"}, r"x=11 is outside \[-10, 10\]"),
-                       ({"x": 0, "n": 1.5, "dye": "red"}, "must be an integer"),
-                       ({"x": 0, "n": 1, "dye": "green"}, "not one of"),
-                       ({"x": 0, "n": 1}, "'dye' is missing"),
-                       ({"x": 0, "n": 1, "dye": "red", "z": 1}, "unknown parameter")):
+    assert validate_point({"x": "1.5", "n": "2", "dye": "red"}, PARAMS) == {
+        "x": 1.5,
+        "n": 2,
+        "dye": "red",
+    }
+    for bad, match in (
+        ({"x": 11, "n": 1, "dye": "red"}, r"x=11 is outside \[-10, 10\]"),
+        ({"x": 0, "n": 1.5, "dye": "red"}, "must be an integer"),
+        ({"x": 0, "n": 1, "dye": "green"}, "not one of"),
+        ({"x": 0, "n": 1}, "'dye' is missing"),
+        ({"x": 0, "n": 1, "dye": "red", "z": 1}, "unknown parameter"),
+    ):
         with pytest.raises(ValueError, match=match):
             validate_point(bad, PARAMS)
 
 
 def test_approve_in_terminal_edit_reject_add(monkeypatch):
     monkeypatch.setenv("SDL_OPERATOR", "grace")
-    points = [{"x": 1.0, "n": 1, "dye": "red"}, {"x": 2.0, "n": 2, "dye": "blue"}, {"x": 3.0, "n": 3, "dye": "red"}]
+    points = [
+        {"x": 1.0, "n": 1, "dye": "red"},
+        {"x": 2.0, "n": 2, "dye": "blue"},
+        {"x": 3.0, "n": 3, "dye": "red"},
+    ]
     lines = iter(["e 0 x=20", "e 0 x=-4.5", "r 1", "a x=0 n=5 dye=blue", ""])
     shown = []
-    decision = approve_in_terminal(points, parameters=PARAMS, input=lambda _: next(lines),
-                                   print=lambda *a, **k: shown.append(" ".join(map(str, a))))
+    decision = approve_in_terminal(
+        points,
+        parameters=PARAMS,
+        input=lambda _: next(lines),
+        print=lambda *a, **k: shown.append(" ".join(map(str, a))),
+    )
     assert isinstance(decision, ApprovalDecision) and decision.who == "grace"
     assert decision.accepted == [{"x": -4.5, "n": 1, "dye": "red"}, points[2]]
     assert decision.rejected == [points[1]]

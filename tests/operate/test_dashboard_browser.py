@@ -64,17 +64,33 @@ def test_dashboard_follows_a_running_campaign_in_chromium(tmp_path):
     store = tmp_path / "bg.zarr"
     port = _free_port()
     procs = [
-        subprocess.Popen(_sdl("run", str(tmp_path / "campaign.yaml"), "--store", str(store), "--quiet"),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
-        subprocess.Popen(_sdl("dashboard", str(store), "--port", str(port), "--control-token", "s3cret",
-                              "--interval", "0.5"),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+        subprocess.Popen(
+            _sdl("run", str(tmp_path / "campaign.yaml"), "--store", str(store), "--quiet"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        ),
+        subprocess.Popen(
+            _sdl(
+                "dashboard",
+                str(store),
+                "--port",
+                str(port),
+                "--control-token",
+                "s3cret",
+                "--interval",
+                "0.5",
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        ),
     ]
     driver = None
     try:
+
         def listening():
             with socket.socket() as s:
                 return s.connect_ex(("127.0.0.1", port)) == 0
+
         _wait_for(listening, 30, "the dashboard to listen")
         driver = browser.chromium(tmp_path)
         driver.set_page_load_timeout(30)
@@ -83,6 +99,7 @@ def test_dashboard_follows_a_running_campaign_in_chromium(tmp_path):
         def shown():
             text = browser.model_text(driver, "n_experiments")
             return int(text) if text and text.isdigit() and int(text) > 0 else 0
+
         first = _wait_for(shown, 30, "experiments on the page")
         later = _wait_for(lambda: shown() if shown() >= first + 3 else 0, 15, "more experiments")
         assert later > first
@@ -91,14 +108,20 @@ def test_dashboard_follows_a_running_campaign_in_chromium(tmp_path):
 
         # control without the token, then with a wrong one: rejected, visibly, nothing sent
         _inner(driver, ".sdl-btn-pause", "button").click()
-        _wait_for(lambda: "rejected" in (browser.model_text(driver, "control_message") or ""), 5,
-                  "the rejection message")
+        _wait_for(
+            lambda: "rejected" in (browser.model_text(driver, "control_message") or ""),
+            5,
+            "the rejection message",
+        )
         assert "missing control token" in browser.model_text(driver, "control_message")
         _inner(driver, ".sdl-token", "input").send_keys("wrong\n")
         time.sleep(0.5)
         _inner(driver, ".sdl-btn-stop", "button").click()
-        _wait_for(lambda: "wrong control token" in (browser.model_text(driver, "control_message") or ""),
-                  5, "the wrong-token message")
+        _wait_for(
+            lambda: "wrong control token" in (browser.model_text(driver, "control_message") or ""),
+            5,
+            "the wrong-token message",
+        )
         assert ControlChannel(store).history() == []
         time.sleep(1.0)
         driver.save_screenshot(str(tmp_path / "dashboard.png"))

@@ -13,8 +13,11 @@ def test_quick_benchmark_runs_through_campaigns(tmp_path, capsys):
 
     table = main(["--quick", "--problems", "hartmann6", "branincurrin", "--out", str(tmp_path)])
     assert set(table) == {
-        ("hartmann6", "botorch"), ("hartmann6", "skopt"), ("hartmann6", "sobol"),
-        ("branincurrin", "botorch"), ("branincurrin", "sobol"),
+        ("hartmann6", "botorch"),
+        ("hartmann6", "skopt"),
+        ("hartmann6", "sobol"),
+        ("branincurrin", "botorch"),
+        ("branincurrin", "sobol"),
     }
     for scores, latency in table.values():
         assert math.isfinite(scores[8]) and latency >= 0

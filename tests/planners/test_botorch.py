@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sdl.errors import ConfigError
-from sdl.planners import BoTorchPlanner, Integer, Objective, Space, SobolPlanner
+from sdl.planners import BoTorchPlanner, Integer, Objective, SobolPlanner, Space
 
 FAST = {"num_restarts": 2, "raw_samples": 64, "maxiter": 25}
 
@@ -95,9 +95,7 @@ def test_several_objectives(plane):
         points = planner.ask(2)
         for p in points:
             plane.validate(p)
-        planner.tell(
-            points, [{"cost": p["x"] ** 2, "yield_pct": p["z"] - p["x"]} for p in points]
-        )
+        planner.tell(points, [{"cost": p["x"] ** 2, "yield_pct": p["z"] - p["x"]} for p in points])
     assert len(planner.ask(2)) == 2
 
 

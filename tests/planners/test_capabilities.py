@@ -37,11 +37,14 @@ def _mixture_yield(p):
 def test_constraint_strings_parse():
     c = LinearConstraint.parse("2*a - b + 0.5 c <= 1 + 0.5")
     assert c.coefficients == {"a": 2.0, "b": -1.0, "c": 0.5} and c.op == "<=" and c.bound == 1.5
-    assert LinearConstraint.parse("a + b + c == 1") == LinearConstraint({"a": 1, "b": 1, "c": 1}, "==", 1)
+    assert LinearConstraint.parse("a + b + c == 1") == LinearConstraint(
+        {"a": 1, "b": 1, "c": 1}, "==", 1
+    )
     assert OutcomeConstraint.parse("viscosity < 50") == OutcomeConstraint("viscosity", "<=", 50.0)
     with pytest.raises(ConfigError, match="linear Real"):
         SobolPlanner(
-            Space([Real("x", 1e-3, 1, log=True), Real("y", 0, 1)]), [Objective("f")],
+            Space([Real("x", 1e-3, 1, log=True), Real("y", 0, 1)]),
+            [Objective("f")],
             input_constraints=["x + y <= 1"],
         )
     with pytest.raises(ConfigError, match="not a parameter"):
@@ -62,9 +65,11 @@ def test_unsupported_capabilities_name_the_planner_that_has_them():
 
 @pytest.mark.parametrize("name", ["botorch", "sobol"])
 def test_every_proposal_sums_to_one_including_the_initial_design(name):
-    kwargs = dict(input_constraints=["a + b + c == 1", "2*a - b <= 1.5"], seed=1)
+    kwargs = {"input_constraints": ["a + b + c == 1", "2*a - b <= 1.5"], "seed": 1}
     if name == "botorch":
-        planner = BoTorchPlanner(MIXTURE, [Objective("y", "maximize")], n_initial=4, **kwargs, **FAST)
+        planner = BoTorchPlanner(
+            MIXTURE, [Objective("y", "maximize")], n_initial=4, **kwargs, **FAST
+        )
     else:
         planner = SobolPlanner(MIXTURE, [Objective("y", "maximize")], **kwargs)
     proposed = []
@@ -120,7 +125,8 @@ def test_no_proposal_lands_where_every_experiment_failed(plane):
             if i >= 6:
                 bad += sum(in_failed_region(p, planner.observations) for p in points)
             planner.tell(
-                points, [{"y": p["x"] + 0.2 * p["z"] if p["x"] <= 0.6 else math.nan} for p in points]
+                points,
+                [{"y": p["x"] + 0.2 * p["z"] if p["x"] <= 0.6 else math.nan} for p in points],
             )
         return bad
 
@@ -153,11 +159,17 @@ def test_outcome_constraint_is_respected_after_learning(plane):
         return late
 
     planner = BoTorchPlanner(
-        plane, [Objective("y", "maximize")], seed=0, n_initial=4,
-        outcome_constraints=["viscosity <= 50"], **FAST,
+        plane,
+        [Objective("y", "maximize")],
+        seed=0,
+        n_initial=4,
+        outcome_constraints=["viscosity <= 50"],
+        **FAST,
     )
     late = run(planner)
-    assert planner.observations[0].measured == {"viscosity": pytest.approx(100 * planner.observations[0].point["x"])}
+    assert planner.observations[0].measured == {
+        "viscosity": pytest.approx(100 * planner.observations[0].point["x"])
+    }
     assert all(100 * p["x"] <= 55 for p in late), late
     free = BoTorchPlanner(plane, [Objective("y", "maximize")], seed=0, n_initial=4, **FAST)
     assert sum(100 * p["x"] > 55 for p in run(free)) >= 3
@@ -210,8 +222,11 @@ def _prior_frame():
     x, z = rng.uniform(size=8), rng.uniform(size=8)
     return pd.DataFrame(
         {
-            "x": x, "z": z, "loss": (x - 0.3) ** 2 + (z - 0.7) ** 2,
-            "status": ["done"] * 7 + ["failed"], "cause": [""] * 7 + ["boom"],
+            "x": x,
+            "z": z,
+            "loss": (x - 0.3) ** 2 + (z - 0.7) ** 2,
+            "status": ["done"] * 7 + ["failed"],
+            "cause": [""] * 7 + ["boom"],
         }
     )
 
@@ -238,8 +253,11 @@ def test_warm_start_changes_the_first_proposals(plane, tmp_path):
 def test_state_dict_keeps_warm_start_and_constraints():
     objs = [Objective("y", "maximize")]
     options = dict(
-        seed=4, n_initial=3, input_constraints=["a + b + c == 1"],
-        outcome_constraints=["viscosity <= 0.5"], **FAST,
+        seed=4,
+        n_initial=3,
+        input_constraints=["a + b + c == 1"],
+        outcome_constraints=["viscosity <= 0.5"],
+        **FAST,
     )
     planner = BoTorchPlanner(MIXTURE, objs, **options)
     prior = [

@@ -57,7 +57,9 @@ def test_an_unknown_option_names_the_accepted_ones(plane, objective):
         make_planner("botorch", plane, objective, num_restart=3)
     message = str(info.value)
     assert "'num_restart'" in message and "num_restarts" in message and "raw_samples" in message
-    with pytest.raises(ConfigError, match="no option .raw_samples.; it accepts: .*input_constraints"):
+    with pytest.raises(
+        ConfigError, match="no option .raw_samples.; it accepts: .*input_constraints"
+    ):
         make_planner("sobol", plane, objective, raw_samples=3)
 
 

@@ -13,9 +13,7 @@ from sdl.planners import Integer, Objective, Real, SkoptPlanner, Space
 def test_several_objectives_are_refused_with_a_pointer_to_botorch(plane):
     with pytest.raises(ConfigError) as info:
         SkoptPlanner(plane, [Objective("yield_pct", "maximize"), Objective("cost")])
-    assert "SkoptPlanner supports one objective; use BoTorchPlanner for several" in str(
-        info.value
-    )
+    assert "SkoptPlanner supports one objective; use BoTorchPlanner for several" in str(info.value)
     assert isinstance(info.value, SdlError) and isinstance(info.value, ValueError)
 
 
@@ -34,9 +32,7 @@ def test_log_scaled_reals_are_sampled_in_log_space(objective):
 @pytest.mark.parametrize("goal", ["maximize", "minimize"])
 def test_the_goal_sets_the_direction(goal):
     space = Space([Real("x", 0.0, 1.0)])
-    planner = SkoptPlanner(
-        space, [Objective("f", goal)], seed=1, n_initial_points=4, acq_func="EI"
-    )
+    planner = SkoptPlanner(space, [Objective("f", goal)], seed=1, n_initial_points=4, acq_func="EI")
     model_proposals = []
     for round_ in range(7):
         points = planner.ask(1)

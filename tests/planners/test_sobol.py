@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from sdl.planners import Categorical, Integer, Objective, Space, SobolPlanner
+from sdl.planners import Categorical, Integer, Objective, SobolPlanner, Space
 
 
 def _tell_zero(planner, points):

@@ -60,8 +60,13 @@ class TestEpicsPositioner(DeviceTests):
     def device(self, ioc):
         p = ioc.prefix
         dev = EpicsPositioner(
-            "stir", setpoint_pv=f"{p}STIR:SP", readback_pv=f"{p}STIR:RBV",
-            done_pv=f"{p}STIR:DMOV", stop_pv=f"{p}STIR:STOP", limits=(0, 1500), egu="rpm",
+            "stir",
+            setpoint_pv=f"{p}STIR:SP",
+            readback_pv=f"{p}STIR:RBV",
+            done_pv=f"{p}STIR:DMOV",
+            stop_pv=f"{p}STIR:STOP",
+            limits=(0, 1500),
+            egu="rpm",
         )
         dev.connect()
         yield dev
@@ -88,8 +93,14 @@ class TestEpicsSetpointController(DeviceTests):
     def device(self, ioc):
         p = ioc.prefix
         dev = EpicsSetpointController(
-            "T", setpoint_pv=f"{p}T:SP", readback_pv=f"{p}T:RBV", tolerance=0.1, dwell=0.05,
-            limits=(20, 120), safe_value=25.0, egu="degC",
+            "T",
+            setpoint_pv=f"{p}T:SP",
+            readback_pv=f"{p}T:RBV",
+            tolerance=0.1,
+            dwell=0.05,
+            limits=(20, 120),
+            safe_value=25.0,
+            egu="degC",
         )
         dev.connect()
         yield dev
@@ -115,8 +126,12 @@ class TestEpicsDetector(DeviceTests):
     def device(self, ioc):
         p = ioc.prefix
         dev = EpicsDetector(
-            "spec", trigger_pv=f"{p}SPEC:ACQ", read_pvs=[f"{p}SPEC:YIELD", f"{p}SPEC:ABS"],
-            array_pv=f"{p}SPEC:SPECTRUM", array_key="spectrum", array_shape=[8, 8],
+            "spec",
+            trigger_pv=f"{p}SPEC:ACQ",
+            read_pvs=[f"{p}SPEC:YIELD", f"{p}SPEC:ABS"],
+            array_pv=f"{p}SPEC:SPECTRUM",
+            array_key="spectrum",
+            array_shape=[8, 8],
             config_pvs={"exposure": f"{p}SPEC:EXPOSURE"},
         )
         dev.connect()

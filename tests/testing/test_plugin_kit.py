@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from bluesky.protocols import Movable, Readable, Stoppable
 
