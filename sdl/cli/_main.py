@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -31,9 +32,39 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OperatorLogFilter(logging.Filter):
+    """Keep bluesky's warnings readable in a terminal: an operator's abort is not a crash.
+
+    bluesky logs "Run aborted" with the ``RequestAbort`` traceback, and "No open traces left
+    to close!" when a campaign's nested runs end together; both are expected here.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("bluesky"):
+            return True
+        message = record.getMessage()
+        if message.startswith("No open traces left"):
+            return False
+        if message == "Run aborted":
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    handler.addFilter(_OperatorLogFilter())
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sdl`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    _configure_logging()
     try:
         return args.func(args)
     except SdlError as err:

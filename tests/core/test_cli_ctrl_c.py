@@ -1,0 +1,86 @@
+"""Ctrl-C in `sdl run`, in a real terminal (a pseudo-terminal): pause, then resume or stop."""
+
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import yaml
+
+from sdl import open_store
+
+from .test_durability import KILL_CONFIG
+
+PROMPT = "[r]esume, [s]top"
+
+
+class Terminal:
+    """`sdl ...` with its stdin, stdout and stderr on a pseudo-terminal."""
+
+    def __init__(self, *args):
+        exe = shutil.which("sdl")
+        cmd = [exe, *args] if exe else [sys.executable, "-m", "sdl.cli", *args]
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+        os.close(slave)
+        self.text = ""
+
+    def expect(self, needle, timeout=60.0, start=0):
+        end = time.monotonic() + timeout
+        while needle not in self.text[start:]:
+            assert time.monotonic() < end, f"{needle!r} not seen in:\n{self.text[-2000:]}"
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                try:
+                    self.text += os.read(self.master, 4096).decode(errors="replace")
+                except OSError:  # the process closed the terminal
+                    assert needle in self.text[start:], self.text[-2000:]
+        return self.text.index(needle, start) + len(needle)
+
+    def send(self, line):
+        os.write(self.master, line.encode() + b"\n")
+
+
+def _count(store):
+    return len(open_store(store).to_dataframe()) if (store / "zarr.json").exists() else 0
+
+
+def test_ctrl_c_pauses_then_resume_then_stop(tmp_path):
+    cfg = tmp_path / "campaign.yaml"
+    cfg.write_text(yaml.safe_dump({**KILL_CONFIG, "budget": 60}))
+    store = tmp_path / "ctrl-c.zarr"
+    term = Terminal("run", str(cfg), "--store", str(store), "--quiet")
+    try:
+        term.expect("sdl: campaign")
+        while _count(store) < 3:
+            time.sleep(0.1)
+        term.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        at = term.expect(PROMPT)
+        n_paused = len(open_store(store).to_dataframe())
+        time.sleep(1.0)
+        assert len(open_store(store).to_dataframe()) == n_paused  # nothing runs while paused
+        term.send("r")
+        deadline = time.monotonic() + 30
+        while len(open_store(store).to_dataframe()) <= n_paused + 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        term.proc.send_signal(signal.SIGINT)
+        term.expect(PROMPT, start=at)
+        term.send("s")
+        term.expect("store:")
+        assert term.proc.wait(30) == 0
+    finally:
+        term.proc.kill()
+        term.proc.wait()
+    assert "Traceback" not in term.text
+    store_view = open_store(store)
+    df = store_view.to_dataframe()
+    assert 3 < len(df[df["status"] == "done"]) < 60
+    assert set(df["status"]) <= {"done", "interrupted"}
+    assert store_view.run(store_view.campaign_runs[0]).stop["exit_status"] == "success"
+    actions = [e["action"] for e in store_view.operator_log]
+    assert actions.count("running -> paused") == 2 and "paused -> running" in actions
