@@ -121,6 +121,12 @@ class StreamWriter:
             try:
                 if dtype == "str":
                     block = np.array(["" if v is None else str(v) for v in rows], dtype=object)
+                elif (
+                    isinstance(rows[0], np.ndarray)
+                    and rows[0].ndim
+                    and all(isinstance(v, np.ndarray) for v in rows)
+                ):
+                    block = np.stack(rows).astype(dtype, copy=False)  # frames: one fast copy
                 else:
                     block = np.asarray([np.nan if v is None else v for v in rows], dtype=dtype)
                 appends.append(self._array(key, block, dtype)._async_array.append(block))
