@@ -189,19 +189,22 @@ def _linear_terms(side: str, text: str) -> list[tuple[float, str | None]]:
     return terms
 
 
+def _coerce(item: Any, cls: type, what: str) -> Any:
+    """``item`` as ``cls``: parsed from a string, built from a dict, or as given."""
+    if isinstance(item, str):
+        return cls.parse(item)
+    if isinstance(item, Mapping):
+        return cls(**item)
+    if not isinstance(item, cls):
+        raise ConfigError(f"{what} {item!r}: give a {cls.__name__} or a string")
+    return item
+
+
 def parse_outcome_constraints(
     items: Iterable[OutcomeConstraint | str | Mapping[str, Any]], objective_names: Iterable[str]
 ) -> tuple[OutcomeConstraint, ...]:
     """Outcome constraints from objects, strings or dicts; reject objectives and duplicates."""
-    out = []
-    for item in items or ():
-        if isinstance(item, str):
-            item = OutcomeConstraint.parse(item)
-        elif isinstance(item, Mapping):
-            item = OutcomeConstraint(**item)
-        elif not isinstance(item, OutcomeConstraint):
-            raise ConfigError(f"outcome constraint {item!r}: give an OutcomeConstraint or a string")
-        out.append(item)
+    out = [_coerce(item, OutcomeConstraint, "outcome constraint") for item in items or ()]
     objectives = set(objective_names)
     for c in out:
         if c.name in objectives:
@@ -218,12 +221,7 @@ def parse_input_constraints(
     """Linear constraints from objects, strings or dicts, checked against ``space``."""
     out = []
     for item in items or ():
-        if isinstance(item, str):
-            item = LinearConstraint.parse(item)
-        elif isinstance(item, Mapping):
-            item = LinearConstraint(**item)
-        elif not isinstance(item, LinearConstraint):
-            raise ConfigError(f"input constraint {item!r}: give a LinearConstraint or a string")
+        item = _coerce(item, LinearConstraint, "input constraint")
         for name in item.coefficients:
             if name not in space.names:
                 raise ConfigError(
