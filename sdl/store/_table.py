@@ -77,8 +77,10 @@ class CampaignTable:
     def apply(self, values: Mapping[str, Any], timestamp: float) -> None:
         """Write one ledger event (an experiment transition) into its row."""
         row = int(values["experiment_id"])
-        if row >= self.n_rows:
-            concurrently([arr._async_array.resize((row + 1,)) for arr in self._all()])
+        # each column on its own: a crash during an earlier resize can leave them uneven
+        short = [arr for arr in self._all() if arr.shape[0] <= row]
+        if short:
+            concurrently([arr._async_array.resize((row + 1,)) for arr in short])
         status = str(values["status"])
         time_column = {"planned": "t_planned", "running": "t_started"}.get(status, "t_finished")
         writes = {

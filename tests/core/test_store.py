@@ -172,3 +172,17 @@ def test_frame_memory_is_bounded_by_flush_bytes(store_path):
         peak = max(peak, writer._runs["r1"].streams["d1"].nbytes)
     assert peak <= (4 << 20)
     assert _rows_on_disk(store_path, "r1") >= 96
+
+
+def test_table_rows_continue_after_columns_were_left_uneven_by_a_crash(store_path):
+    """A SIGKILL between the resizes of one row leaves columns of different lengths."""
+    from sdl.store._table import CampaignTable
+
+    root = zarr.open_group(str(store_path), mode="w")
+    table = CampaignTable(root, [{"name": "x", "kind": "real"}], ["y"])
+    row = {"experiment_id": 0, "batch": 0, "status": "planned", "param_x": 1.0}
+    table.apply(row, 1.0)
+    table.columns["status"].resize((2,))  # the crash: only one column grew
+    table.apply({**row, "experiment_id": 1, "param_x": 2.0}, 2.0)
+    assert table.parameters["x"][:].tolist() == [1.0, 2.0]
+    assert table.columns["status"][:].tolist() == ["planned", "planned"]
