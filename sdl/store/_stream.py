@@ -21,6 +21,10 @@ _TARGET_CHUNK_BYTES = 4 << 20
 # Images and spectra: Blosc LZ4 with byte shuffle keeps up with fast detectors (measured
 # in benchmarks/store_throughput.py); scalars keep zarr's default (Zstd).
 _ARRAY_COMPRESSORS = (BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),)
+# Every chunk is written, even one equal to the fill value: zarr's default test for
+# "empty" chunks compares each chunk with the fill value and halved frame throughput
+# (benchmarks/store_throughput.py). Runtime config, so it is set again on reopening.
+_ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
 def _dtype_for(desc: Mapping[str, Any], sample: Any) -> np.dtype | str:
@@ -76,7 +80,7 @@ class StreamWriter:
         if arr is not None:
             return arr
         if key in self.data_group:
-            arr = self.data_group[key]
+            arr = self.data_group[key].with_config(_ARRAY_CONFIG)
         else:
             shape = block.shape[1:]
             row_bytes = max(1, int(np.prod(shape, dtype=np.int64)) * max(block.dtype.itemsize, 1))
@@ -92,6 +96,7 @@ class StreamWriter:
                 fill_value=fill,
                 compressors=_ARRAY_COMPRESSORS if shape and dtype != "str" else "auto",
                 attributes={"data_key": dict(self.data_keys[key])},
+                config=_ARRAY_CONFIG,
             )
         self._arrays[key] = arr
         return arr
@@ -100,10 +105,15 @@ class StreamWriter:
         arr = self._arrays.get("/" + name)  # "/": never a data key's name
         if arr is None:
             if name in self.group:
-                arr = self.group[name]
+                arr = self.group[name].with_config(_ARRAY_CONFIG)
             else:
                 arr = self.group.create_array(
-                    name, shape=(0,), chunks=(L.SCALAR_CHUNK,), dtype=dtype, fill_value=fill
+                    name,
+                    shape=(0,),
+                    chunks=(L.SCALAR_CHUNK,),
+                    dtype=dtype,
+                    fill_value=fill,
+                    config=_ARRAY_CONFIG,
                 )
             self._arrays["/" + name] = arr
         return arr

@@ -174,6 +174,43 @@ def test_frame_memory_is_bounded_by_flush_bytes(store_path):
     assert _rows_on_disk(store_path, "r1") >= 96
 
 
+def test_chunks_equal_to_the_fill_value_are_written_too(store_path):
+    """Zarr's check for "empty" chunks halves frame throughput, so sdl turns it off.
+
+    Also for an array reopened by a second descriptor of the same stream: the setting is
+    zarr runtime config, not stored metadata.
+    """
+    writer = ZarrWriter(store_path, flush_interval=3600)
+    writer("start", {"uid": "r1", "time": 0.0})
+    keys = {"img": {"source": "x", "dtype": "array", "shape": [8, 8]}}
+    dark = np.zeros((8, 8), dtype=np.uint16)  # equal to the fill value
+    seq = 0
+    for desc in ("d1", "d2"):
+        writer(
+            "descriptor",
+            {"uid": desc, "run_start": "r1", "time": 0.0, "name": "primary", "data_keys": keys},
+        )
+        for _ in range(3):
+            seq += 1
+            writer(
+                "event",
+                {
+                    "uid": f"e{seq}",
+                    "descriptor": desc,
+                    "seq_num": seq,
+                    "time": float(seq),
+                    "data": {"img": dark},
+                    "timestamps": {"img": 0.0},
+                },
+            )
+        writer.flush()
+    writer("stop", {"uid": "s1", "run_start": "r1", "time": 9.0, "exit_status": "success"})
+    arr = zarr.open_group(str(store_path))["runs/r1/primary/data/img"]
+    assert arr.shape == (6, 8, 8)
+    assert arr.nchunks_initialized == arr.nchunks  # chunks of zeros are on disk, not implied
+    np.testing.assert_array_equal(arr[:], 0)
+
+
 def test_table_rows_continue_after_columns_were_left_uneven_by_a_crash(store_path):
     """A SIGKILL between the resizes of one row leaves columns of different lengths."""
     from sdl.store._table import CampaignTable
