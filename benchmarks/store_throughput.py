@@ -10,6 +10,8 @@ Measured in one process, on the same disk, one after another:
 * 512 x 512 uint16 frames through the writer against batched plain-Zarr appends with the
   same codec and chunks (with zarr's default array config, and with sdl's) and sequential
   raw writes with ``fsync`` (the store itself does not fsync: see docs/store.md);
+* the same frames from an ophyd camera under a bluesky RunEngine, with the writer
+  subscribed and without any subscriber (the RunEngine's own ceiling);
 * peak RSS while streaming.
 
 Prints a table with ratios to the baselines; the numbers are not part of the test suite.
@@ -172,6 +174,33 @@ def bench_batched_zarr_frames(
     return time.perf_counter() - t0
 
 
+def bench_run_engine_frames(path: Path | None, n_frames: int, frame: np.ndarray) -> float:
+    """``count`` of a camera (a real ophyd device) under a RunEngine: one event per frame.
+
+    ``path=None``: the RunEngine alone, no subscriber; otherwise with sdl's writer.
+    """
+    from bluesky import RunEngine
+    from bluesky.plans import count
+    from ophyd import Component, Device, Signal
+
+    from sdl.store import ZarrWriter
+
+    class Camera(Device):
+        image = Component(Signal, value=frame, kind="hinted")
+
+        def describe(self):
+            d = super().describe()
+            d["cam_image"].update(dtype="array", shape=list(frame.shape), dtype_numpy="<u2")
+            return d
+
+    RE = RunEngine({}, call_returns_result=False)
+    if path is not None:
+        RE.subscribe(ZarrWriter(path))
+    t0 = time.perf_counter()
+    RE(count([Camera(name="cam")], num=n_frames))
+    return time.perf_counter() - t0
+
+
 def _frame(rng: np.random.Generator) -> np.ndarray:
     # a detector-like frame: a smooth peak with Poisson noise (compresses like real data)
     y, x = np.mgrid[0:512, 0:512]
@@ -250,6 +279,8 @@ def main() -> None:
         ceiling_rate = mb / bench_batched_zarr_frames(
             base / "frames-sdl-config.zarr", args.frames, frame, sdl_config=True
         )
+        re_alone = mb / bench_run_engine_frames(None, args.frames, frame)
+        re_store = mb / bench_run_engine_frames(base / "re-frames.zarr", args.frames, frame)
         stored = (
             sum(f.stat().st_size for f in (base / "writer-frames-0.zarr").rglob("*") if f.is_file())
             / 1e6
@@ -274,6 +305,16 @@ def main() -> None:
                 "  sequential raw write + fsync",
                 f"{seq_rate:,.0f} MB/s",
                 f"sdl = {frame_rate / seq_rate:.2f}x",
+            ),
+            (
+                "frames through a RunEngine: with sdl",
+                f"{re_store:,.0f} MB/s",
+                f"{re_store * 1e6 / frame.nbytes:,.0f} frames/s, one event per frame",
+            ),
+            (
+                "  the RunEngine alone, no subscriber",
+                f"{re_alone:,.0f} MB/s",
+                f"sdl = {re_store / re_alone:.2f}x",
             ),
             (
                 "peak RSS (after scalars / after frames)",

@@ -242,6 +242,7 @@ class Campaign:
         *,
         store: str | os.PathLike,
         overwrite: bool = False,
+        store_options: Mapping[str, Any] | None = None,
         progress: bool = False,
         plot: bool = False,
         control: bool = False,
@@ -254,6 +255,9 @@ class Campaign:
             RE: the RunEngine to use; a new one (without SIGINT handling) if None.
             store: path of the Zarr store the documents stream into.
             overwrite: replace an existing store at that path.
+            store_options: the writer's ``flush_interval`` (seconds of data at risk in a
+                crash, default 1), ``flush_rows``, ``flush_bytes`` and ``sync_to_disk``
+                (see :class:`~sdl.store.ZarrWriter`).
             progress: show a progress bar in the terminal.
             plot: show live plots (objective, best so far, parameters, Pareto front).
             control: obey ``sdl pause|stop|abort STORE`` and the dashboard's controls, and
@@ -270,7 +274,7 @@ class Campaign:
                 f"overwrite it (overwrite=True, or --overwrite on the command line), "
                 f"or continue it (campaign.resume(store), or sdl resume)"
             )
-        writer = ZarrWriter(store, overwrite=overwrite)
+        writer = ZarrWriter.open(store, store_options, overwrite=overwrite)
         options = SessionOptions(progress, plot, control, interactive, tuple(callbacks))
         return run_session(self, RE, writer, lambda approve: self.plan(approve=approve), options)
 
@@ -281,6 +285,7 @@ class Campaign:
         store: str | os.PathLike,
         policy: InterruptedPolicy = "rerun",
         budget: int | None = None,
+        store_options: Mapping[str, Any] | None = None,
         progress: bool = False,
         plot: bool = False,
         control: bool = False,
@@ -309,7 +314,7 @@ class Campaign:
             self.budget = int(budget)
         resume = plan_resume(reader, self.planner, policy=policy)
         self.uid = stored["uid"]
-        writer = ZarrWriter(store)
+        writer = ZarrWriter.open(store, store_options)
         options = SessionOptions(progress, plot, control, interactive, tuple(callbacks))
         return run_session(
             self, RE, writer, lambda approve: self.plan(resume=resume, approve=approve), options

@@ -51,7 +51,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"{config.planner.name!r}, protocol {config.protocol.name!r}, store {store}",
         flush=True,
     )
-    result = campaign.run(store=store, overwrite=args.overwrite, **_session_kwargs(args))
+    result = campaign.run(
+        store=store,
+        overwrite=args.overwrite,
+        store_options=config.store_options.model_dump(),
+        **_session_kwargs(args),
+    )
     print(result.summary())
     return EXIT_OK
 
@@ -119,7 +124,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         f"experiments: {args.interrupted})",
         flush=True,
     )
-    result = campaign.resume(store=args.store, policy=args.interrupted, **_session_kwargs(args))
+    result = campaign.resume(
+        store=args.store,
+        policy=args.interrupted,
+        store_options=config.store_options.model_dump(),
+        **_session_kwargs(args),
+    )
     print(result.summary())
     return EXIT_OK
 

@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PositiveFloat,
     PositiveInt,
     Tag,
     field_validator,
@@ -22,6 +23,7 @@ __all__ = [
     "ParameterConfig",
     "PlannerConfig",
     "ProtocolConfig",
+    "StoreOptionsConfig",
 ]
 
 
@@ -125,6 +127,21 @@ class ProtocolConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class StoreOptionsConfig(_Strict):
+    """How the store writer buffers and syncs (see docs/store.md)."""
+
+    flush_interval: PositiveFloat = Field(
+        default=1.0, description="seconds of event data that may wait in memory"
+    )
+    flush_rows: PositiveInt = Field(default=10_000, description="events that may wait, per stream")
+    flush_bytes: PositiveInt = Field(
+        default=64 << 20, description="bytes that may wait, per stream"
+    )
+    sync_to_disk: bool = Field(
+        default=True, description="wait for the disk at every run stop and pause"
+    )
+
+
 class CampaignConfig(_Strict):
     """A campaign as written in YAML. See ``docs/config.md`` for every field."""
 
@@ -133,6 +150,7 @@ class CampaignConfig(_Strict):
     batch_size: PositiveInt = 1
     seed: int = 0
     store: str | None = Field(default=None, description="path of the Zarr store")
+    store_options: StoreOptionsConfig = Field(default_factory=StoreOptionsConfig)
     devices: dict[str, DeviceConfig] = Field(min_length=1)
     parameters: list[ParameterConfig] = Field(min_length=1)
     objectives: list[ObjectiveConfig] = Field(min_length=1)

@@ -6,20 +6,25 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import event_model
 import zarr
 
-from sdl.errors import StoreError
+from sdl.errors import ConfigError, StoreError
 
 from . import _layout as L
+from ._disk import sync_filesystem
 from ._json import jsonable
 from ._stream import StreamWriter
 from ._table import CampaignTable
 
-__all__ = ["ZarrWriter", "init_store"]
+__all__ = ["WRITER_OPTIONS", "ZarrWriter", "init_store"]
+
+#: The writer's tuning options, as given by ``store_options`` (Python or YAML).
+WRITER_OPTIONS = ("flush_interval", "flush_rows", "flush_bytes", "sync_to_disk")
 
 
 def init_store(path: str | os.PathLike, *, overwrite: bool = False) -> zarr.Group:
@@ -83,7 +88,12 @@ class ZarrWriter(event_model.DocumentRouter):
     first unwritten event (a timer on the RunEngine's event loop, so also when events
     stop arriving), at every campaign transition, at every stop, and at a pause (see
     :meth:`on_state_change`). So at most ``flush_interval`` seconds of data are at risk
-    in a crash, and none after a clean stop or pause.
+    in a crash of the process, and none after a clean stop or pause.
+
+    Appended data sit in the OS page cache until the OS writes them back; with
+    ``sync_to_disk`` (the default) every run stop and every pause also waits until the
+    store's filesystem is on disk, so what a clean stop or pause saved survives a crash of
+    the OS or a power cut as well.
 
     The writer is safe to call from the RunEngine's thread and, for :meth:`flush` and
     :meth:`log_operator_action`, from any other thread.
@@ -94,6 +104,8 @@ class ZarrWriter(event_model.DocumentRouter):
         flush_rows: events that may wait in memory per stream.
         flush_bytes: bytes of event data that may wait in memory per stream.
         overwrite: replace an existing store instead of adding to it.
+        sync_to_disk: at every run stop and pause, wait for the OS to write the store's
+            filesystem to disk (``syncfs``).
     """
 
     def __init__(
@@ -104,19 +116,53 @@ class ZarrWriter(event_model.DocumentRouter):
         flush_rows: int = 10_000,
         flush_bytes: int = 64 << 20,
         overwrite: bool = False,
+        sync_to_disk: bool = True,
     ):
         super().__init__()
+        for name, value in (
+            ("flush_interval", flush_interval),
+            ("flush_rows", flush_rows),
+            ("flush_bytes", flush_bytes),
+        ):
+            if not value > 0:
+                raise ConfigError(
+                    f"store_options.{name} must be greater than 0, got {value!r}; it bounds "
+                    f"the data held in memory (see docs/store.md)"
+                )
         self.path = Path(path)
-        self.root = init_store(self.path, overwrite=overwrite)
         self.flush_interval = float(flush_interval)
         self.flush_rows = int(flush_rows)
         self.flush_bytes = int(flush_bytes)
+        self.sync_to_disk = bool(sync_to_disk)
+        self.root = init_store(self.path, overwrite=overwrite)
         self._lock = threading.RLock()
         self._timer: asyncio.TimerHandle | None = None
         self._runs: dict[str, _Run] = {}
         self._stream_run: dict[str, _Run] = {}
         self._table: CampaignTable | None = None
         self._ledger_descriptors: set[str] = set()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike,
+        options: Mapping[str, Any] | None = None,
+        *,
+        overwrite: bool = False,
+    ) -> ZarrWriter:
+        """A writer with ``options`` (keys of :data:`WRITER_OPTIONS`) checked by name.
+
+        Raises:
+            ConfigError: an unknown option, or a value out of range.
+        """
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(WRITER_OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"store_options: unknown option(s) {unknown}; the options are "
+                f"{', '.join(WRITER_OPTIONS)}"
+            )
+        return cls(path, overwrite=overwrite, **options)
 
     def __call__(self, name, doc, validate=False):
         with self._lock:
@@ -190,6 +236,7 @@ class ZarrWriter(event_model.DocumentRouter):
             self._stream_run.pop(uid, None)
             self._ledger_descriptors.discard(uid)
         run.group.attrs["stop"] = jsonable(dict(doc))
+        self._sync()
         return doc
 
     # -- control -----------------------------------------------------------------------------
@@ -212,6 +259,10 @@ class ZarrWriter(event_model.DocumentRouter):
                 for stream in run.streams.values():
                     stream.flush()
 
+    def _sync(self) -> None:
+        if self.sync_to_disk:
+            sync_filesystem(self.path)
+
     def log_operator_action(self, action: str, *, who: str = "", detail: str = "") -> None:
         """Append ``{time, action, who, detail}`` to the store's ``operator_log`` attribute."""
         with self._lock:
@@ -226,5 +277,6 @@ class ZarrWriter(event_model.DocumentRouter):
             self.flush()
         if new_state == "paused":
             self.log_operator_action("running -> paused", who="RunEngine")
+            self._sync()
         elif old_state == "paused":
             self.log_operator_action(f"paused -> {new_state}", who="RunEngine")

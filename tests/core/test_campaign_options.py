@@ -143,6 +143,27 @@ def test_fixed_parameters_hold_for_every_batch(RE, store_path):
     assert [("high" if b % 2 else "low") for b in df["batch"]] == df["oven"].tolist()
 
 
+def test_store_options_reach_the_writer(RE, store_path, monkeypatch):
+    import sdl.store._writer as writer_module
+    from sdl.errors import ConfigError
+
+    synced = []
+    monkeypatch.setattr(writer_module, "sync_filesystem", synced.append)
+    space = [Real("x", -1, 1)]
+
+    def campaign():
+        return Campaign(
+            objectives=OBJ, planner=SobolPlanner(space, OBJ), protocol=_protocol(), budget=2
+        )
+
+    with pytest.raises(ConfigError, match="flush_rows"):
+        campaign().run(RE, store=store_path, store_options={"flush_row": 10})
+    campaign().run(RE, store=store_path, store_options={"sync_to_disk": False})
+    assert synced == [] and len(open_store(store_path).to_dataframe()) == 2
+    campaign().resume(RE, store=store_path, budget=3)  # default: every run stop syncs
+    assert len(synced) >= 2 and set(synced) == {store_path}
+
+
 def test_approval_from_the_dashboard_channel_is_applied_and_recorded(RE, store_path):
     campaign = Campaign(
         objectives=OBJ,

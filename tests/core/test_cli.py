@@ -26,16 +26,16 @@ def _campaign_file(tmp_path, **changes):
 
 def test_run_writes_the_store_and_prints_a_summary(tmp_path):
     store = tmp_path / "out.zarr"
-    proc = sdl(
-        "run", str(_campaign_file(tmp_path)), "--budget", "4", "--store", str(store), "--seed", "3"
-    )
+    cfg = _campaign_file(tmp_path, store_options={"flush_interval": 0.5})
+    proc = sdl("run", str(cfg), "--budget", "4", "--store", str(store), "--seed", "3")
     assert proc.returncode == 0, proc.stderr
     assert "experiments: 4 done, 0 failed" in proc.stdout
     assert "best: intensity=" in proc.stdout and f"store: {store}" in proc.stdout
     assert "wall time:" in proc.stdout
     df = open_store(store).to_dataframe()
     assert len(df) == 4
-    assert open_store(store).campaign["config"]["seed"] == 3
+    config = open_store(store).campaign["config"]
+    assert config["seed"] == 3 and config["store_options"]["flush_interval"] == 0.5
 
     again = sdl("run", str(_campaign_file(tmp_path)), "--store", str(store))
     assert again.returncode == 2 and "already holds a campaign" in again.stderr

@@ -91,6 +91,18 @@ def test_the_examples_are_valid():
             ["parameters.x.device", "stage_m9", "stage_m0"],
         ),
         (("protocol", "options", "detectors"), ["camera"], ConfigError, ["detectors", "camera"]),
+        (
+            ("store_options",),
+            {"flush_interval": 0},
+            ConfigError,
+            ["store_options.flush_interval", "greater than 0"],
+        ),
+        (
+            ("store_options",),
+            {"flush_intervals": 2},
+            ConfigError,
+            ["store_options", "'flush_intervals'", "did you mean 'flush_interval'"],
+        ),
     ],
 )
 def test_mistakes_name_the_field(path, value, error, words):

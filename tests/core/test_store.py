@@ -10,7 +10,7 @@ import zarr
 from ophyd import Component, Device, Signal
 from ophyd.sim import det, motor
 
-from sdl.errors import StoreError
+from sdl.errors import ConfigError, StoreError
 from sdl.store import FORMAT_VERSION, ZarrWriter, open_store
 
 
@@ -138,6 +138,55 @@ def test_pause_flushes_buffered_events(RE, store_path):
     assert _rows_on_disk(store_path, uid) == 5
     log = zarr.open_group(str(store_path), mode="r").attrs["operator_log"]
     assert [e["action"] for e in log][:2] == ["running -> paused", "paused -> running"]
+
+
+def test_stop_and_pause_wait_for_the_disk(RE, store_path, monkeypatch):
+    """syncfs (real, spied on) after the data of a pause and of a stop are written."""
+    import sdl.store._writer as writer_module
+
+    synced = []
+    real_sync = writer_module.sync_filesystem
+
+    def spy(path):
+        synced.append(_rows_on_disk(store_path, uid) if (uid := next(iter(w._runs), None)) else -1)
+        real_sync(path)
+
+    monkeypatch.setattr(writer_module, "sync_filesystem", spy)
+    w = ZarrWriter(store_path, flush_interval=3600)
+    RE.subscribe(w)
+    RE.state_hook = w.on_state_change
+
+    @bpp.run_decorator()
+    def plan():
+        for _ in range(3):
+            yield from bps.trigger_and_read([det])
+        yield from bps.checkpoint()
+        yield from bps.pause()
+        yield from bps.trigger_and_read([det])
+
+    from bluesky.utils import RunEngineInterrupted
+
+    with pytest.raises(RunEngineInterrupted):
+        RE(plan())
+    assert synced == [3]  # at the pause, after its rows were written
+    RE.resume()
+    assert synced == [3, -1]  # at the stop, after the run was closed
+
+    synced.clear()
+    quiet = ZarrWriter(store_path.with_name("quiet.zarr"), sync_to_disk=False)
+    RE.subscribe(quiet)
+    RE(bpp.run_wrapper(bps.trigger_and_read([det])))
+    assert synced == [-1]  # only the first writer synced
+
+
+def test_writer_options_are_checked_by_name(store_path):
+    with pytest.raises(ConfigError, match=r"flush_intervall.*flush_interval, flush_rows"):
+        ZarrWriter.open(store_path, {"flush_intervall": 0.5})
+    with pytest.raises(ConfigError, match=r"store_options.flush_interval must be greater than 0"):
+        ZarrWriter.open(store_path, {"flush_interval": 0})
+    assert not store_path.exists()  # checked before anything was created
+    writer = ZarrWriter.open(store_path, {"flush_interval": 0.25, "sync_to_disk": False})
+    assert (writer.flush_interval, writer.sync_to_disk) == (0.25, False)
 
 
 def test_frame_memory_is_bounded_by_flush_bytes(store_path):
