@@ -32,6 +32,12 @@ STREAM_TIME = "time"
 STREAM_SEQ = "seq_num"
 STREAM_DATA = "data"
 
+#: Within a run group: the documents pointing at externally stored data, one array of
+#: JSON text per kind, in the order they are written (resources before their datums).
+#: A reserved name: no event stream may be called so.
+ASSETS = "_assets"
+ASSET_KINDS = ("resource", "stream_resource", "datum", "stream_datum")
+
 TABLE_CHUNK = 1024
 SCALAR_CHUNK = 8192
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from functools import cached_property
@@ -55,7 +56,18 @@ class RunView:
 
     @property
     def streams(self) -> list[str]:
-        return sorted(name for name, _ in self.group.groups())
+        return sorted(name for name, _ in self.group.groups() if name != L.ASSETS)
+
+    def assets(self, kind: str = "datum") -> list[dict[str, Any]]:
+        """The run's documents of ``kind`` (``resource``, ``datum``, ``stream_resource`` or
+        ``stream_datum``) in the order they were emitted: the references to data that
+        detectors wrote to their own files."""
+        if kind not in L.ASSET_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(L.ASSET_KINDS)}; got {kind!r}")
+        if L.ASSETS not in self.group or kind not in self.group[L.ASSETS]:
+            return []
+        # "" marks an entry cut by a crash between resize and write
+        return [json.loads(text) for text in self.group[L.ASSETS][kind][:] if text]
 
     def data(self, stream: str = "primary") -> dict[str, np.ndarray]:
         """Data key -> array (``n x ...``) of a stream, with ``time`` and ``seq_num``."""

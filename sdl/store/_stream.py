@@ -57,7 +57,10 @@ class StreamWriter:
         self.data_group = group.require_group(L.STREAM_DATA)
         self._time: list[float] = []
         self._seq: list[int] = []
-        self._rows: dict[str, list[Any]] = {k: [] for k in self.data_keys}
+        # keys whose data a detector streams to its own files (StreamDatum) are in no event
+        self._rows: dict[str, list[Any]] = {
+            k: [] for k, d in self.data_keys.items() if d.get("external") != "STREAM:"
+        }
         self._arrays: dict[str, zarr.Array] = {}
         self.last_flush = time.monotonic()
         self.nbytes = 0  # approximate size of what is buffered

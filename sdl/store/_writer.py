@@ -16,6 +16,7 @@ import zarr
 from sdl.errors import ConfigError, StoreError
 
 from . import _layout as L
+from ._assets import AssetLog
 from ._disk import sync_filesystem
 from ._json import jsonable
 from ._stream import StreamWriter
@@ -73,6 +74,12 @@ class _Run:
         self.start = start
         self.descriptors: list[dict[str, Any]] = []
         self.streams: dict[str, StreamWriter] = {}  # descriptor uid -> writer
+        self.assets = AssetLog(group)
+
+    def flush(self) -> None:
+        self.assets.flush()  # first: events may point at these
+        for stream in self.streams.values():
+            stream.flush()
 
 
 class ZarrWriter(event_model.DocumentRouter):
@@ -141,6 +148,7 @@ class ZarrWriter(event_model.DocumentRouter):
         self._stream_run: dict[str, _Run] = {}
         self._table: CampaignTable | None = None
         self._ledger_descriptors: set[str] = set()
+        self._resource_run: dict[str, _Run] = {}  # (stream) resource uid -> its run
 
     @classmethod
     def open(
@@ -202,6 +210,8 @@ class ZarrWriter(event_model.DocumentRouter):
         run.descriptors.append(jsonable(dict(doc)))
         run.group.attrs["descriptors"] = run.descriptors
         name = doc.get("name", "primary")
+        if name == L.ASSETS:
+            raise StoreError(f"the stream name {L.ASSETS!r} is reserved by the store; rename it")
         stream = StreamWriter(run.group.require_group(name), doc["data_keys"])
         run.streams[doc["uid"]] = stream
         self._stream_run[doc["uid"]] = run
@@ -222,19 +232,54 @@ class ZarrWriter(event_model.DocumentRouter):
             or stream.nbytes >= self.flush_bytes
             or time.monotonic() - stream.last_flush >= self.flush_interval
         ):
+            run.assets.flush()  # first: the events may point at these
             stream.flush()
         elif self._timer is None:
             self._arm_timer()
         return doc
 
+    def _asset(self, kind: str, run: _Run | None, doc: dict) -> dict:
+        if run is None:
+            raise StoreError(
+                f"{kind} document {doc.get('uid', doc.get('datum_id'))!r} for no open run"
+            )
+        run.assets.add(kind, doc)
+        if len(run.assets) >= self.flush_rows:
+            run.assets.flush()
+        elif self._timer is None:
+            self._arm_timer()
+        return doc
+
+    def resource(self, doc):
+        run = self._runs.get(doc.get("run_start", ""))
+        if run is None and "run_start" not in doc and self._runs:
+            run = list(self._runs.values())[-1]  # legacy resources name no run: the newest
+        if run is not None:
+            self._resource_run[doc["uid"]] = run
+        return self._asset("resource", run, doc)
+
+    def datum(self, doc):
+        return self._asset("datum", self._resource_run.get(doc["resource"]), doc)
+
+    def stream_resource(self, doc):
+        run = self._runs.get(doc.get("run_start", ""))
+        if run is not None:
+            self._resource_run[doc["uid"]] = run
+        return self._asset("stream_resource", run, doc)
+
+    def stream_datum(self, doc):
+        return self._asset("stream_datum", self._resource_run.get(doc["stream_resource"]), doc)
+
     def stop(self, doc):
         run = self._runs.pop(doc["run_start"], None)
         if run is None:
             return doc
-        for uid, stream in run.streams.items():
-            stream.flush()
+        run.flush()
+        for uid in run.streams:
             self._stream_run.pop(uid, None)
             self._ledger_descriptors.discard(uid)
+        for uid in [u for u, r in self._resource_run.items() if r is run]:
+            del self._resource_run[uid]
         run.group.attrs["stop"] = jsonable(dict(doc))
         self._sync()
         return doc
@@ -256,8 +301,7 @@ class ZarrWriter(event_model.DocumentRouter):
         """Append every buffered event of every open run."""
         with self._lock:
             for run in self._runs.values():
-                for stream in run.streams.values():
-                    stream.flush()
+                run.flush()
 
     def _sync(self) -> None:
         if self.sync_to_disk:

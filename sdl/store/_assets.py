@@ -1,0 +1,61 @@
+"""Documents that point at data stored outside the store (detectors' own files)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import zarr
+
+from . import _layout as L
+from ._json import jsonable
+
+__all__ = ["AssetLog"]
+
+
+class AssetLog:
+    """The ``resource``, ``datum``, ``stream_resource`` and ``stream_datum`` documents of one
+    run, appended as JSON text to ``runs/<uid>/_assets/<kind>``.
+
+    Detectors that write their own files (area detectors, ophyd-async's ``StreamResource``)
+    emit these instead of putting frames in events; events then hold datum ids, or nothing
+    for ``STREAM:`` keys. They are buffered like events and written before the events of
+    the same flush, so a stored event never points at a reference that is not stored.
+
+    Args:
+        run_group: the run's group (``runs/<uid>``).
+    """
+
+    def __init__(self, run_group: zarr.Group):
+        self.run_group = run_group
+        self._pending: dict[str, list[str]] = {kind: [] for kind in L.ASSET_KINDS}
+        self._arrays: dict[str, zarr.Array] = {}
+
+    def __len__(self) -> int:
+        return sum(len(docs) for docs in self._pending.values())
+
+    def add(self, kind: str, doc: Mapping[str, Any]) -> None:
+        self._pending[kind].append(json.dumps(jsonable(dict(doc))))
+
+    def flush(self) -> None:
+        """Append what is buffered, resources before the datums that name them."""
+        for kind in L.ASSET_KINDS:
+            docs = self._pending[kind]
+            if docs:
+                self._array(kind).append(np.array(docs, dtype=object))
+                docs.clear()
+
+    def _array(self, kind: str) -> zarr.Array:
+        arr = self._arrays.get(kind)
+        if arr is None:
+            group = self.run_group.require_group(L.ASSETS)
+            if kind in group:
+                arr = group[kind]
+            else:  # "" fill: an entry cut between resize and write reads as empty
+                arr = group.create_array(
+                    kind, shape=(0,), chunks=(L.TABLE_CHUNK,), dtype="str", fill_value=""
+                )
+            self._arrays[kind] = arr
+        return arr
