@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +51,14 @@ KILL_CONFIG = {
 }
 
 
+@pytest.fixture(scope="module")
+def clean_reference(tmp_path_factory):
+    """The campaign's table when it is never killed."""
+    store = tmp_path_factory.mktemp("clean") / "clean.zarr"
+    load_campaign(KILL_CONFIG).run(store=store)
+    return open_store(store).to_dataframe().sort_index()
+
+
 def _sdl(*args):
     exe = shutil.which("sdl")
     return [exe, *args] if exe else [sys.executable, "-m", "sdl.cli", *args]
@@ -63,7 +72,9 @@ def _has_campaign(store):
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(tmp_path):
+def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(
+    tmp_path, clean_reference
+):
     cfg = tmp_path / "kill.yaml"
     cfg.write_text(yaml.safe_dump(KILL_CONFIG))
     store = tmp_path / "killed.zarr"
@@ -90,6 +101,10 @@ def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(tmp_
     assert final.returncode == 0, final.stderr
     assert kills >= 2
 
+    _assert_complete_and_as_if_never_killed(store, clean_reference)
+
+
+def _assert_complete_and_as_if_never_killed(store, reference):
     df = open_store(store).to_dataframe().sort_index()
     # every experiment id once, contiguous; exactly `budget` results
     assert df.index.tolist() == list(range(len(df)))
@@ -109,13 +124,53 @@ def test_sigkill_at_random_moments_then_resume_loses_and_duplicates_nothing(tmp_
         run = root[f"runs/{row['run_uid']}"]
         assert run.attrs["stop"]["exit_status"] == "success"
         assert run["primary/data/stage_det_intensity"][0] == row["intensity"]
-
     # same proposals and values as a campaign that was never killed
-    clean = load_campaign(KILL_CONFIG)
-    clean.run(store=tmp_path / "clean.zarr")
-    ref = open_store(tmp_path / "clean.zarr").to_dataframe().sort_index()
-    np.testing.assert_array_equal(finished[["x", "y"]].to_numpy(), ref[["x", "y"]].to_numpy())
-    np.testing.assert_allclose(finished["intensity"].to_numpy(), ref["intensity"].to_numpy())
+    np.testing.assert_array_equal(finished[["x", "y"]].to_numpy(), reference[["x", "y"]].to_numpy())
+    np.testing.assert_allclose(finished["intensity"].to_numpy(), reference["intensity"].to_numpy())
+
+
+def _uncommitted_stream_rows(store) -> int:
+    """Rows appended to a stream's seq_num but not to its time (the commit mark)."""
+    root = zarr.open_group(str(store), mode="r")
+    extra = 0
+    for _, run in root["runs"].groups():
+        for _name, stream in run.groups():
+            if "time" in stream and "seq_num" in stream:
+                extra += stream["seq_num"].shape[0] - stream["time"].shape[0]
+    return extra
+
+
+KILL_HELPER = str(Path(__file__).with_name("_kill_inside_write.py"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "target, nth",
+    [("stream", 13), ("table", 29), ("resize", 190)],  # of 24, 64 and 384 in a full run
+)
+def test_sigkill_inside_a_store_write_then_resume(tmp_path, clean_reference, target, nth):
+    """The kill lands inside a write by construction, not by chance: the process kills
+    itself there (see _kill_inside_write.py)."""
+    cfg = tmp_path / "kill.yaml"
+    cfg.write_text(yaml.safe_dump(KILL_CONFIG))
+    store = tmp_path / "killed.zarr"
+    killed = subprocess.run(
+        [sys.executable, KILL_HELPER, target, str(nth), "run", str(cfg), "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr  # died inside the write
+    if target == "stream":
+        assert _uncommitted_stream_rows(store) > 0  # data without its commit mark on disk
+    partial = open_store(store).to_dataframe()  # readable as it was left
+    assert 0 < len(partial) < KILL_CONFIG["budget"]
+
+    final = subprocess.run(
+        _sdl("resume", str(store), "--quiet"), capture_output=True, text=True, timeout=240
+    )
+    assert final.returncode == 0, final.stderr
+    _assert_complete_and_as_if_never_killed(store, clean_reference)
 
 
 def _pausing(pause_at):
