@@ -46,6 +46,13 @@ class SessionOptions:
     callbacks: Sequence[Callable[[str, dict], Any]] = ()
 
 
+def _operator_log(writer: ZarrWriter) -> Callable[[str, str, str], None]:
+    def log(action: str, who: str, detail: str) -> None:
+        writer.log_operator_action(action, who=who, detail=detail)
+
+    return log
+
+
 def run_session(
     campaign: Any,
     RE: RunEngine | None,
@@ -79,7 +86,9 @@ def run_session(
     if options.control or campaign.approval:
         from sdl.control import ControlChannel, ControlWatcher
 
-        watcher = ControlWatcher(ControlChannel(writer.path), RE).start()
+        watcher = ControlWatcher(
+            ControlChannel(writer.path), RE, on_action=_operator_log(writer)
+        ).start()
 
     def on_paused() -> None:
         writer.flush()

@@ -16,6 +16,7 @@ from typing import Any
 
 from bluesky.utils import RunEngineInterrupted
 
+from ._channel import operator_name
 from ._watcher import ControlWatcher
 
 __all__ = ["run_controlled"]
@@ -114,6 +115,8 @@ def _decide(
                 return lambda: RE.abort("aborted by operator")
         if interactive:
             choice = _terminal_choice(0.0)
+            if choice in ("resume", "stop", "abort"):
+                watcher.record(choice, operator_name(None), "in the terminal")
             if choice == "resume":
                 watcher.publish("running", message="resumed in the terminal")
                 return RE.resume

@@ -26,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._channel import ControlChannel, Request
@@ -48,6 +48,10 @@ class ControlWatcher:
         poll: seconds between polls of the channel.
         heartbeat: seconds between refreshes of the published state's heartbeat.
         require_token: refuse requests whose ``token_ok`` is False.
+        on_action: called as ``on_action(action, who, detail)`` for every request answered
+            (refusals too, with ``detail`` starting "refused") and every decision taken
+            in the terminal; the campaign session records them in the store's
+            ``operator_log``.
 
     Attributes:
         stop_requested: set by a "stop" request (stop after the current experiment).
@@ -66,7 +70,9 @@ class ControlWatcher:
         poll: float = 0.2,
         heartbeat: float = 2.0,
         require_token: bool = True,
+        on_action: Callable[[str, str, str], None] | None = None,
     ):
+        self.on_action = on_action
         self.channel = channel if isinstance(channel, ControlChannel) else ControlChannel(channel)
         self.RE = RE
         self.poll = float(poll)
@@ -144,11 +150,22 @@ class ControlWatcher:
     def acknowledge(self, request: Request | str, result: str, ok: bool = True) -> bool:
         """Answer a request handed out by :meth:`next_command` or :meth:`take`."""
         rid = request if isinstance(request, str) else request.id
+        if not isinstance(request, str):
+            self.record(request.action, request.who, result if ok else f"refused: {result}")
         try:
             return self.channel.acknowledge(rid, result, ok=ok)
         except Exception:
             logger.exception("could not acknowledge control request %s", rid)
             return False
+
+    def record(self, action: str, who: str, detail: str = "") -> None:
+        """Hand an operator's action to ``on_action`` (never raises: it is a record)."""
+        if self.on_action is None:
+            return
+        try:
+            self.on_action(action, who, detail)
+        except Exception:
+            logger.exception("could not record the operator action %r", action)
 
     # -- the thread ---------------------------------------------------------------------
     def _run(self) -> None:

@@ -84,3 +84,7 @@ def test_ctrl_c_pauses_then_resume_then_stop(tmp_path):
     assert store_view.run(store_view.campaign_runs[0]).stop["exit_status"] == "success"
     actions = [e["action"] for e in store_view.operator_log]
     assert actions.count("running -> paused") == 2 and "paused -> running" in actions
+    terminal = [
+        (e["action"], e["detail"]) for e in store_view.operator_log if e["who"] != "RunEngine"
+    ]
+    assert terminal == [("resume", "in the terminal"), ("stop", "in the terminal")]

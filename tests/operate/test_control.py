@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from sdl import open_store
 from sdl.cli import main
 from sdl.control import (
     ApprovalDecision,
@@ -70,11 +71,9 @@ CAMPAIGN_CHILD = textwrap.dedent("""
     import sys
     from bluesky import RunEngine
     from sdl import Campaign
-    from sdl.control import ControlChannel, ControlWatcher, run_controlled
     from sdl.devices import AlignmentStage
     from sdl.planners import Objective, Real, SobolPlanner
     from sdl.protocols import set_settle_measure
-    from sdl.store import ZarrWriter
 
     store = sys.argv[1]
     stage = AlignmentStage("stage", n_axes=2, seed=1, time_scale=0.5)  # ~0.1 s per experiment
@@ -83,12 +82,7 @@ CAMPAIGN_CHILD = textwrap.dedent("""
     proto = lambda p, md: set_settle_measure(
         p, movables=dict(zip("xy", stage.motors)), detectors=[stage.detector], md=md)
     campaign = Campaign(objectives=objs, planner=planner, protocol=proto, budget=400)
-    RE = RunEngine({}, context_managers=[])
-    writer = ZarrWriter(store)
-    RE.subscribe(writer)
-    with ControlWatcher(ControlChannel(store), RE, poll=0.1) as watcher:
-        run_controlled(RE, campaign.plan(), watcher, on_paused=writer.flush)
-    writer.flush()
+    campaign.run(RunEngine({}, context_managers=[]), store=store, control=True)
 """)
 
 
@@ -116,9 +110,9 @@ def test_pause_resume_stop_a_campaign_in_another_process(tmp_path):
         n = len(read_snapshot(store).table)
         time.sleep(0.8)
         assert len(read_snapshot(store).table) == n  # nothing runs while paused
-        assert ch.wait(ch.request("resume"), timeout=10).result == "resumed"
+        assert ch.wait(ch.request("resume", who="ada"), timeout=10).result == "resumed"
         time.sleep(0.5)
-        ack = ch.wait(ch.request("stop"), timeout=10)
+        ack = ch.wait(ch.request("stop", who="bob"), timeout=10)
         assert ack.ok and "after the current experiment" in ack.result
         assert child.wait(30) == 0
     finally:
@@ -131,6 +125,11 @@ def test_pause_resume_stop_a_campaign_in_another_process(tmp_path):
     assert set(snap.table["status"]) <= {"done", "interrupted"}
     cut = snap.table[snap.table["status"] == "interrupted"]
     assert all(cause == "campaign stopped before it ran" for cause in cut["cause"])
+    # the store's audit trail: who asked for what, in order, between the RunEngine's changes
+    log = [(e["action"], e["who"]) for e in open_store(store).operator_log]
+    asked = [entry for entry in log if entry[1] != "RunEngine"]
+    assert asked == [("pause", "test"), ("resume", "ada"), ("stop", "bob")], log
+    assert log.index(("pause", "test")) < log.index(("running -> paused", "RunEngine"))
 
 
 def test_sdl_pause_without_a_running_campaign_exits_1(finished_store, capsys):
