@@ -21,6 +21,7 @@ from sdl import Campaign, open_store
 from sdl.config import load_campaign
 from sdl.planners import BoTorchPlanner, Objective, Real, SobolPlanner
 from sdl.protocols import set_settle_measure
+from sdl.report import read_snapshot
 from sdl.testing import pause_before
 
 KILL_CONFIG = {
@@ -238,6 +239,8 @@ def test_skip_policy_and_budget_extension(RE, tmp_path):
 
 
 def test_readers_never_see_a_corrupt_store_while_it_is_written(RE, tmp_path):
+    """pandas, plain zarr, a run's stream and the dashboard's snapshot, read in a loop from
+    another thread while a campaign writes."""
     store = tmp_path / "live.zarr"
     objectives = [Objective("det", goal="maximize")]
     campaign = Campaign(
@@ -261,6 +264,12 @@ def test_readers_never_see_a_corrupt_store_while_it_is_written(RE, tmp_path):
                     continue
                 done = df[df["status"] == "done"]
                 assert np.isfinite(done["det"]).all() and (done["run_uid"] != "").all()
+                if len(done):  # the newest result's run holds the same reading
+                    last = done.iloc[-1]
+                    assert opened.run(last["run_uid"]).data("primary")["det"][0] == last["det"]
+                snap = read_snapshot(store)  # what the dashboard shows
+                assert snap.error is None, snap.error
+                assert snap.counts.get("done", 0) >= len(done)
                 root = zarr.open_group(str(store), mode="r")
                 if "experiments/status" in root:
                     root["experiments/status"][:]
