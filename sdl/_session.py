@@ -46,13 +46,6 @@ class SessionOptions:
     callbacks: Sequence[Callable[[str, dict], Any]] = ()
 
 
-def _operator_log(writer: ZarrWriter) -> Callable[[str, str, str], None]:
-    def log(action: str, who: str, detail: str) -> None:
-        writer.log_operator_action(action, who=who, detail=detail)
-
-    return log
-
-
 def run_session(
     campaign: Any,
     RE: RunEngine | None,
@@ -87,7 +80,7 @@ def run_session(
         from sdl.control import ControlChannel, ControlWatcher
 
         watcher = ControlWatcher(
-            ControlChannel(writer.path), RE, on_action=_operator_log(writer)
+            ControlChannel(writer.path), RE, on_action=writer.log_operator_action
         ).start()
 
     def on_paused() -> None:

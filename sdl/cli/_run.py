@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["add_commands"]
 
@@ -22,8 +23,8 @@ def _default_store(name: str) -> Path:
     return Path("runs") / f"{name}-{stamp}.zarr"
 
 
-def _session_kwargs(args: argparse.Namespace) -> dict:
-    """RunEngine and session options shared by ``run`` and ``resume``."""
+def _session_kwargs(args: argparse.Namespace, config: Any) -> dict:
+    """RunEngine, store and session options shared by ``run`` and ``resume``."""
     from bluesky import RunEngine
 
     interactive = sys.stdin is not None and sys.stdin.isatty()
@@ -31,6 +32,7 @@ def _session_kwargs(args: argparse.Namespace) -> dict:
     RE = RunEngine({}) if interactive else RunEngine({}, context_managers=[])
     return {
         "RE": RE,
+        "store_options": config.store_options.model_dump(),
         "progress": not args.quiet,
         "plot": getattr(args, "plot", False),
         "control": not args.no_control,
@@ -54,8 +56,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = campaign.run(
         store=store,
         overwrite=args.overwrite,
-        store_options=config.store_options.model_dump(),
-        **_session_kwargs(args),
+        **_session_kwargs(args, config),
     )
     print(result.summary())
     return EXIT_OK
@@ -127,8 +128,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     result = campaign.resume(
         store=args.store,
         policy=args.interrupted,
-        store_options=config.store_options.model_dump(),
-        **_session_kwargs(args),
+        **_session_kwargs(args, config),
     )
     print(result.summary())
     return EXIT_OK

@@ -48,10 +48,10 @@ class ControlWatcher:
         poll: seconds between polls of the channel.
         heartbeat: seconds between refreshes of the published state's heartbeat.
         require_token: refuse requests whose ``token_ok`` is False.
-        on_action: called as ``on_action(action, who, detail)`` for every request answered
+        on_action: called as ``on_action(action, who=..., detail=...)`` for every request answered
             (refusals too, with ``detail`` starting "refused") and every decision taken
-            in the terminal; the campaign session records them in the store's
-            ``operator_log``.
+            in the terminal; the campaign session passes the store writer's
+            ``log_operator_action``.
 
     Attributes:
         stop_requested: set by a "stop" request (stop after the current experiment).
@@ -70,7 +70,7 @@ class ControlWatcher:
         poll: float = 0.2,
         heartbeat: float = 2.0,
         require_token: bool = True,
-        on_action: Callable[[str, str, str], None] | None = None,
+        on_action: Callable[..., None] | None = None,
     ):
         self.on_action = on_action
         self.channel = channel if isinstance(channel, ControlChannel) else ControlChannel(channel)
@@ -163,7 +163,7 @@ class ControlWatcher:
         if self.on_action is None:
             return
         try:
-            self.on_action(action, who, detail)
+            self.on_action(action, who=who, detail=detail)
         except Exception:
             logger.exception("could not record the operator action %r", action)
 

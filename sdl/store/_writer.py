@@ -250,22 +250,20 @@ class ZarrWriter(event_model.DocumentRouter):
             self._arm_timer()
         return doc
 
-    def resource(self, doc):
-        run = self._runs.get(doc.get("run_start", ""))
-        if run is None and "run_start" not in doc and self._runs:
-            run = list(self._runs.values())[-1]  # legacy resources name no run: the newest
+    def _resource(self, kind: str, doc: dict) -> dict:
+        run = self._runs.get(doc.get("run_start", ""))  # the RunEngine fills run_start in
         if run is not None:
             self._resource_run[doc["uid"]] = run
-        return self._asset("resource", run, doc)
+        return self._asset(kind, run, doc)
+
+    def resource(self, doc):
+        return self._resource("resource", doc)
 
     def datum(self, doc):
         return self._asset("datum", self._resource_run.get(doc["resource"]), doc)
 
     def stream_resource(self, doc):
-        run = self._runs.get(doc.get("run_start", ""))
-        if run is not None:
-            self._resource_run[doc["uid"]] = run
-        return self._asset("stream_resource", run, doc)
+        return self._resource("stream_resource", doc)
 
     def stream_datum(self, doc):
         return self._asset("stream_datum", self._resource_run.get(doc["stream_resource"]), doc)

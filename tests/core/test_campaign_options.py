@@ -148,7 +148,13 @@ def test_store_options_reach_the_writer(RE, store_path, monkeypatch):
     from sdl.errors import ConfigError
 
     synced = []
-    monkeypatch.setattr(writer_module, "sync_filesystem", synced.append)
+    real_sync = writer_module.sync_filesystem
+
+    def spy(path):  # the real syncfs, counted
+        synced.append(path)
+        real_sync(path)
+
+    monkeypatch.setattr(writer_module, "sync_filesystem", spy)
     space = [Real("x", -1, 1)]
 
     def campaign():
