@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -53,9 +54,12 @@ def set_settle_measure(
     @bpp.stage_decorator(devices)
     @bpp.run_decorator(md=_md)
     def _inner():
+        # a group of its own: a status that failed here must never be waited on again by a
+        # later experiment (the RunEngine keeps unwaited statuses in their group)
+        group = f"sdl-set-{uuid.uuid4()}"
         for param, dev in moved.items():
-            yield from bps.abs_set(dev, point[param], group="sdl-set")
-        yield from bps.wait(group="sdl-set")
+            yield from bps.abs_set(dev, point[param], group=group)
+        yield from bps.wait(group=group)
         if settle_time > 0:
             yield from bps.sleep(settle_time)
         yield from bps.trigger_and_read(devices)

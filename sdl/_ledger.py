@@ -100,6 +100,8 @@ class Ledger(_Record):
             "status": "string",
             "run_uid": "string",
             "cause": "string",
+            "failure_kind": "string",
+            "rerun_of": "integer",
         }
         for p in space:
             kind = (
@@ -127,6 +129,8 @@ class Ledger(_Record):
             "status": exp.status.value,
             "run_uid": exp.run_uid,
             "cause": exp.cause,
+            "failure_kind": exp.failure_kind,
+            "rerun_of": exp.rerun_of,
         }
         for p in self.space:
             v = exp.point[p.name]

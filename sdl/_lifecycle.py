@@ -60,6 +60,12 @@ class Experiment:
         run_uid: uid of the bluesky run that measured it ("" before it ran).
         cause: why it failed or was interrupted ("" otherwise).
         objectives: objective (and measured quantity) name -> value (empty unless done).
+        failure_kind: for a failed experiment, whose fault it was: ``"instrument"`` (a
+            disconnect, timeout or device error: not the point's fault) or ``"sample"``
+            (a NaN or out-of-range outcome, a protocol's own verdict: told to the
+            planner as infeasible); "" otherwise. See :mod:`sdl._failures`.
+        rerun_of: id of the experiment whose point this one measures again (an
+            interrupted one, or one failed by its instrument); -1 for a new point.
     """
 
     id: int
@@ -69,6 +75,8 @@ class Experiment:
     run_uid: str = ""
     cause: str = ""
     objectives: dict[str, float] = field(default_factory=dict)
+    failure_kind: str = ""
+    rerun_of: int = -1
 
     def advance(self, status: Status, **changes: Any) -> Experiment:
         """Return a copy in ``status``; raise :class:`IllegalTransition` if not allowed."""

@@ -22,6 +22,8 @@ TABLE_COLUMNS: dict[str, str] = {
     "status": "str",
     "run_uid": "str",
     "cause": "str",
+    "failure_kind": "str",
+    "rerun_of": "int64",
     "t_planned": "float64",
     "t_started": "float64",
     "t_finished": "float64",

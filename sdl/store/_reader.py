@@ -208,7 +208,9 @@ class CampaignStore:
     def to_dataframe(self) -> pd.DataFrame:
         """One row per experiment: a column per parameter, objective, measured quantity, and ``status``.
 
-        Also ``experiment_id`` (the index), ``batch``, ``cause``, ``run_uid`` and the
+        Also ``experiment_id`` (the index), ``batch``, ``cause``, ``failure_kind``
+        (``instrument`` or ``sample`` for a failed experiment), ``rerun_of`` (the id of the
+        experiment whose point this one measures again, or -1), ``run_uid`` and the
         times ``t_planned``, ``t_started``, ``t_finished`` (seconds since the epoch).
         """
         table = self.root[L.TABLE] if L.TABLE in self.root else None
@@ -252,6 +254,9 @@ class CampaignStore:
         cols["status"] = np.asarray(status, dtype=object)
         cols["cause"] = np.asarray(column(None, "cause", ""), dtype=object)
         cols["run_uid"] = np.asarray(column(None, "run_uid", ""), dtype=object)
+        # added in sdl 0.1 after the first stores: absent columns read as their fill
+        cols["failure_kind"] = np.asarray(column(None, "failure_kind", ""), dtype=object)
+        cols["rerun_of"] = np.asarray(column(None, "rerun_of", -1), dtype="int64")
         for t in ("t_planned", "t_started", "t_finished"):
             cols[t] = column(None, t, np.nan)
         df = pd.DataFrame(cols)

@@ -88,6 +88,8 @@ class CampaignTable:
             "batch": int(values["batch"]),
             "run_uid": str(values.get("run_uid", "")),
             "cause": str(values.get("cause", "")),
+            "failure_kind": str(values.get("failure_kind", "")),
+            "rerun_of": int(values.get("rerun_of", -1)),
             time_column: timestamp,
         }
         updates = [self.columns[name]._async_array.setitem(row, v) for name, v in writes.items()]
