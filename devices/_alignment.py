@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ._detector import SimDetector
-from ._faults import NO_FAULTS, Faults
+from ._faults import NO_FAULTS, Faults, InjectedFault, collect_injected
 from ._motor import SimMotor
 
 __all__ = ["AlignmentStage", "GaussianPeak", "HartmannIntensity"]
@@ -128,7 +128,9 @@ class AlignmentStage:
         exposure_time: Detector exposure, simulated seconds.
         egu: Motor units.
         time_scale: Real seconds per simulated second (0: instant).
-        faults: Fault probabilities for every device.
+        faults: Fault probabilities for every device (a :class:`Faults` or a
+            mapping of its fields); each device draws its own faults, logged in
+            :attr:`injected_faults`.
         seed: Seed of every device's random streams.
 
     Raises:
@@ -153,7 +155,7 @@ class AlignmentStage:
         exposure_time: float = 0.1,
         egu: str = "mm",
         time_scale: float = 0.0,
-        faults: Faults = NO_FAULTS,
+        faults: Faults | Mapping[str, Any] | None = NO_FAULTS,
         seed: int | None = None,
     ) -> None:
         if not 1 <= n_axes <= 6:
@@ -226,6 +228,11 @@ class AlignmentStage:
     def devices(self) -> dict[str, Any]:
         """``{device name: ophyd device}`` for every motor and the detector."""
         return {d.name: d for d in [*self.motors, self.detector]}
+
+    @property
+    def injected_faults(self) -> tuple[InjectedFault, ...]:
+        """Every fault injected into the motors and the detector, in time order."""
+        return collect_injected(self.devices.values())
 
     @property
     def optimum(self) -> tuple[dict[str, float], float] | None:

@@ -24,7 +24,15 @@ from ophyd import Device, DeviceStatus, Signal
 from sdl.errors import DeviceFaultError
 
 from ._detector import SimDetector
-from ._faults import NO_FAULTS, FaultInjector, Faults, call_later, make_rng
+from ._faults import (
+    NO_FAULTS,
+    FaultInjector,
+    Faults,
+    InjectedFault,
+    call_later,
+    collect_injected,
+    make_rng,
+)
 from ._motor import SimMotor
 
 __all__ = [
@@ -205,7 +213,7 @@ class SimDispenser(SimMotor):
         flow_rate: float | None = None,
         settle_time: float = 1.0,
         time_scale: float = 0.0,
-        faults: Faults = NO_FAULTS,
+        faults: Faults | Mapping[str, Any] | None = NO_FAULTS,
         seed: int | None = None,
         **kwargs,
     ) -> None:
@@ -269,7 +277,7 @@ class SimMixer(Device):
         well: Well,
         mix_time: float = 5.0,
         time_scale: float = 0.0,
-        faults: Faults = NO_FAULTS,
+        faults: Faults | Mapping[str, Any] | None = NO_FAULTS,
         seed: int | None = None,
         **kwargs,
     ) -> None:
@@ -280,6 +288,11 @@ class SimMixer(Device):
         self._faults = FaultInjector(faults, self.name, seed)
         self._status: DeviceStatus | None = None
         self._timer = None
+
+    @property
+    def injected_faults(self) -> tuple[InjectedFault, ...]:
+        """Every fault injected into this mixer's triggers so far, oldest first."""
+        return self._faults.injected
 
     def trigger(self) -> DeviceStatus:
         """Mix the well.
@@ -342,7 +355,7 @@ class SimColorSensor(SimDetector):
         unmixed_noise: float = 0.05,
         exposure_time: float = 0.5,
         time_scale: float = 0.0,
-        faults: Faults = NO_FAULTS,
+        faults: Faults | Mapping[str, Any] | None = NO_FAULTS,
         seed: int | None = None,
         **kwargs,
     ) -> None:
@@ -400,7 +413,8 @@ class ColorMixingStation:
         mix_time: Mixing time, simulated seconds.
         exposure_time: Sensor measurement time, simulated seconds.
         time_scale: Real seconds per simulated second (0: instant).
-        faults: Fault probabilities for every device.
+        faults: Fault probabilities for every device (a :class:`Faults` or a
+            mapping of its fields); logged in :attr:`injected_faults`.
         seed: Seed of every device's random streams (each device's stream differs).
     """
 
@@ -417,7 +431,7 @@ class ColorMixingStation:
         mix_time: float = 5.0,
         exposure_time: float = 0.5,
         time_scale: float = 0.0,
-        faults: Faults = NO_FAULTS,
+        faults: Faults | Mapping[str, Any] | None = NO_FAULTS,
         seed: int | None = None,
     ) -> None:
         self.name = name
@@ -452,6 +466,11 @@ class ColorMixingStation:
         """``{device name: ophyd device}`` for every device of the station."""
         devs: list[Any] = [*self.dispensers.values(), self.mixer, self.sensor]
         return {d.name: d for d in devs}
+
+    @property
+    def injected_faults(self) -> tuple[InjectedFault, ...]:
+        """Every fault injected into the station's devices, in time order."""
+        return collect_injected(self.devices.values())
 
     @property
     def optimum(self) -> tuple[dict[str, float], float]:

@@ -12,7 +12,7 @@ from ophyd import Device, DeviceStatus, Signal
 
 from sdl.errors import DeviceFaultError
 
-from ._faults import NO_FAULTS, FaultInjector, Faults, call_later, make_rng
+from ._faults import NO_FAULTS, FaultInjector, Faults, InjectedFault, call_later, make_rng
 
 __all__ = ["SimDetector", "Physics", "read_position"]
 
@@ -69,7 +69,9 @@ class SimDetector(Device):
         relative_noise: If true, the noise std is ``noise * |value|``.
         exposure_time: Measurement time, in simulated seconds.
         time_scale: Real seconds per simulated second (0: instant).
-        faults: Probabilities of simulated faults per ``trigger``.
+        faults: Probabilities of simulated faults per ``trigger``: a :class:`Faults`
+            or a mapping of its fields; ``None`` for none. Every injected fault is
+            logged in :attr:`injected_faults`.
         seed: Seed of the noise and fault streams; the same seed gives the same
             readings for the same sequence of inputs. ``None`` is random.
         **kwargs: Passed to :class:`ophyd.Device`.
@@ -96,7 +98,7 @@ class SimDetector(Device):
         relative_noise: bool = False,
         exposure_time: float = 0.0,
         time_scale: float = 0.0,
-        faults: Faults = NO_FAULTS,
+        faults: Faults | Mapping[str, Any] | None = NO_FAULTS,
         seed: int | None = None,
         **kwargs,
     ) -> None:
@@ -126,6 +128,11 @@ class SimDetector(Device):
             key = self.name if channel is None else f"{self.name}_{channel}"
             self._channels[channel] = Signal(name=key, value=value, parent=self)
         self._shapes = {ch: np.shape(v) for ch, v in first.items()}
+
+    @property
+    def injected_faults(self) -> tuple[InjectedFault, ...]:
+        """Every fault injected into this detector's triggers so far, oldest first."""
+        return self._faults.injected
 
     # -- channels -------------------------------------------------------------
     @property

@@ -8,6 +8,8 @@ from typing import Any
 from ophyd import Component as Cpt
 from ophyd import DeviceStatus, Signal
 
+from sdl.errors import ConfigError
+
 from ._epics_base import DEFAULT_CONNECTION_TIMEOUT, EpicsDeviceBase, _fail
 
 __all__ = ["EpicsSetpointController"]
@@ -34,7 +36,8 @@ class EpicsSetpointController(EpicsDeviceBase):
     Args:
         name: device name.
         setpoint_pv: PV written with the target.
-        readback_pv: PV of the measured value.
+        readback_pv: PV of the measured value (not ``setpoint_pv``:
+            :class:`~sdl.errors.ConfigError`).
         tolerance: allowed ``|readback - target|``, in ``egu``.
         dwell: seconds the readback must stay within tolerance.
         timeout: seconds after which an unsettled ``set`` fails; ``None``: never.
@@ -80,6 +83,12 @@ class EpicsSetpointController(EpicsDeviceBase):
         )
         if tolerance < 0 or dwell < 0 or (timeout is not None and timeout <= 0):
             raise ValueError(f"{name}: tolerance, dwell >= 0 and timeout > 0 are required")
+        if readback_pv == setpoint_pv:
+            raise ConfigError(
+                f"controller {name!r}: readback_pv is the setpoint_pv {setpoint_pv!r}: the "
+                f"set-point is within tolerance of itself at once, so every set would count "
+                f"as settled before the process moved. Give the PV of the measured value"
+            )
         self._timeout = None if timeout is None else float(timeout)
         self.tolerance.put(float(tolerance))
         self.dwell.put(float(dwell))

@@ -52,8 +52,17 @@ class EpicsDetector(EpicsDeviceBase):
     finishing when the acquisition is done: when ``done_pv`` reads ``done_value``
     after having left it (or ``done_delay`` seconds after the write), otherwise when
     the IOC completes the put (CA put-completion, as areaDetector's ``Acquire`` and
-    busy records do). Without ``trigger_pv`` the detector is read as is. Reads go to
-    the IOC (no cached monitor values), so a read after a trigger sees the new data.
+    busy records do); reads then go to the IOC (no cached monitor values), so a read
+    after a trigger sees the new data.
+
+    Without ``trigger_pv`` the IOC measures on its own schedule (a scanned record), and
+    :meth:`trigger` waits, with ``fresh=True`` (default), until every read PV has
+    sent a monitor update produced after the trigger, i.e. after the preceding move
+    has ended; the status fails with :class:`~sdl.devices.DeviceTimeoutError` naming
+    the PVs still stale after ``timeout`` seconds. An update counts when it arrived
+    after the trigger and its IOC timestamp is later than this host's clock at the
+    trigger, so the IOC's clock must be synchronized with this host's (NTP). With
+    ``fresh=False`` the detector is read as is, however old the values.
 
     Data keys: ``<name>_<key>`` for each of ``read_pvs`` (scalars, hinted) and
     ``<name>_<array_key>`` for ``array_pv`` (shape ``array_shape``); configuration
@@ -76,7 +85,10 @@ class EpicsDetector(EpicsDeviceBase):
         config_pvs: ``{key: PV}`` read as configuration (exposure time, gain).
         stop_pv: PV written with ``stop_value`` by :meth:`stop`.
         stop_value: value written to ``stop_pv``.
-        timeout: seconds after which an unfinished acquisition fails; ``None``: never.
+        timeout: seconds after which an unfinished acquisition (or, without
+            ``trigger_pv``, the wait for fresh values) fails; ``None``: never.
+        fresh: without ``trigger_pv``: wait for values produced after the trigger
+            (``True``) or read the current ones whatever their age (``False``).
         connection_timeout: seconds to wait for the PVs to connect.
         **kwargs: passed to :class:`ophyd.Device`.
 
@@ -106,6 +118,7 @@ class EpicsDetector(EpicsDeviceBase):
         stop_pv: str | None = None,
         stop_value: Any = 1,
         timeout: float | None = 30.0,
+        fresh: bool = True,
         connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
         **kwargs: Any,
     ) -> None:
@@ -127,8 +140,13 @@ class EpicsDetector(EpicsDeviceBase):
         self._done_value = done_value
         self._done_delay = float(done_delay)
         self._stop_value = stop_value
+        # without a trigger PV, freshness is judged from the monitor updates of the read PVs
+        self._fresh = bool(fresh) and not trigger_pv
+        self._updates: dict[str, tuple[float, float]] = {}  # role -> (arrival, timestamp)
         for key, pv in reads.items():
-            self._add_pv(f"read_{key}", pv, kind="hinted", key=f"{name}_{key}", auto_monitor=False)
+            self._add_pv(
+                f"read_{key}", pv, kind="hinted", key=f"{name}_{key}", auto_monitor=self._fresh
+            )
         self._add_pv(
             "array",
             array_pv,
@@ -136,8 +154,11 @@ class EpicsDetector(EpicsDeviceBase):
             key=f"{name}_{array_key}",
             cls=_ShapedArraySignal,
             shape=array_shape,
-            auto_monitor=False,
+            auto_monitor=self._fresh,
         )
+        if self._fresh:
+            for role in self._read_roles:
+                self._epics[role].subscribe(self._updated(role), run=False)
         for key, pv in (config_pvs or {}).items():
             self._add_pv(f"config_{key}", pv, kind="config", key=f"{name}_{key}")
         self._add_pv("trigger", trigger_pv, writable=True)
@@ -158,7 +179,10 @@ class EpicsDetector(EpicsDeviceBase):
             _fail(status, err)
             return status
         if "trigger" not in self._epics:
-            status.set_finished()
+            if self._fresh:
+                self._wait_fresh(status)
+            else:
+                status.set_finished()
             return status
         t0 = time.monotonic()
         done_sig = self._epics.get("done")
@@ -185,6 +209,51 @@ class EpicsDetector(EpicsDeviceBase):
             return status
         self._watch(status, done, timeout=self._timeout, what="acquisition")
         return status
+
+    def _updated(self, role: str):
+        """A monitor callback noting when an update of ``role`` arrived and its timestamp."""
+
+        def on_update(*, timestamp: float | None = None, **_: Any) -> None:
+            stamp = time.time() if timestamp is None else float(timestamp)
+            self._updates[role] = (time.monotonic(), stamp)
+
+        return on_update
+
+    def _wait_fresh(self, status: DeviceStatus) -> None:
+        """Finish ``status`` once every read PV has sent an update produced after now."""
+        t_mono, t_wall = time.monotonic(), time.time()
+        roles = list(self._read_roles)
+
+        def fresh(role: str) -> bool:
+            update = self._updates.get(role)
+            if update is None or update[0] <= t_mono:
+                return False  # nothing arrived since the trigger
+            return update[1] > t_wall  # and produced after it, by the IOC's timestamp
+
+        def progress() -> str:
+            stale = [r for r in roles if not fresh(r)]
+            ages = []
+            for role in stale:
+                update = self._updates.get(role)
+                last = (
+                    "no update received"
+                    if update is None
+                    else (f"last produced {t_wall - update[1]:.3g} s before the trigger")
+                )
+                ages.append(f"{self._epics[role].pvname!r} ({last})")
+            return (
+                f"no monitor update newer than the trigger from PV(s) {', '.join(ages)}; "
+                "is the IOC scanning them, and posting an update each time (MDEL=-1 for "
+                "a value that can repeat)? Set fresh: false to read old values"
+            )
+
+        self._watch(
+            status,
+            lambda: all(fresh(r) for r in roles),
+            timeout=self._timeout,
+            what="wait for fresh values",
+            progress=progress,
+        )
 
     def stop(self, *, success: bool = False) -> None:
         """Abort an acquisition in progress (writing ``stop_pv`` if given); its status fails."""

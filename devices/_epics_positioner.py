@@ -8,9 +8,44 @@ from typing import Any
 from ophyd import Component as Cpt
 from ophyd import DeviceStatus, Signal
 
+from sdl.errors import ConfigError
+
 from ._epics_base import DEFAULT_CONNECTION_TIMEOUT, EpicsDeviceBase, _fail
 
 __all__ = ["EpicsPositioner"]
+
+
+def _needs_put_complete(
+    name: str,
+    setpoint_pv: str,
+    readback_pv: str | None,
+    done_pv: str | None,
+    tolerance: float | None,
+    put_complete: bool | None,
+) -> bool:
+    """Whether a move waits for put-completion; refuse a move that could never know its end.
+
+    A done PV tells when a move has ended; so does a tolerance on a readback, but only
+    when the readback is a PV of its own (on the set-point PV it holds at once).
+    Otherwise only the IOC's put-completion can.
+    """
+    own_readback = bool(readback_pv) and readback_pv != setpoint_pv
+    knows_end = bool(done_pv) or (tolerance is not None and own_readback)
+    if put_complete is None:
+        return not knows_end
+    if not put_complete and not knows_end:
+        why = (
+            "a tolerance on the set-point PV itself holds at once"
+            if tolerance is not None
+            else "it has neither done_pv nor tolerance"
+        )
+        raise ConfigError(
+            f"positioner {name!r}: put_complete: false, but nothing else can tell when a "
+            f"move has ended ({why}); its moves would report done at once, before the axis "
+            f"moved. Give done_pv (e.g. the motor record's .DMOV), readback_pv with a "
+            f"tolerance, or put_complete: true (the IOC completes the put when the move ends)"
+        )
+    return bool(put_complete)
 
 
 class EpicsPositioner(EpicsDeviceBase):
@@ -23,8 +58,12 @@ class EpicsPositioner(EpicsDeviceBase):
     * with ``done_pv``: when it reads ``done_value`` after having been seen not done
       (or ``done_delay`` seconds after the put, for a move so short the IOC never
       flagged it), and, with ``tolerance``, the readback is within it;
-    * with only ``tolerance``: when ``|readback - target| <= tolerance``;
-    * with neither: when the put completes;
+    * with ``tolerance`` on a ``readback_pv`` of its own: when
+      ``|readback - target| <= tolerance``;
+    * with neither: when the IOC completes the put (Channel Access put with callback;
+      a motor record's ``VAL`` completes when the move has ended). ``put_complete``
+      is then on by default, and turning it off is refused: nothing would tell
+      when the move ends;
 
     then after ``settle_time`` more seconds. It fails with
     :class:`~sdl.devices.DeviceTimeoutError` after ``timeout`` seconds,
@@ -50,6 +89,8 @@ class EpicsPositioner(EpicsDeviceBase):
         done_delay: seconds after the put after which a ``done_pv`` that never left
             ``done_value`` counts as done.
         put_complete: write the setpoint with put-completion and also wait for it.
+            ``None`` (default): only when neither ``done_pv`` nor ``tolerance`` on a
+            ``readback_pv`` of its own can tell that the move has ended.
         safe_value: position :meth:`safe_state` moves to after stopping; ``None``
             only stops.
         egu: engineering units, e.g. ``"mm"``, ``"rpm"``.
@@ -82,7 +123,7 @@ class EpicsPositioner(EpicsDeviceBase):
         settle_time: float = 0.0,
         timeout: float | None = 60.0,
         done_delay: float = 0.5,
-        put_complete: bool = False,
+        put_complete: bool | None = None,
         safe_value: float | None = None,
         egu: str = "",
         connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
@@ -105,7 +146,9 @@ class EpicsPositioner(EpicsDeviceBase):
         self._done_value = done_value
         self._stop_value = stop_value
         self._done_delay = float(done_delay)
-        self._put_complete = bool(put_complete)
+        self._put_complete = _needs_put_complete(
+            name, setpoint_pv, readback_pv, done_pv, tolerance, put_complete
+        )
         self.settle_time.put(float(settle_time))
         self.tolerance.put(float("nan") if tolerance is None else float(tolerance))
         self.timeout.put(float(timeout or 0.0))

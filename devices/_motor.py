@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from ophyd import Component as Cpt
 from ophyd import Device, DeviceStatus, Signal
 
 from sdl.errors import DeviceFaultError, LimitError
 
-from ._faults import NO_FAULTS, FaultInjector, Faults, call_later
+from ._faults import NO_FAULTS, FaultInjector, Faults, InjectedFault, call_later
 
 __all__ = ["SimMotor"]
 
@@ -37,7 +39,9 @@ class SimMotor(Device):
             moves take only ``settle_time``.
         time_scale: Real seconds per simulated second; 0 (for tests and CI) makes
             every operation complete immediately.
-        faults: Probabilities of simulated faults per ``set``.
+        faults: Probabilities of simulated faults per ``set``: a :class:`Faults` or
+            a mapping of its fields (``{"timeout": 0.05}``); ``None`` for none. Every
+            injected fault is logged in :attr:`injected_faults`.
         seed: Seed of the device's random streams (faults); ``None`` is random.
         initial: Initial position, in ``egu``; must lie within ``limits``.
         egu: Engineering units, e.g. ``"mm"``, ``"deg"``, ``"degC"``.
@@ -68,7 +72,7 @@ class SimMotor(Device):
         settle_time: float = 0.0,
         velocity: float | None = None,
         time_scale: float = 0.0,
-        faults: Faults = NO_FAULTS,
+        faults: Faults | Mapping[str, Any] | None = NO_FAULTS,
         seed: int | None = None,
         initial: float = 0.0,
         egu: str = "mm",
@@ -98,6 +102,11 @@ class SimMotor(Device):
         self.check_value(initial)
         self.setpoint.put(float(initial))
         self.readback.put(float(initial))
+
+    @property
+    def injected_faults(self) -> tuple[InjectedFault, ...]:
+        """Every fault injected into this motor's moves so far, oldest first."""
+        return self._faults.injected
 
     # -- limits ---------------------------------------------------------------
     @property

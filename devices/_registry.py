@@ -4,7 +4,8 @@ One mechanism for every plugin kind: this is a :class:`sdl._plugins.Registry` (a
 planner and protocol registries are). Built-in types are registered here; plugins add
 theirs through the entry-point group ``sdl.devices`` (loaded on the first look-up of a
 name that is not built in, or when listing) or by calling :func:`register_device`. A
-type name of the form ``"module:attribute"`` imports that factory directly.
+type name of the form ``"module:attribute"`` imports that factory directly, but only
+within :func:`sdl._plugins.allow_import` (``sdl run --allow-import``): it is code.
 
 A factory is called as ``factory(name, **options)`` and returns an ophyd device, or a
 container whose ``devices`` attribute maps device names to ophyd devices. EPICS
@@ -21,7 +22,7 @@ from typing import Any
 
 from ophyd import Device
 
-from sdl._plugins import Registry, check_options, import_reference
+from sdl._plugins import ImportNotAllowedError, Registry, check_options, checked_import
 from sdl.errors import ConfigError, DeviceNotFoundError
 
 from ._alignment import AlignmentStage
@@ -47,7 +48,8 @@ _HOW_TO_REGISTER = (
     "call sdl.devices.register_device(name, factory), register it under the "
     f"entry-point group '{ENTRY_POINT_GROUP}' in your package's pyproject.toml "
     '([project.entry-points."sdl.devices"] my_device = "my_pkg.devices:MyDevice"), '
-    "or give the type as 'module:attribute'"
+    "or, in a file you trust as code, give the type as 'module:attribute' with "
+    "--allow-import"
 )
 
 #: Keyword arguments every ophyd Device accepts through ``**kwargs``.
@@ -55,10 +57,13 @@ _OPHYD_OPTIONS = ("labels", "kind", "read_attrs", "configuration_attrs")
 
 
 def _make_sim_detector(name: str, *, physics: Any, **options: Any) -> SimDetector:
-    """Build a :class:`SimDetector`; ``physics`` may be a ``"module:attribute"`` string."""
+    """Build a :class:`SimDetector`; ``physics`` may be a ``"module:attribute"`` string
+    (imported only within :func:`sdl._plugins.allow_import`)."""
     if isinstance(physics, str):
         try:
-            physics = import_reference(physics)
+            physics = checked_import(physics, field=f"device {name!r} option physics")
+        except ImportNotAllowedError:
+            raise
         except (ImportError, AttributeError, ValueError) as err:
             raise ConfigError(f"physics {physics!r} cannot be imported: {err}") from err
     return SimDetector(name, physics=physics, **options)

@@ -1,5 +1,5 @@
 """Planners by name: the built-ins, plugins from the ``sdl.planners`` entry-point group,
-and ``"module:attribute"`` references.
+and ``"module:attribute"`` references (code: only within ``sdl._plugins.allow_import``).
 
 A plugin package registers a planner class in its ``pyproject.toml``::
 
@@ -44,7 +44,7 @@ _BUILTINS: dict[str, str] = {
 _HOW_TO_REGISTER = (
     f"register a planner class under the entry-point group {ENTRY_POINT_GROUP!r} "
     f'([project.entry-points."{ENTRY_POINT_GROUP}"] my_planner = "my_package:MyPlanner") '
-    "or give it as 'module:Class'"
+    "or, in a file you trust as code, give it as 'module:Class' with --allow-import"
 )
 
 

@@ -8,13 +8,15 @@ from ._capture import Capture, capture
 from ._mix_color import mix_color
 from ._objectives import extract_objectives, resolve_reference
 from ._registry import available_protocols, build_protocol, protocols
-from ._set_settle_measure import set_settle_measure
+from ._set_settle_measure import check_movables, check_protocol, set_settle_measure
 
 __all__ = [
     "Capture",
     "available_protocols",
     "build_protocol",
     "capture",
+    "check_movables",
+    "check_protocol",
     "extract_objectives",
     "mix_color",
     "protocols",

@@ -57,9 +57,12 @@ def capture(plan: Generator[Msg, Any, Any], sink: Capture) -> Generator[Msg, Any
         exc = None
         try:
             response = yield msg
-        except GeneratorExit:
-            plan.close()
-            raise
+        except GeneratorExit as err:
+            if type(err) is GeneratorExit:  # closed; bluesky's PlanHalt is thrown in instead
+                plan.close()
+                raise
+            exc, response = err, None
+            continue
         except BaseException as err:  # noqa: BLE001 - forwarded into the plan
             exc, response = err, None
             continue

@@ -2,14 +2,48 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 
-__all__ = ["set_settle_measure"]
+from sdl.errors import ConfigError
+
+__all__ = ["set_settle_measure", "check_movables"]
+
+
+def check_movables(
+    parameters: Collection[str], movables: Mapping[str, Any], record_only: Collection[str] = ()
+) -> None:
+    """Refuse parameters that no device sets and devices mapped to no parameter.
+
+    Raises:
+        ConfigError: naming the unmapped parameters or the unknown movables, and the fix.
+    """
+    unmapped = sorted(set(parameters) - set(movables) - set(record_only))
+    unknown = sorted(set(movables) - set(parameters))
+    if unmapped:
+        raise ConfigError(
+            f"set_settle_measure: parameters {unmapped} have no device in movables "
+            f"{sorted(movables)}; map each to the device that sets it, or list it in "
+            f"record_only=[...] if no device should set it (it is then only recorded)"
+        )
+    if unknown:
+        raise ConfigError(
+            f"set_settle_measure: movables {unknown} name no parameter (the parameters are "
+            f"{sorted(parameters)}); fix the names"
+        )
+
+
+def check_protocol(protocol: Callable[..., Any], parameters: Collection[str]) -> None:
+    """Check a ``functools.partial`` of :func:`set_settle_measure` against the parameters,
+    before the campaign starts (other protocols are checked when they run)."""
+    if isinstance(protocol, functools.partial) and protocol.func is set_settle_measure:
+        kw = protocol.keywords
+        check_movables(parameters, kw.get("movables", {}), kw.get("record_only", ()))
 
 
 def set_settle_measure(
@@ -19,6 +53,7 @@ def set_settle_measure(
     detectors: Sequence[Any],
     settle_time: float = 0.0,
     md: Mapping[str, Any] | None = None,
+    record_only: Collection[str] = (),
 ):
     """Move to ``point``, wait ``settle_time`` seconds, trigger and read the detectors.
 
@@ -27,16 +62,22 @@ def set_settle_measure(
 
     Args:
         point: parameter name -> set-point (user units).
-        movables: parameter name -> device that the parameter sets (``bluesky.protocols.Movable``).
-            Parameters in ``point`` without a device are recorded in the metadata only.
+        movables: parameter name -> device that the parameter sets (``bluesky.protocols.Movable``),
+            one for every parameter in ``point`` except those in ``record_only``.
         detectors: devices to trigger and read (``Readable``; ``Triggerable`` optional).
         settle_time: seconds to wait after every motion has finished.
         md: extra metadata for the run's start document.
+        record_only: parameters that no device sets (recorded in the metadata only).
+
+    Raises:
+        ConfigError: a parameter without a device (not in ``record_only``), or a movable
+            that names no parameter: a silently unset parameter would be recorded as if set.
 
     Returns:
         The uid of the run.
     """
-    moved = {p: dev for p, dev in movables.items() if p in point}
+    check_movables(point, movables, record_only)
+    moved = dict(movables)
     _md = {
         "plan_name": "set_settle_measure",
         "plan_args": {

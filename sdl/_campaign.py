@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bluesky import RunEngine
+from bluesky.utils import RunEngineInterrupted
 
 from sdl.planners import Categorical, Integer, Objective, Planner, Real, Space, make_planner
 
@@ -21,6 +22,7 @@ from ._resume import InterruptedPolicy, ResumePlan, plan_resume
 from ._session import SessionOptions, run_session
 from .errors import StoreError
 from .store import ZarrWriter, open_store
+from .store._check import require_intact
 from .store._json import jsonable
 
 __all__ = ["Campaign"]
@@ -73,7 +75,13 @@ class Campaign:
             and tell the planner, declared like objectives (their goal is ignored): the
             quantities a planner's outcome constraints bound ("viscosity <= 50").
         plan_ahead: compute the next proposal while the current experiment is measured.
-        retries: times a failed point is measured again at once (not for limit errors).
+        retries: times a failed point is measured again at once (not for limit errors);
+            each attempt counts against the budget.
+        instrument_reruns: times the point of an experiment failed by its instrument (a
+            disconnect, timeout or device fault) is measured again, without counting the
+            failed attempt against the budget or telling it to the planner.
+        status_timeout: seconds to wait after an experiment for device operations its
+            protocol left running (e.g. a motor still moving when another failed).
         pause_after_failures: pause after this many failures in a row (None: never).
         pause_on_disconnect: pause when a device loses its connection mid-experiment.
         fixed: parameters fixed for every batch (dict) or ``fixed(batch) -> dict``.
@@ -111,6 +119,8 @@ class Campaign:
         measurements: Sequence[Objective | Mapping[str, Any] | str] = (),
         plan_ahead: bool = False,
         retries: int = 0,
+        instrument_reruns: int = 1,
+        status_timeout: float = 60.0,
         pause_after_failures: int | None = None,
         pause_on_disconnect: bool = True,
         fixed: Mapping[str, Any] | Callable[[int], Mapping[str, Any]] | None = None,
@@ -147,6 +157,9 @@ class Campaign:
             raise ValueError(f"budget must be at least 1, got {budget}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        from sdl.protocols import check_protocol
+
+        check_protocol(protocol, self.space.names)  # before anything runs or is stored
         self.protocol = protocol
         if isinstance(devices, Mapping):
             self.devices = dict(devices)
@@ -158,10 +171,15 @@ class Campaign:
         self.name = name
         self.metadata = dict(metadata or {})
         self.uid = str(uuid.uuid4())
+        self._used = False
         if approval not in (None, "terminal", "dashboard"):
             raise ValueError(f"approval must be None, 'terminal' or 'dashboard', got {approval!r}")
         if retries < 0:
             raise ValueError(f"retries must be 0 or more, got {retries}")
+        if instrument_reruns < 0:
+            raise ValueError(f"instrument_reruns must be 0 or more, got {instrument_reruns}")
+        if not status_timeout > 0:
+            raise ValueError(f"status_timeout must be greater than 0 s, got {status_timeout}")
         self.approval = approval
         self.operator = operator
         self.safe_state = safe_state
@@ -169,6 +187,8 @@ class Campaign:
             batch_size=self.batch_size,
             plan_ahead=plan_ahead,
             retries=int(retries),
+            instrument_reruns=int(instrument_reruns),
+            status_timeout=float(status_timeout),
             pause_after_failures=pause_after_failures,
             pause_on_disconnect=pause_on_disconnect,
             fixed=fixed,
@@ -207,17 +227,32 @@ class Campaign:
             "approval": self.approval,
             "plan_ahead": self.loop_options.plan_ahead,
             "retries": self.loop_options.retries,
+            "instrument_reruns": self.loop_options.instrument_reruns,
             "warm_start": self.warm_start_source,
             **self.metadata,
         }
 
+    def _claim(self) -> None:
+        """A campaign object runs once: its planner and uid belong to one store."""
+        if self._used:
+            raise RuntimeError(
+                f"campaign {self.name!r} (uid {self.uid}) has already run; its planner holds "
+                f"that run's observations and its uid names that store. Build a new Campaign "
+                f"with the same arguments to run again, or to resume a store"
+            )
+        self._used = True
+
     def plan(self, *, resume: ResumePlan | None = None, approve: Callable | None = None):
-        """The campaign as a bluesky plan, for ``RE(campaign.plan())``.
+        """The campaign as a bluesky plan, for ``RE(campaign.plan())``. Once per campaign.
 
         Args:
             resume: where to start when continuing from a store (see :meth:`resume`).
             approve: ``approve(points, batch) -> ApprovalDecision`` run before each batch.
+
+        Raises:
+            RuntimeError: this campaign has already run (a plan was made before).
         """
+        self._claim()
         md = {
             "sdl_campaign_uid": self.uid,
             "sdl_campaign": self.describe(),
@@ -267,16 +302,21 @@ class Campaign:
 
         Raises:
             StoreError: ``store`` already holds a campaign and ``overwrite`` is False.
+            StoreLockedError: another live process writes to ``store`` (checked first,
+                before anything is deleted or created).
+            RuntimeError: this campaign has already run (build a new one to run again).
         """
-        if not overwrite and (Path(store) / "zarr.json").exists():
-            raise StoreError(
-                f"store {store} already holds a campaign; choose another store path, "
-                f"overwrite it (overwrite=True, or --overwrite on the command line), "
-                f"or continue it (campaign.resume(store), or sdl resume)"
-            )
-        writer = ZarrWriter.open(store, store_options, overwrite=overwrite)
+        if self._used:
+            self._claim()  # refused before any store is touched
+        # the writer takes the store's lock before it checks, deletes or creates anything
+        writer = ZarrWriter.open(store, store_options, overwrite=overwrite, new=True)
         options = SessionOptions(progress, plot, control, interactive, tuple(callbacks))
-        return run_session(self, RE, writer, lambda approve: self.plan(approve=approve), options)
+        return _closing_on_error(
+            writer,
+            lambda: run_session(
+                self, RE, writer, lambda approve: self.plan(approve=approve), options
+            ),
+        )
 
     def resume(
         self,
@@ -304,20 +344,37 @@ class Campaign:
             policy: ``"rerun"`` or ``"skip"`` for interrupted experiments.
             budget: a new total budget (done + failed, earlier runs included).
         """
+        if budget is not None and budget < 1:
+            raise ValueError(f"budget must be at least 1, got {budget}")
+        if self._used:
+            self._claim()  # refused before any store is touched
         reader = open_store(store)
-        stored = reader.campaign
-        if not stored.get("uid"):
-            raise StoreError(f"{store} holds no campaign to resume")
-        if budget is not None:
-            if budget < 1:
-                raise ValueError(f"budget must be at least 1, got {budget}")
-            self.budget = int(budget)
-        resume = plan_resume(reader, self.planner, policy=policy)
-        self.uid = stored["uid"]
+        # the lock before the check: from here on nobody else changes the store
         writer = ZarrWriter.open(store, store_options)
+        try:
+            # a damaged table would read as a shorter campaign, and be written over
+            require_intact(writer.root)
+            stored = reader.campaign
+            if not stored.get("uid"):
+                raise StoreError(f"{store} holds no campaign to resume")
+            if budget is not None:
+                self.budget = int(budget)
+            resume = plan_resume(
+                reader,
+                self.planner,
+                policy=policy,
+                instrument_reruns=self.loop_options.instrument_reruns,
+            )
+        except BaseException:
+            writer.close()
+            raise
+        self.uid = stored["uid"]
         options = SessionOptions(progress, plot, control, interactive, tuple(callbacks))
-        return run_session(
-            self, RE, writer, lambda approve: self.plan(resume=resume, approve=approve), options
+        return _closing_on_error(
+            writer,
+            lambda: run_session(
+                self, RE, writer, lambda approve: self.plan(resume=resume, approve=approve), options
+            ),
         )
 
     # -- used by the session -----------------------------------------------------------------
@@ -364,6 +421,18 @@ class Campaign:
             make_safe(self._safe_devices())
         except Exception:  # the pause itself must not fail; the operator sees the log
             logger.exception("safe state at pause failed")
+
+
+def _closing_on_error(writer: ZarrWriter, session: Callable[[], CampaignResult]) -> CampaignResult:
+    """Run ``session``; on an error close the writer (releasing the store's lock), except at a
+    pause nobody handles: then the writer goes on recording until the RunEngine is idle."""
+    try:
+        return session()
+    except RunEngineInterrupted:
+        raise
+    except BaseException:
+        writer.close()
+        raise
 
 
 def _warm_start(planner: Planner, data: Any) -> str:

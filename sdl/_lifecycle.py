@@ -5,7 +5,8 @@
     planned ──► running ──► done
        │           ├──────► failed       (device error, NaN, missing data; cause recorded)
        │           └──────► interrupted  (the campaign stopped or crashed mid-experiment)
-       ├──────────────────► failed       (rejected before it ran, e.g. outside limits)
+       ├──────────────────► failed       (refused before it ran, e.g. outside limits)
+       ├──────────────────► rejected     (an operator rejected the proposal; never ran)
        └──────────────────► interrupted
 
 Every transition is written to the store durably before the next step starts.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-__all__ = ["Status", "Experiment", "TRANSITIONS", "IllegalTransition"]
+__all__ = ["Status", "Experiment", "TRANSITIONS", "IllegalTransition", "budget_spent"]
 
 
 class Status(str, Enum):
@@ -28,19 +29,21 @@ class Status(str, Enum):
     DONE = "done"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    REJECTED = "rejected"
 
     @property
     def final(self) -> bool:
-        return self in (Status.DONE, Status.FAILED, Status.INTERRUPTED)
+        return self in (Status.DONE, Status.FAILED, Status.INTERRUPTED, Status.REJECTED)
 
 
 TRANSITIONS: dict[Status | None, frozenset[Status]] = {
     None: frozenset({Status.PLANNED}),
-    Status.PLANNED: frozenset({Status.RUNNING, Status.FAILED, Status.INTERRUPTED}),
+    Status.PLANNED: frozenset({Status.RUNNING, Status.FAILED, Status.INTERRUPTED, Status.REJECTED}),
     Status.RUNNING: frozenset({Status.DONE, Status.FAILED, Status.INTERRUPTED}),
     Status.DONE: frozenset(),
     Status.FAILED: frozenset(),
     Status.INTERRUPTED: frozenset(),
+    Status.REJECTED: frozenset(),
 }
 
 
@@ -85,3 +88,14 @@ class Experiment:
                 f"experiment {self.id}: {self.status.value} -> {status.value} is not allowed"
             )
         return replace(self, status=status, **changes)
+
+
+def budget_spent(table: Any) -> int:
+    """Experiments of a campaign table (``store.to_dataframe()``) that count against its
+    budget: done and failed ones, except a failure whose point was measured again (an
+    instrument failure re-run, named by a later experiment's ``rerun_of``)."""
+    if len(table) == 0:
+        return 0
+    status = table["status"]
+    rerun = table.index.isin(table["rerun_of"]) if "rerun_of" in table else False
+    return int((status == "done").sum() + ((status == "failed") & ~rerun).sum())

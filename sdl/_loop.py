@@ -10,15 +10,17 @@ from typing import Any
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
-from bluesky.utils import Msg, RequestAbort, RequestStop, RunEngineInterrupted
+from bluesky.utils import FailedStatus, Msg, RequestAbort, RequestStop, RunEngineInterrupted
 
-from sdl.errors import LimitError, NotConnectedError
+from sdl.errors import DeviceFaultError, LimitError, NotConnectedError
 from sdl.planners import Objective, Planner
 from sdl.protocols import Capture, capture, extract_objectives
 
+from ._failures import FailureKind, classify_failure
 from ._ledger import ApprovalLog, Ledger, PlannerLog
 from ._lifecycle import Experiment, Status
 from ._resume import ResumePlan
+from ._statuses import StatusGuard
 from ._worker import Worker
 
 __all__ = ["closed_loop", "LoopOptions", "CAMPAIGN_RUN_KEY"]
@@ -39,7 +41,15 @@ class LoopOptions:
             of the current batch is measured (its point is passed as pending), so the
             instrument does not wait for the planner.
         retries: times a failed experiment's point is measured again at once (each
-            attempt is its own experiment and counts against the budget).
+            attempt is its own experiment and counts against the budget); for an
+            instrument failure, only once ``instrument_reruns`` are spent.
+        instrument_reruns: times the point of an experiment failed by its instrument (a
+            disconnect, timeout or device fault; see :mod:`sdl._failures`) is measured
+            again, after a pause on disconnect has been resumed. The failed attempt is not
+            told to the planner and does not count against the budget.
+        status_timeout: seconds to wait, after an experiment's protocol ended, for the
+            device operations it started and left running (a motor still moving when
+            another failed); a failure among them fails the experiment.
         pause_after_failures: pause the RunEngine after this many failures in a row
             (None: never); the operator resumes, stops or aborts.
         fixed: parameters fixed for every ask (dict), or ``fixed(batch) -> dict``.
@@ -59,11 +69,17 @@ class LoopOptions:
     approve: Callable[[list[dict[str, Any]], int], Any] | None = None
     pause_on_disconnect: bool = True
     safe_state: Callable[[], Generator[Msg, Any, Any]] | None = None
+    instrument_reruns: int = 1
+    status_timeout: float = 60.0
+
+
+class StaleOperationsFailed(DeviceFaultError):
+    """Device operations a protocol started and left running failed after it ended."""
 
 
 def _root_error(err: BaseException) -> BaseException:
     """The device's own exception inside a bluesky ``FailedStatus``, else ``err``."""
-    if type(err).__name__ == "FailedStatus" and err.args:
+    if isinstance(err, FailedStatus) and err.args:
         exc = getattr(err.args[0], "exception", lambda: None)()
         if exc is not None:
             return exc
@@ -73,7 +89,7 @@ def _root_error(err: BaseException) -> BaseException:
 def _describe_failure(err: BaseException) -> str:
     text = f"{type(err).__name__}: {err}"
     inner = getattr(err, "__cause__", None) or getattr(err, "__context__", None)
-    if type(err).__name__ == "FailedStatus" and err.args:
+    if isinstance(err, FailedStatus) and err.args:
         status = err.args[0]
         exc = getattr(status, "exception", lambda: None)()
         if exc is not None:
@@ -99,11 +115,15 @@ class _Loop:
         self.planner_log = PlannerLog()
         self.approval_log = ApprovalLog()
         self.worker = Worker()
+        self.guard = StatusGuard()
         self.experiments: dict[int, Experiment] = {}
         self.completed = resume.completed
         self.next_id = resume.next_id
         self.batch = resume.next_batch
         self.failures_in_row = 0
+        # first experiment of a chain of measurements of one point -> instrument failures
+        self.instrument_failures: dict[int, int] = dict(resume.instrument_failures)
+        self.rejected_points: list[dict[str, Any]] = [dict(p) for p in resume.rejected]
         self._ahead = None  # (future, batch, t0) of a plan-ahead ask
 
     # -- recording ---------------------------------------------------------------------------
@@ -111,9 +131,9 @@ class _Loop:
         self.experiments[exp.id] = exp
         yield from self.ledger.record(exp)
 
-    def _new(self, points, batch) -> list[Experiment]:
+    def _new(self, points, batch, rerun_of: int = -1) -> list[Experiment]:
         exps = [
-            Experiment(id=self.next_id + i, batch=batch, point=dict(p))
+            Experiment(id=self.next_id + i, batch=batch, point=dict(p), rerun_of=rerun_of)
             for i, p in enumerate(points)
         ]
         self.next_id += len(exps)
@@ -130,7 +150,8 @@ class _Loop:
 
     def _ask_now(self, n: int, pending: list[dict[str, Any]], batch: int):
         """In the worker: ask; return the points and what the planner knew when asked."""
-        kwargs: dict[str, Any] = {"pending": pending}
+        # points an operator rejected: kept away from, but not learnt from (never measured)
+        kwargs: dict[str, Any] = {"pending": [*pending, *self.rejected_points]}
         fixed = self._fixed(batch)
         if fixed:
             kwargs["fixed"] = fixed
@@ -164,13 +185,12 @@ class _Loop:
             decision = yield from self.worker.call(self.opt.approve, points, batch)
             yield from self.approval_log.record(batch, decision)
             rejected = self._new(decision.rejected, batch)
-            for exp in rejected:
+            for exp in rejected:  # not measured: neither told nor counted against the budget
                 yield from self.record(exp)
                 yield from self.record(
-                    exp.advance(Status.FAILED, cause=f"rejected by {decision.who}")
+                    exp.advance(Status.REJECTED, cause=f"rejected by {decision.who}")
                 )
-                self.planner.tell([exp.point], [self._failed_outcome()])
-                self.completed += 1
+                self.rejected_points.append(dict(exp.point))
             points = [*decision.accepted, *decision.added]
         # a plan-ahead ask made before a retry, or operators adding points, may overshoot
         points = points[: max(self.budget - self.completed, 0)]
@@ -191,10 +211,17 @@ class _Loop:
             "sdl_batch": exp.batch,
             "sdl_point": dict(exp.point),
         }
+        self.guard.begin(exp.id)
         try:
             plan = self.protocol(dict(exp.point), md=exp_md)
             yield from bpp.set_run_key_wrapper(capture(plan, sink), f"sdl-experiment-{exp.id}")
+            self.guard.end_protocol()
+            left = yield from self.guard.drain(self.opt.status_timeout)
+            if left:  # what the protocol started and left running failed afterwards
+                raise StaleOperationsFailed("; ".join(left))
             values = extract_objectives(self.objectives + self.measurements, sink.readings)
+        except GeneratorExit:  # RE.halt(): no clean-up, as bluesky's own wrappers do
+            raise
         except _CONTROL_FLOW as err:
             cause = {RequestAbort: "campaign aborted", RequestStop: "campaign stopped"}.get(
                 type(err), f"campaign interrupted ({type(err).__name__})"
@@ -204,10 +231,20 @@ class _Loop:
             )
             raise
         except Exception as err:  # a failed experiment is recorded, and the campaign goes on
+            cause = _describe_failure(err)
+            # a motor still moving when another failed: wait for it before going on
+            primary = err.args[0] if isinstance(err, FailedStatus) and err.args else None
+            left = yield from self.guard.drain(self.opt.status_timeout, failed=True, cause=primary)
+            if left:
+                cause = f"{cause}; also: {'; '.join(left)}"[:1000]
+            root = _root_error(err)
             failed = running.advance(
-                Status.FAILED, run_uid=sink.run_uid or "", cause=_describe_failure(err)
+                Status.FAILED,
+                run_uid=sink.run_uid or "",
+                cause=cause,
+                failure_kind=classify_failure(root).value,
             )
-            return failed, _root_error(err)
+            return failed, root
         return running.advance(Status.DONE, run_uid=sink.run_uid or "", objectives=values), None
 
     def _retryable(self, final: Experiment, error: BaseException | None, attempt: int) -> bool:
@@ -222,18 +259,37 @@ class _Loop:
     def _settle(self, final: Experiment, error: BaseException | None, attempt: int):
         """Plan: record a finished experiment, tell the planner, apply the failure policy.
 
+        Args:
+            attempt: retries (the ``retries`` policy) already spent on this point.
+
         Returns:
-            Whether its point is to be measured again (the ``retries`` policy).
+            ``None``, or how the point is measured again: ``"rerun"`` (an instrument
+            failure; free) or ``"retry"`` (the ``retries`` policy; counted).
         """
-        retry = self._retryable(final, error, attempt)
-        if retry:
+        failed = final.status is Status.FAILED
+        instrument = failed and final.failure_kind == FailureKind.INSTRUMENT.value
+        again = None
+        if instrument:
+            root = final.rerun_of if final.rerun_of >= 0 else final.id
+            self.instrument_failures[root] = self.instrument_failures.get(root, 0) + 1
+        if instrument and self.instrument_failures[root] <= self.opt.instrument_reruns:
+            again = "rerun"
+            final = replace(
+                final,
+                cause=f"{final.cause}; instrument failure, measured again as experiment "
+                f"{self.next_id}",
+            )
+        elif self._retryable(final, error, attempt):
+            again = "retry"
             final = replace(
                 final, cause=f"{final.cause}; retried ({attempt + 1} of {self.opt.retries})"
             )
         yield from self.record(final)
-        failed = final.status is Status.FAILED
-        self.planner.tell([final.point], [self._failed_outcome() if failed else final.objectives])
-        self.completed += 1
+        if not instrument:  # an instrument's fault says nothing about the point
+            outcome = self._failed_outcome() if failed else final.objectives
+            self.planner.tell([final.point], [outcome])
+        if again != "rerun":
+            self.completed += 1
         self.failures_in_row = self.failures_in_row + 1 if failed else 0
         limit = self.opt.pause_after_failures
         if isinstance(error, NotConnectedError) and self.opt.pause_on_disconnect:
@@ -243,10 +299,10 @@ class _Loop:
         elif limit and self.failures_in_row >= limit:
             self.failures_in_row = 0
             yield from bps.pause()
-        return retry
+        return again
 
     def _run_batch(self, queue: list[Experiment]):
-        attempts = {exp.id: 0 for exp in queue}
+        attempts = {exp.id: 0 for exp in queue}  # retries spent on each point
         i = 0
         while i < len(queue):
             exp = queue[i]
@@ -260,9 +316,16 @@ class _Loop:
             if self._ahead is not None and last:
                 # the planner is busy in the worker: wait for it before telling it more
                 yield from self.worker.wait(self._ahead[0])
-            if (yield from self._settle(final, error, attempts[exp.id])):
-                (again,) = self._new([exp.point], exp.batch)
-                attempts[again.id] = attempts[exp.id] + 1
+            how = yield from self._settle(final, error, attempts.get(exp.id, 0))
+            if how is not None:
+                retries = attempts.get(exp.id, 0)
+                if how == "rerun":  # the same point, in the same chain of measurements
+                    root = exp.rerun_of if exp.rerun_of >= 0 else exp.id
+                    (again,) = self._new([exp.point], exp.batch, rerun_of=root)
+                    attempts[again.id] = retries
+                else:
+                    (again,) = self._new([exp.point], exp.batch)
+                    attempts[again.id] = retries + 1
                 yield from self.record(again)
                 queue.insert(i + 1, again)
             i += 1
@@ -281,6 +344,8 @@ class _Loop:
                     continue
             try:
                 yield from self._run_batch(queue)
+            except GeneratorExit:  # RE.halt(): the store is left as after a crash
+                raise
             except _CONTROL_FLOW as err:
                 cause = (
                     "campaign stopped before it ran"
@@ -351,14 +416,20 @@ def closed_loop(
     plan = bpp.set_run_key_wrapper(plan, CAMPAIGN_RUN_KEY)
     if options.safe_state is not None:
         plan = _with_safe_state(plan, options.safe_state)
-    yield from bpp.rewindable_wrapper(plan, False)
+    # outermost: a status abandoned by an earlier experiment never reaches the loop
+    yield from loop.guard.watch(bpp.rewindable_wrapper(plan, False))
     return list(loop.experiments.values())
 
 
 def _with_safe_state(plan, safe_state):
-    """Run ``safe_state()`` after ``plan`` if it ends by an exception (error, abort, stop)."""
+    """Run ``safe_state()`` after ``plan`` if it ends by an exception (error, abort, stop).
+
+    Not after ``RE.halt()``, which by bluesky's definition skips every clean-up.
+    """
     try:
         return (yield from plan)
+    except GeneratorExit:
+        raise
     except BaseException:
         yield from safe_state()
         raise

@@ -2,24 +2,153 @@
 
 One mechanism for devices, planners and protocols: built-ins are registered in code;
 third-party packages add entries under the entry-point groups ``sdl.devices``,
-``sdl.planners`` and ``sdl.protocols``, loaded lazily on the first look-up; a
-``"module:attribute"`` name is imported directly. A name registered twice is an error.
+``sdl.planners`` and ``sdl.protocols``, loaded lazily on the first look-up. A name
+registered twice is an error.
+
+A ``"module:attribute"`` name imports that module and calls what it names: it is code,
+not data, and a campaign file or a store's saved configuration is data (docs/plugins.md,
+"What is data, what is code"). So such a name is refused unless the caller opted in with
+:func:`allow_import` (``sdl run --allow-import``, ``load_campaign(..., allow_import=True)``).
 
 This module imports nothing else from sdl but :mod:`sdl.errors`, so every layer may use it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
 from sdl.errors import ConfigError, SdlError
 
-__all__ = ["Registry", "check_options", "import_reference"]
+__all__ = [
+    "ImportNotAllowedError",
+    "Registry",
+    "allow_import",
+    "check_options",
+    "checked_import",
+    "check_config_imports",
+    "import_allowed",
+    "import_reference",
+]
 
 T = TypeVar("T")
+
+#: whether ``"module:attribute"`` references may be imported in this context
+_IMPORT_ALLOWED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "sdl_import_allowed", default=False
+)
+
+_FIXES = (
+    "register it as an entry point of an installed package (docs/plugins.md, "
+    '"Register it") and use its name, or, if you trust this file, pass --allow-import '
+    "(sdl run/resume) or allow_import=True (load_campaign/build_campaign): a "
+    "'module:attribute' path runs that module's code"
+)
+
+
+class ImportNotAllowedError(ConfigError):
+    """A ``"module:attribute"`` reference was given where only registered names are allowed.
+
+    Attributes:
+        references: ``(field, reference)`` pairs that were refused.
+    """
+
+    def __init__(self, message: str, references: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.references = list(references or [])
+
+
+def import_allowed() -> bool:
+    """Whether ``"module:attribute"`` references may be imported here (see :func:`allow_import`)."""
+    return _IMPORT_ALLOWED.get()
+
+
+@contextlib.contextmanager
+def allow_import(allowed: bool = True) -> Iterator[None]:
+    """Within the block, ``"module:attribute"`` references are imported (``allowed``) or not.
+
+    Use it only around configurations you trust as you trust code: the reference names a
+    module that is imported and a callable that is called. ``allow_import(False)`` inside
+    an allowing block does not take the permission away (an outer opt-in stands).
+
+    Example:
+        >>> with allow_import():  # doctest: +SKIP
+        ...     make_device("my_lab.devices:Pump", "pump")
+    """
+    reset = _IMPORT_ALLOWED.set(bool(allowed) or _IMPORT_ALLOWED.get())
+    try:
+        yield
+    finally:
+        _IMPORT_ALLOWED.reset(reset)
+
+
+def _refusal(references: list[tuple[str, str]]) -> ImportNotAllowedError:
+    listed = "; ".join(f"{field}: {ref!r}" for field, ref in references)
+    return ImportNotAllowedError(
+        f"{listed}: an import path ('module:attribute') is code, and this configuration is "
+        f"data: refused. To use it, {_FIXES}",
+        references,
+    )
+
+
+def checked_import(ref: str, *, field: str) -> Any:
+    """:func:`import_reference` if :func:`allow_import` is in effect, else refuse.
+
+    Raises:
+        ImportNotAllowedError: outside an :func:`allow_import` block (nothing is imported).
+        ImportError, AttributeError: as :func:`import_reference`.
+    """
+    if not import_allowed():
+        raise _refusal([(field, ref)])
+    return import_reference(ref)
+
+
+#: fields of a campaign configuration whose value is a registered name or an import path
+def _config_references(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+
+    def add(field: str, value: Any) -> None:
+        if isinstance(value, str) and ":" in value:
+            found.append((field, value))
+
+    devices = data.get("devices") or {}
+    if isinstance(devices, Mapping):
+        for name, dev in devices.items():
+            if isinstance(dev, Mapping):
+                add(f"devices.{name}.type", dev.get("type"))
+                options = dev.get("options")
+                if isinstance(options, Mapping):  # sim_detector's physics
+                    add(f"devices.{name}.options.physics", options.get("physics"))
+    for key in ("planner", "protocol"):
+        if isinstance(data.get(key), Mapping):
+            add(f"{key}.name", data[key].get("name"))
+    for key in ("objectives", "measurements"):
+        for i, obj in enumerate(data.get(key) or []):
+            if isinstance(obj, Mapping):
+                add(f"{key}.{obj.get('name', i)}.function", obj.get("function"))
+    return found
+
+
+def check_config_imports(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Refuse a campaign configuration holding import paths, unless imports are allowed.
+
+    Args:
+        data: the configuration as plain data (``CampaignConfig.model_dump()``).
+
+    Returns:
+        The ``(field, reference)`` pairs found (imports being allowed).
+
+    Raises:
+        ImportNotAllowedError: naming every field holding a ``"module:attribute"`` path.
+    """
+    found = _config_references(data)
+    if found and not import_allowed():
+        raise _refusal(found)
+    return found
 
 
 def import_reference(ref: str) -> Any:
@@ -65,8 +194,8 @@ class Registry(Generic[T]):
         self.group = group
         self.not_found = not_found
         self.how_to_register = how_to_register or (
-            f"register it under the entry-point group {group!r} or refer to it as "
-            f"'package.module:attribute'"
+            f"register it under the entry-point group {group!r} (or, in code you trust, "
+            f"refer to it as 'package.module:attribute' with imports allowed)"
         )
         self._entries: dict[str, T] = {}
         self._references: dict[str, str] = {}  # name -> "module:attribute" not yet imported
@@ -123,11 +252,12 @@ class Registry(Generic[T]):
         return dict(sorted(names.items()))
 
     def get(self, name: str) -> T:
-        """Look ``name`` up; ``"module:attribute"`` is imported.
+        """Look ``name`` up; ``"module:attribute"`` is imported only within :func:`allow_import`.
 
         Raises:
             the registry's ``not_found`` error, listing what is available and how to
-            register a new entry; :class:`ConfigError` if a plugin fails to load.
+            register a new entry; :class:`ConfigError` if a plugin fails to load;
+            :class:`ImportNotAllowedError` for an import path outside :func:`allow_import`.
         """
         if name in self._entries:
             return self._entries[name]
@@ -137,7 +267,7 @@ class Registry(Generic[T]):
             return obj
         if ":" in name:
             try:
-                return import_reference(name)
+                return checked_import(name, field=self.kind)
             except (ImportError, AttributeError) as err:
                 raise self.not_found(
                     f"{self.kind} {name!r} could not be imported ({type(err).__name__}: {err}); "

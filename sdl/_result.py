@@ -22,6 +22,10 @@ class CampaignResult:
         n_done: experiments that produced objective values.
         n_failed: experiments recorded as failed.
         n_interrupted: experiments interrupted by a stop or a crash.
+        n_rerun: failed experiments whose point was measured again (an instrument failure
+            re-run; it does not count against the budget): the budget counts
+            ``n_done + n_failed - n_rerun``.
+        n_rejected: proposals an operator rejected (never measured).
         best_point: parameters of the best experiment (first objective), or None.
         best_objectives: objective values of that experiment.
         wall_time: seconds the run took (NaN when unknown).
@@ -37,6 +41,8 @@ class CampaignResult:
     best_objectives: dict[str, float] = field(default_factory=dict)
     wall_time: float = float("nan")
     pareto_front: tuple[tuple[dict[str, Any], dict[str, float]], ...] = ()
+    n_rerun: int = 0
+    n_rejected: int = 0
 
     @classmethod
     def from_store(cls, store: CampaignStore, wall_time: float = float("nan")) -> CampaignResult:
@@ -67,6 +73,8 @@ class CampaignResult:
             n_done=int((df["status"] == "done").sum()),
             n_failed=int((df["status"] == "failed").sum()),
             n_interrupted=int((df["status"] == "interrupted").sum()),
+            n_rerun=int((df["status"] == "failed").sum()) - _failed_spent(df),
+            n_rejected=int((df["status"] == "rejected").sum()),
             best_point=best_point,
             best_objectives=best_obj,
             wall_time=float(wall_time),
@@ -76,7 +84,9 @@ class CampaignResult:
         """A few lines for a terminal."""
         lines = [
             f"experiments: {self.n_done} done, {self.n_failed} failed"
-            + (f", {self.n_interrupted} interrupted" if self.n_interrupted else ""),
+            + (f" ({self.n_rerun} of them measured again)" if self.n_rerun else "")
+            + (f", {self.n_interrupted} interrupted" if self.n_interrupted else "")
+            + (f", {self.n_rejected} rejected" if self.n_rejected else ""),
         ]
         if self.best_point is not None:
             point = ", ".join(f"{k}={_fmt(v)}" for k, v in self.best_point.items())
@@ -98,3 +108,9 @@ def _plain(v: Any) -> Any:
 
 def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _failed_spent(df) -> int:
+    from ._lifecycle import budget_spent
+
+    return budget_spent(df) - int((df["status"] == "done").sum())

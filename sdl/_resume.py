@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sdl.errors import StoreError
 from sdl.planners import Planner
 
+from ._failures import FailureKind
 from ._lifecycle import Experiment, Status
 from .store import CampaignStore
 
@@ -37,6 +38,9 @@ class ResumePlan:
         to_interrupt: experiments left planned/running, to be marked interrupted first.
         reruns: points to measure again before asking the planner (``rerun`` policy).
         previous_runs: uids of the earlier campaign runs.
+        instrument_failures: id of the first experiment of a chain -> instrument failures
+            recorded in that chain (so re-runs are not granted twice across a crash).
+        rejected: points an operator rejected (passed to later asks as pending).
     """
 
     completed: int
@@ -45,6 +49,8 @@ class ResumePlan:
     to_interrupt: tuple[Experiment, ...] = ()
     reruns: tuple[Experiment, ...] = ()
     previous_runs: tuple[str, ...] = field(default_factory=tuple)
+    instrument_failures: dict[int, int] = field(default_factory=dict)
+    rejected: tuple[dict[str, Any], ...] = ()
 
 
 def _orphan_runs(store: CampaignStore, campaign_uid: str) -> dict[int, str]:
@@ -60,14 +66,28 @@ def _orphan_runs(store: CampaignStore, campaign_uid: str) -> dict[int, str]:
 
 
 def plan_resume(
-    store: CampaignStore, planner: Planner, *, policy: InterruptedPolicy = "rerun"
+    store: CampaignStore,
+    planner: Planner,
+    *,
+    policy: InterruptedPolicy = "rerun",
+    instrument_reruns: int = 1,
 ) -> ResumePlan:
     """Restore ``planner`` from ``store`` and work out how the campaign continues.
+
+    Experiments that measure the same point again (a re-run of an interrupted experiment,
+    or of one failed by its instrument) name the first of them in ``rerun_of``; together
+    they form a *chain*. A chain counts once against the budget when one of its members
+    is done or failed by its sample (or failed by its instrument more often than
+    ``instrument_reruns`` allows), and is measured again -- by exactly one new member --
+    when its last member was interrupted, cut by a crash, or failed by its instrument with
+    re-runs left. So however many times the campaign is killed, a point is re-run at most
+    once per original experiment.
 
     Args:
         store: the campaign's store.
         planner: a fresh planner built like the original (same kind, options and seed).
         policy: ``"rerun"`` measures interrupted points again; ``"skip"`` leaves them.
+        instrument_reruns: the campaign's ``instrument_reruns`` option.
 
     Raises:
         StoreError: the store and the planner disagree on parameters or objectives, or the
@@ -89,11 +109,13 @@ def plan_resume(
         )
     df = store.to_dataframe().sort_index()
     params, objs = store.parameter_names, [*store.objective_names, *store.measurement_names]
-    completed = df[df["status"].isin(["done", "failed"])]
-    points = [{p: _plain(row[p]) for p in params} for _, row in completed.iterrows()]
+    instrument = (df["status"] == "failed") & (df["failure_kind"] == FailureKind.INSTRUMENT.value)
+    outcome = (df["status"] == "done") | ((df["status"] == "failed") & ~instrument)
+    told = df[outcome]  # an instrument's failure was never told to the planner
+    points = [{p: _plain(row[p]) for p in params} for _, row in told.iterrows()]
     outcomes = [
         {o: (float(row[o]) if row["status"] == "done" else math.nan) for o in objs}
-        for _, row in completed.iterrows()
+        for _, row in told.iterrows()
     ]
     if points:
         planner.tell(points, outcomes)
@@ -102,46 +124,78 @@ def plan_resume(
     cut = df[df["status"].isin(["planned", "running"])]
     orphans = _orphan_runs(store, store.campaign.get("uid", "")) if len(cut) else {}
     next_id = int(df.index.max()) + 1 if len(df) else 0
-    to_interrupt, reruns = [], []
+    legacy = not store.has_table_column("rerun_of")  # written before re-runs were linked
+    to_interrupt: list[Experiment] = []
+    reruns: list[Experiment] = []
+    failures: dict[int, int] = {}
+    completed = 0
 
-    def rerun(exp_id: int, point: dict[str, Any], batch: int) -> str:
-        if policy != "rerun":
-            return "not re-run (policy 'skip')"
-        new_id = next_id + len(reruns)
-        reruns.append(Experiment(id=new_id, batch=batch, point=point))
-        return f"re-run as experiment {new_id}"
-
-    # interrupted earlier (abort, stop) and not measured again since
-    for exp_id, row in df[df["status"] == "interrupted"].iterrows():
-        point = {p: _plain(row[p]) for p in params}
-        later = completed[(completed.index > exp_id) & (completed["batch"] == row["batch"])]
-        if not any(all(r[p] == point[p] for p in params) for _, r in later.iterrows()):
-            rerun(int(exp_id), point, int(row["batch"]))
-    # left planned or running by a crash: interrupt them now
-    for exp_id, row in cut.iterrows():
-        point = {p: _plain(row[p]) for p in params}
-        status = Status(row["status"])
-        what = rerun(int(exp_id), point, int(row["batch"]))
-        cause = f"the campaign process ended while this experiment was {status.value}; {what}"
-        to_interrupt.append(
-            Experiment(
-                id=int(exp_id),
-                batch=int(row["batch"]),
-                point=point,
-                status=status,
-                run_uid=orphans.get(int(exp_id), ""),
-                cause=cause,
+    roots = df["rerun_of"].where(df["rerun_of"] >= 0, df.index.to_series())
+    for root, chain in df.groupby(roots, sort=True):
+        root = int(root)
+        last = chain.iloc[-1]
+        point = {p: _plain(last[p]) for p in params}
+        if last["status"] == Status.REJECTED.value:  # never measured; never re-run
+            continue
+        settled = int(outcome[chain.index].sum())
+        failures[root] = int(instrument[chain.index].sum())
+        completed += settled
+        if settled:
+            why = "not re-run (its point was measured)"
+        elif last["status"] == "failed":  # by its instrument
+            if failures[root] > instrument_reruns:
+                completed += 1
+                continue
+            why = ""
+        elif policy != "rerun":
+            why = "not re-run (policy 'skip')"
+        elif (
+            legacy
+            and last["status"] == "interrupted"
+            and _measured_later(df, outcome, last, params)
+        ):
+            why = "not re-run (its point was measured)"
+        else:
+            why = ""
+        if not why:
+            new_id = next_id + len(reruns)
+            reruns.append(
+                Experiment(id=new_id, batch=int(last["batch"]), point=point, rerun_of=root)
             )
-        )
-    reruns.sort(key=lambda e: e.id)
+            why = f"re-run as experiment {new_id}"
+        for exp_id, row in chain[chain["status"].isin(["planned", "running"])].iterrows():
+            status = Status(row["status"])
+            to_interrupt.append(
+                Experiment(
+                    id=int(exp_id),
+                    batch=int(row["batch"]),
+                    point={p: _plain(row[p]) for p in params},
+                    status=status,
+                    run_uid=orphans.get(int(exp_id), ""),
+                    cause=f"the campaign process ended while this experiment was "
+                    f"{status.value}; {why}",
+                    rerun_of=int(row["rerun_of"]),
+                )
+            )
     return ResumePlan(
-        completed=len(completed),
+        completed=completed,
         next_id=next_id + len(reruns),
         next_batch=planner.n_asks,
-        to_interrupt=tuple(to_interrupt),
+        to_interrupt=tuple(sorted(to_interrupt, key=lambda e: e.id)),
         reruns=tuple(reruns),
         previous_runs=tuple(store.campaign_runs),
+        instrument_failures=failures,
+        rejected=tuple(
+            {p: _plain(row[p]) for p in params}
+            for _, row in df[df["status"] == Status.REJECTED.value].iterrows()
+        ),
     )
+
+
+def _measured_later(df, outcome, row, params) -> bool:
+    """Stores without ``rerun_of``: was this interrupted point measured in its batch since?"""
+    later = df[outcome & (df.index > row.name) & (df["batch"] == row["batch"])]
+    return any(all(r[p] == row[p] for p in params) for _, r in later.iterrows())
 
 
 def _plain(v: Any) -> Any:

@@ -94,6 +94,7 @@ def run_session(
         writer.flush()
         if watcher is not None:
             watcher.stop()
+        writer.close()  # last (the watcher logs operator actions): releases the store's lock
         if bar is not None:
             bar.close()
 

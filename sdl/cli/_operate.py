@@ -6,9 +6,46 @@ import argparse
 import os
 import sys
 
-__all__ = ["add_commands"]
+__all__ = [
+    "add_allow_import_option",
+    "add_commands",
+    "add_control_token_option",
+    "control_token_from",
+]
 
 EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def add_allow_import_option(parser: argparse.ArgumentParser) -> None:
+    """``--allow-import``: let 'module:attribute' paths in the configuration be imported."""
+    parser.add_argument(
+        "--allow-import",
+        action="store_true",
+        help="import 'module:attribute' paths in the configuration (device types, planner, "
+        "protocol, objective functions): they run code, so only for a file you trust as code",
+    )
+
+
+def add_control_token_option(parser: argparse.ArgumentParser, *, campaign: bool = False) -> None:
+    """``--control-token-file PATH``; without it the token comes from ``$SDL_CONTROL_TOKEN``."""
+    what = (
+        "accept only control requests signed with the token in this file"
+        if campaign
+        else "sign control requests with the token in this file"
+    )
+    parser.add_argument(
+        "--control-token-file",
+        metavar="PATH",
+        help=f"{what} (default: $SDL_CONTROL_TOKEN; never give the token itself on the "
+        "command line, where every local user can read it)",
+    )
+
+
+def control_token_from(args: argparse.Namespace) -> str | None:
+    """The control token of a command: ``--control-token-file``, else ``$SDL_CONTROL_TOKEN``."""
+    from sdl.control import read_control_token
+
+    return read_control_token(getattr(args, "control_token_file", None))
 
 
 def _cmd_control(args: argparse.Namespace) -> int:
@@ -19,7 +56,7 @@ def _cmd_control(args: argparse.Namespace) -> int:
         raise StoreError(
             f"no campaign store at {args.store}: give the store the campaign writes to"
         )
-    channel = ControlChannel(args.store)
+    channel = ControlChannel(args.store, token=control_token_from(args))
     rid = channel.request(args.action, args.who, expires_in=args.timeout)
     ack = channel.wait(rid, timeout=args.timeout)
     if ack is None and channel.withdraw(rid):
@@ -47,7 +84,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from sdl.dashboard import make_server
 
-    token = args.control_token or os.environ.get("SDL_CONTROL_TOKEN") or None
+    if args.control_token:
+        print(
+            "sdl: warning: --control-token is deprecated: every local user can read it in the "
+            "process list; put the token in $SDL_CONTROL_TOKEN or a file (--control-token-file)",
+            file=sys.stderr,
+        )
+    token = args.control_token or control_token_from(args)
     server = make_server(
         args.store, port=args.port, host=args.host, control_token=token, interval=args.interval
     )
@@ -75,8 +118,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     dash.add_argument(
         "--control-token",
-        help="enable control from the page; every action must give this token "
-        "(or set SDL_CONTROL_TOKEN). Without it the page is read-only",
+        help="deprecated (visible to every local user in the process list): use "
+        "$SDL_CONTROL_TOKEN or --control-token-file",
+    )
+    add_control_token_option(dash)
+    dash.epilog = (
+        "With a control token (from $SDL_CONTROL_TOKEN or --control-token-file) the page "
+        "controls the campaign: every action must give the token, and requests are signed "
+        "with it. Without one the page is read-only."
     )
     dash.add_argument("--interval", type=float, default=1.0, help="seconds between store reads")
     dash.set_defaults(func=_cmd_dashboard)
@@ -102,6 +151,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             help="seconds to wait for the campaign to acknowledge (default 10)",
         )
         p.add_argument("--who", help="your name (default $SDL_OPERATOR or your login)")
+        add_control_token_option(p)
 
     control = sub.add_parser("control", help="pause, resume, stop or abort a running campaign")
     actions = control.add_subparsers(dest="action", required=True)

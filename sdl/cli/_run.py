@@ -41,23 +41,33 @@ def _session_kwargs(args: argparse.Namespace, config: Any) -> dict:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from sdl.cli._operate import control_token_from
     from sdl.config import build_campaign, load_config
+    from sdl.config._check import check_store_path, summary
+    from sdl.control import control_token
 
     config = load_config(args.campaign, budget=args.budget, seed=args.seed, store=args.store)
     if args.approve:
         config = config.model_copy(update={"approval": args.approve})
     store = Path(config.store) if config.store else _default_store(config.name)
-    campaign = build_campaign(config)
+    token = control_token_from(args)
+    # every check before the store is created: its path, then the dry run against the devices
+    check_store_path(store, overwrite=args.overwrite, campaign_file=args.campaign)
+    campaign = build_campaign(config, allow_import=args.allow_import)
+    if args.check:
+        print(f"ok: {summary(config, campaign, store)}")
+        return EXIT_OK
     print(
         f"sdl: campaign {config.name!r}: {config.budget} experiments, planner "
         f"{config.planner.name!r}, protocol {config.protocol.name!r}, store {store}",
         flush=True,
     )
-    result = campaign.run(
-        store=store,
-        overwrite=args.overwrite,
-        **_session_kwargs(args, config),
-    )
+    with control_token(token):  # the campaign's watcher accepts only requests signed with it
+        result = campaign.run(
+            store=store,
+            overwrite=args.overwrite,
+            **_session_kwargs(args, config),
+        )
     print(result.summary())
     return EXIT_OK
 
@@ -67,8 +77,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
     from sdl import open_store
     from sdl._result import CampaignResult
+    from sdl.store import StoreDamagedError, check_store
+    from sdl.store._check import damage_message
 
     store = open_store(args.store)
+    problems = check_store(args.store)  # a damaged table would show as a shorter campaign
+    if problems:
+        raise StoreDamagedError(damage_message(args.store, problems), problems)
     df = store.to_dataframe()
     cols = [*store.parameter_names, *store.objective_names, "status", "cause"]
     with pd.option_context(
@@ -97,7 +112,9 @@ def _live_campaign_state(store: str) -> str | None:
 
 def _cmd_resume(args: argparse.Namespace) -> int:
     from sdl import open_store
+    from sdl.cli._operate import control_token_from
     from sdl.config import build_campaign, load_config
+    from sdl.control import control_token
     from sdl.errors import ConfigError
 
     stored = open_store(args.store).campaign
@@ -106,30 +123,51 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         from sdl.cli._operate import _cmd_control
 
         return _cmd_control(
-            argparse.Namespace(store=args.store, action="resume", who=None, timeout=10.0)
+            argparse.Namespace(
+                store=args.store,
+                action="resume",
+                who=None,
+                timeout=10.0,
+                control_token_file=args.control_token_file,
+            )
         )
     if live in ("running", "pausing", "waiting-approval", "stopping"):
         raise ConfigError(
             f"the campaign in {args.store} is still running ({live}); pause it with "
             f"'sdl pause {args.store}' or wait for it to end"
         )
+    if not stored:  # the root group was written, the campaign run never began
+        from sdl.config._check import no_campaign_yet
+        from sdl.store import lock_holder
+
+        holder = lock_holder(args.store)
+        if holder is not None:
+            raise ConfigError(
+                f"{args.store} is being created by PID {holder.get('pid')} on host "
+                f"{holder.get('host')}; wait for its campaign to start, then try again"
+            )
+        raise no_campaign_yet(Path(args.store))
     if "config" not in stored:
         raise ConfigError(
             f"{args.store} was written by a campaign built in Python, not from YAML; resume it "
             f"from Python with campaign.resume(store=...) using the same campaign"
         )
     config = load_config(stored["config"], budget=args.budget)
-    campaign = build_campaign(config)
+    token = control_token_from(args)
+    # the saved configuration is data anyone with write access to the store may have edited:
+    # an import path in it runs only with --allow-import on this command line
+    campaign = build_campaign(config, allow_import=args.allow_import)
     print(
         f"sdl: resuming {config.name!r} in {args.store} (budget {config.budget}, interrupted "
         f"experiments: {args.interrupted})",
         flush=True,
     )
-    result = campaign.resume(
-        store=args.store,
-        policy=args.interrupted,
-        **_session_kwargs(args, config),
-    )
+    with control_token(token):
+        result = campaign.resume(
+            store=args.store,
+            policy=args.interrupted,
+            **_session_kwargs(args, config),
+        )
     print(result.summary())
     return EXIT_OK
 
@@ -145,12 +183,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``run``, ``resume``, ``show`` and ``export``."""
+    from sdl.cli._operate import add_allow_import_option, add_control_token_option
+
     run = sub.add_parser("run", help="run a campaign described in YAML")
     run.add_argument("campaign", help="campaign YAML file")
     run.add_argument("--budget", type=int, help="number of experiments (overrides the file)")
     run.add_argument("--store", help="path of the Zarr store (default: runs/<name>-<time>.zarr)")
     run.add_argument("--seed", type=int, help="planner seed (overrides the file)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    run.add_argument(
+        "--check",
+        action="store_true",
+        help="only check the campaign (build its devices, dry-run; create no store) and exit",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--plot", action="store_true", help="show live plots")
     run.add_argument(
@@ -163,6 +208,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="ignore sdl pause/stop/abort and the dashboard's controls",
     )
+    add_allow_import_option(run)
+    add_control_token_option(run, campaign=True)
     run.set_defaults(func=_cmd_run)
 
     resume = sub.add_parser(
@@ -182,6 +229,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
     resume.add_argument("--plot", action="store_true", help="show live plots")
     resume.add_argument("--no-control", action="store_true", help="ignore the control channel")
+    add_allow_import_option(resume)
+    add_control_token_option(resume, campaign=True)
     resume.set_defaults(func=_cmd_resume)
 
     export = sub.add_parser("export", help="write a store's experiment table as CSV")

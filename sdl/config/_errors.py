@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
-from typing import Any
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
-from pydantic import ValidationError
+from pydantic import Tag, ValidationError
+from typing_extensions import is_typeddict
 
 __all__ = ["format_validation_error", "field_path"]
 
@@ -36,17 +38,57 @@ def field_path(loc: Sequence[Any]) -> str:
     return out or "(top level)"
 
 
+def _fields_of(tp: Any) -> dict[str, Any]:
+    """Field name -> annotation of a pydantic model or a TypedDict, else ``{}``."""
+    if hasattr(tp, "model_fields"):
+        return {k: f.annotation for k, f in tp.model_fields.items()}
+    if is_typeddict(tp):
+        return get_type_hints(tp)
+    return {}
+
+
+def _unannotated(tp: Any) -> Any:
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    return tp
+
+
+def _inner(tp: Any, part: Any) -> Any:
+    """The type found at ``part`` inside ``tp``: a field, a mapping's value, a list item."""
+    tp = _unannotated(tp)
+    for arg in get_args(tp):  # a tagged union member: ``part`` is its tag (``"real"``)
+        tags = (
+            [m.tag for m in get_args(arg)[1:] if isinstance(m, Tag)]
+            if get_origin(arg) is Annotated
+            else []
+        )
+        if part in tags:
+            return _unannotated(arg)
+    fields = _fields_of(tp)
+    if fields:
+        return fields.get(part)
+    args = [a for a in get_args(tp) if a is not type(None)]
+    if get_origin(tp) in (dict, Mapping):
+        return args[-1] if args else None
+    if get_origin(tp) is list:
+        return args[0] if args and isinstance(part, int) else None
+    for arg in args:  # Optional[...] and other unions: the first that has ``part``
+        found = _inner(arg, part)
+        if found is not None:
+            return found
+    return None
+
+
 def _known_fields(model: Any, loc: Sequence[Any]) -> Iterable[str]:
-    try:
-        fields = model.model_fields
-        for part in loc[:-1]:
-            if isinstance(part, int):
-                continue
-            ann = fields[part].annotation
-            fields = getattr(ann, "model_fields", {})
-        return fields.keys()
-    except (KeyError, AttributeError):
-        return ()
+    tp = model
+    for part in loc[:-1]:
+        tp = _inner(tp, part)
+        if tp is None:
+            return ()
+    for candidate in (tp, *get_args(tp)):  # a model, or a model inside Optional[...]
+        if _fields_of(candidate):
+            return _fields_of(candidate).keys()
+    return ()
 
 
 def format_validation_error(err: ValidationError, *, source: str, model: Any) -> str:
@@ -67,5 +109,8 @@ def format_validation_error(err: ValidationError, *, source: str, model: Any) ->
             msg = f"missing: {_HINTS['missing']}"
         elif e["type"] == "literal_error":
             msg = f"{msg}; got {e.get('input')!r}"
-        lines.append(f"  {path}: {msg}")
+        if not e["loc"] and re.match(r"[\w.\[\]]+: ", msg):
+            lines.append(f"  {msg}")  # a check across fields names its own field
+        else:
+            lines.append(f"  {path}: {msg}")
     return "\n".join(lines)

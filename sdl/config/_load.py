@@ -7,14 +7,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from sdl.errors import ConfigError, SdlError
 from sdl.planners import Categorical, Integer, Objective, Real
 
+from ._check import check_campaign, check_warm_start
 from ._errors import format_validation_error
-from ._model import CampaignConfig, CategoricalConfig, IntegerConfig
+from ._model import CampaignConfig, CategoricalConfig, FaultsConfig, IntegerConfig
+from ._yaml import read_campaign_file
 
 __all__ = ["load_config", "build_campaign", "load_campaign", "build_devices"]
 
@@ -28,7 +29,8 @@ def load_config(source: str | os.PathLike | Mapping[str, Any], **overrides: Any)
             ``None`` values are ignored.
 
     Raises:
-        ConfigError: the file is missing or not YAML, or a field is invalid; the message
+        ConfigError: the file is missing, not UTF-8, empty or not YAML, gives a key twice
+            (both lines named), leaves ``store:`` empty, or a field is invalid; the message
             names every bad field and how to fix it.
     """
     if isinstance(source, Mapping):
@@ -36,16 +38,15 @@ def load_config(source: str | os.PathLike | Mapping[str, Any], **overrides: Any)
     else:
         path = Path(source)
         where = str(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise ConfigError(f"{where}: cannot read the campaign file ({err.strerror})") from err
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{where}: not valid YAML: {err}") from err
+        data = read_campaign_file(path)
         if not isinstance(data, dict):
             raise ConfigError(f"{where}: expected a mapping of campaign fields at the top level")
+        store = data.get("store", "-")
+        if store is None or (isinstance(store, str) and not store.strip()):  # even with --store
+            raise ConfigError(
+                f"{where}: store: is empty; give the store's path, or remove the line for the "
+                f"default (runs/<name>-<date>-<time>.zarr)"
+            )
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return CampaignConfig.model_validate(data)
@@ -61,6 +62,14 @@ def _parameter(p: Any):
     if isinstance(p, IntegerConfig):
         return Integer(p.name, p.low, p.high)
     return Real(p.name, p.low, p.high, log=p.log)
+
+
+def _device_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """A device's options as its factory takes them: ``faults`` as a plain mapping."""
+    out = dict(options)
+    if isinstance(out.get("faults"), FaultsConfig):
+        out["faults"] = out["faults"].model_dump()
+    return out
 
 
 def build_devices(config: CampaignConfig) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -81,7 +90,7 @@ def build_devices(config: CampaignConfig) -> tuple[dict[str, Any], dict[str, Any
     with connect_together():
         for name, dc in config.devices.items():
             try:
-                entries[name] = make_device(dc.type, name, **dc.options)
+                entries[name] = make_device(dc.type, name, **_device_options(dc.options))
             except SdlError as err:
                 raise type(err)(f"devices.{name}: {err}") from None
             except (TypeError, ValueError) as err:
@@ -97,11 +106,29 @@ def build_devices(config: CampaignConfig) -> tuple[dict[str, Any], dict[str, Any
     return entries, devices
 
 
-def build_campaign(config: CampaignConfig):
+def build_campaign(config: CampaignConfig, *, allow_import: bool = False):
+    """Build a :class:`~sdl.Campaign` from a validated configuration.
+
+    A ``"module:attribute"`` path (device type, planner, protocol, objective function,
+    physics) is code: refused with :class:`~sdl._plugins.ImportNotAllowedError`, naming
+    the field, unless ``allow_import`` (docs/plugins.md, "What is data, what is code").
+    """
+    from sdl._plugins import allow_import as allowing
+    from sdl._plugins import check_config_imports
+
+    with allowing(allow_import):
+        check_config_imports(config.model_dump(mode="json"))
+        return _build_campaign(config)
+
+
+def _build_campaign(config: CampaignConfig):
     """Build a :class:`~sdl.Campaign` from a validated configuration.
 
     Nothing moves: devices are constructed (and, for real hardware, connected), the
-    planner and protocol are built, and every reference is checked.
+    planner and protocol are built, and every reference is checked; then the dry run
+    (:func:`~sdl.config._check.check_campaign`) checks the objectives' data keys against
+    the devices' ``describe()``, the objective functions, the parameters' ranges against
+    the devices' limits and the outcome constraints' quantities.
 
     Raises:
         ConfigError / DeviceNotFoundError / PlannerNotFoundError / ProtocolNotFoundError:
@@ -141,6 +168,8 @@ def build_campaign(config: CampaignConfig):
         )
     except SdlError as err:
         raise type(err)(f"protocol: {err}") from None
+    check_campaign(config, devices=devices, protocol=protocol, planner=planner)
+    check_warm_start(config)
     return Campaign(
         objectives=objectives,
         protocol=protocol,
@@ -153,6 +182,8 @@ def build_campaign(config: CampaignConfig):
         measurements=measurements,
         plan_ahead=config.plan_ahead,
         retries=config.retries,
+        instrument_reruns=config.instrument_reruns,
+        status_timeout=config.status_timeout,
         pause_after_failures=config.pause_after_failures,
         pause_on_disconnect=config.pause_on_disconnect,
         fixed=config.fixed,
@@ -163,6 +194,8 @@ def build_campaign(config: CampaignConfig):
     )
 
 
-def load_campaign(source: str | os.PathLike | Mapping[str, Any], **overrides: Any):
+def load_campaign(
+    source: str | os.PathLike | Mapping[str, Any], *, allow_import: bool = False, **overrides: Any
+):
     """Validate a YAML campaign and build it: ``load_config`` then ``build_campaign``."""
-    return build_campaign(load_config(source, **overrides))
+    return build_campaign(load_config(source, **overrides), allow_import=allow_import)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -14,11 +15,14 @@ from pydantic import (
     Tag,
     field_validator,
     model_validator,
+    with_config,
 )
+from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 __all__ = [
     "CampaignConfig",
     "DeviceConfig",
+    "FaultsConfig",
     "ObjectiveConfig",
     "ParameterConfig",
     "PlannerConfig",
@@ -31,11 +35,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: names that become Zarr paths (table columns, stream arrays): letters, digits, ``_ . -``
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
+def _zarr_safe(name: str) -> str:
+    if not _SAFE_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} cannot name a column of the store: use only letters, digits and "
+            f"'_', '.', '-' (A-Z, a-z, 0-9, _ . -), not starting with '.'"
+        )
+    return name
+
+
 class _ParameterBase(_Strict):
     name: str = Field(min_length=1)
     device: str | None = Field(
         default=None, description="name of the device this parameter sets (protocol-dependent)"
     )
+
+    _safe_name = field_validator("name")(_zarr_safe)
 
 
 class RealConfig(_ParameterBase):
@@ -103,6 +122,8 @@ class ObjectiveConfig(_Strict):
     function: str | None = Field(default=None, description="'module:attribute' computing the value")
     threshold: float | None = None
 
+    _safe_name = field_validator("name")(_zarr_safe)
+
     @model_validator(mode="after")
     def _one_source(self) -> ObjectiveConfig:
         if self.key is not None and self.function is not None:
@@ -112,9 +133,45 @@ class ObjectiveConfig(_Strict):
         return self
 
 
+class FaultsConfig(_Strict):
+    """``faults:`` of a simulated device: chances per operation (``sdl.devices.Faults``)."""
+
+    timeout: float = Field(default=0.0, description="chance that a set/trigger times out")
+    exception: float = Field(default=0.0, description="chance that a set/trigger fails")
+    nan: float = Field(default=0.0, description="chance that a detector reads NaN")
+    seed: int | None = Field(default=None, description="seed of the faults (default: device's)")
+    timeout_s: float = Field(
+        default=10.0, ge=0, description="simulated seconds before a timeout is reported"
+    )
+
+    @field_validator("timeout", "exception", "nan")
+    @classmethod
+    def _probability(cls, v: float) -> float:
+        if not 0.0 <= v <= 1.0:
+            raise ValueError(f"must be a probability in [0, 1] (the chance per operation); got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> FaultsConfig:
+        total = self.timeout + self.exception + self.nan
+        if total > 1.0 + 1e-12:
+            raise ValueError(
+                f"timeout + exception + nan = {total:g} is more than 1 (at most one fault "
+                "happens per operation); lower them"
+            )
+        return self
+
+
+@with_config(ConfigDict(extra="allow"))
+class DeviceOptions(TypedDict, total=False):
+    """A device type's options: free, except ``faults`` (validated here, by field)."""
+
+    faults: FaultsConfig | None
+
+
 class DeviceConfig(_Strict):
     type: str = Field(min_length=1, description="registered device type or 'module:attribute'")
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: DeviceOptions = Field(default_factory=dict)  # type: ignore[arg-type]
 
 
 class PlannerConfig(_Strict):
@@ -161,6 +218,14 @@ class CampaignConfig(_Strict):
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     plan_ahead: bool = Field(default=False, description="propose the next point while measuring")
     retries: int = Field(default=0, ge=0, description="re-measure a failed point this many times")
+    instrument_reruns: int = Field(
+        default=1,
+        ge=0,
+        description="re-measure a point failed by its instrument this many times, for free",
+    )
+    status_timeout: float = Field(
+        default=60.0, gt=0, description="seconds to wait for operations a protocol left running"
+    )
     pause_after_failures: PositiveInt | None = Field(
         default=None, description="pause after this many failures in a row"
     )
@@ -177,6 +242,13 @@ class CampaignConfig(_Strict):
         default=None, description="CSV file or sdl store with prior experiments"
     )
 
+    @field_validator("store")
+    @classmethod
+    def _store_not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("is empty; give the store's path, or remove the line for the default")
+        return v
+
     @model_validator(mode="after")
     def _unique_names(self) -> CampaignConfig:
         for what, names in (
@@ -189,4 +261,24 @@ class CampaignConfig(_Strict):
         unknown = sorted(set(self.fixed or {}) - {p.name for p in self.parameters})
         if unknown:
             raise ValueError(f"fixed: {unknown} are not parameters; fix only declared parameters")
+        spaces = {p.name: p for p in self.parameters}
+        for name, value in (self.fixed or {}).items():
+            problem = _outside(spaces[name], value)
+            if problem:
+                raise ValueError(f"fixed.{name}: {value!r} {problem}")
         return self
+
+
+def _outside(p: Any, value: Any) -> str | None:
+    """Why ``value`` lies outside parameter ``p``'s space, or None when it is inside."""
+    if isinstance(p, CategoricalConfig):
+        if value in p.choices:
+            return None
+        return f"is not one of the choices {', '.join(map(repr, p.choices))}; fix one of them"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"is not a number; fix {p.name} at a number in [{p.low}, {p.high}]"
+    if isinstance(p, IntegerConfig) and value != int(value):
+        return f"is not a whole number; {p.name} is an integer parameter"
+    if not p.low <= value <= p.high:
+        return f"is outside the parameter's range [{p.low}, {p.high}]; fix it inside the range"
+    return None

@@ -6,6 +6,8 @@
   plan and carries out resume/stop/abort after a pause.
 - :func:`approve_in_terminal`, :func:`wait_for_approval` -- human-in-the-loop approval,
   giving an :class:`ApprovalDecision`.
+- :func:`read_control_token`, :func:`control_token` -- the token a campaign checks
+  requests' signatures with (``$SDL_CONTROL_TOKEN`` or a file), and a requester signs with.
 """
 
 from ._approval import (
@@ -15,21 +17,33 @@ from ._approval import (
     validate_point,
     wait_for_approval,
 )
+from ._auth import (
+    SIGNATURE_WINDOW_S,
+    TOKEN_ENV,
+    active_control_token,
+    control_token,
+    read_control_token,
+)
 from ._channel import ACTIONS, STATES, Acknowledgement, ControlChannel, Request, operator_name
 from ._run import run_controlled
 from ._watcher import ControlWatcher
 
 __all__ = [
     "ACTIONS",
+    "SIGNATURE_WINDOW_S",
     "STATES",
+    "TOKEN_ENV",
     "Acknowledgement",
     "ApprovalDecision",
     "ControlChannel",
     "ControlWatcher",
     "Request",
+    "active_control_token",
     "approve_in_terminal",
+    "control_token",
     "decision_from_request",
     "operator_name",
+    "read_control_token",
     "run_controlled",
     "validate_point",
     "wait_for_approval",

@@ -18,6 +18,13 @@ What each action does, by RunEngine state::
 
 A deferred pause takes effect at the next checkpoint, which the loop yields before every
 experiment: so "pause" and "stop" let the current experiment finish.
+
+Before any of this, a watcher with a control token authenticates the request (see
+:mod:`._auth`): a missing or wrong MAC, a time outside the signature window, or an id
+answered before is refused, and the refusal is logged ("refused: bad signature ...").
+Without a token every well-formed request is obeyed: write access to the store is then
+control. Malformed request files are deleted and logged; answered requests beyond the
+last :data:`~._channel.KEEP_ANSWERED` are pruned.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._channel import ControlChannel, Request
+from ._auth import SIGNATURE_WINDOW_S, active_control_token, verify_request
+from ._channel import KEEP_ANSWERED, ControlChannel, Request
 
 __all__ = ["ControlWatcher"]
 
@@ -37,6 +45,11 @@ logger = logging.getLogger(__name__)
 
 _MAIN_THREAD_ACTIONS = ("resume", "stop", "abort")
 _LOOP_ACTIONS = ("approve", "add")
+
+#: refusals logged one by one per poll; beyond this a flood is logged as one count
+_REFUSALS_LOGGED_PER_POLL = 5
+
+_FROM_CONTEXT: Any = object()
 
 
 class ControlWatcher:
@@ -47,7 +60,12 @@ class ControlWatcher:
         RE: the RunEngine running the campaign.
         poll: seconds between polls of the channel.
         heartbeat: seconds between refreshes of the published state's heartbeat.
-        require_token: refuse requests whose ``token_ok`` is False.
+        token: the control token: only requests signed with it are obeyed (None: every
+            request is; by default, the token of the enclosing
+            :func:`~sdl.control.control_token` block, if any).
+        window: seconds either side of this clock within which a signed request's time
+            must lie.
+        keep: answered requests kept in the channel's folder.
         on_action: called as ``on_action(action, who=..., detail=...)`` for every request answered
             (refusals too, with ``detail`` starting "refused") and every decision taken
             in the terminal; the campaign session passes the store writer's
@@ -69,7 +87,9 @@ class ControlWatcher:
         *,
         poll: float = 0.2,
         heartbeat: float = 2.0,
-        require_token: bool = True,
+        token: str | None = _FROM_CONTEXT,
+        window: float = SIGNATURE_WINDOW_S,
+        keep: int = KEEP_ANSWERED,
         on_action: Callable[..., None] | None = None,
     ):
         self.on_action = on_action
@@ -77,7 +97,13 @@ class ControlWatcher:
         self.RE = RE
         self.poll = float(poll)
         self.heartbeat_interval = float(heartbeat)
-        self.require_token = require_token
+        self.token = active_control_token() if token is _FROM_CONTEXT else (token or None)
+        self.window = float(window)
+        self.keep = int(keep)
+        self._answered: dict[str, float] = {}  # request id -> its time, to refuse replays
+        self._refusals_this_poll = 0
+        self._refusals_unlogged = 0
+        self._last_prune = 0.0
         self.stop_requested = threading.Event()
         self.abort_requested = threading.Event()
         self._commands: queue.Queue[Request] = queue.Queue()
@@ -157,6 +183,8 @@ class ControlWatcher:
         except Exception:
             logger.exception("could not acknowledge control request %s", rid)
             return False
+        finally:  # after the answer is written: an id answered and back without one is a replay
+            self._answered[rid] = time.time() if isinstance(request, str) else request.time
 
     def record(self, action: str, who: str, detail: str = "") -> None:
         """Hand an operator's action to ``on_action`` (never raises: it is a record)."""
@@ -182,21 +210,107 @@ class ControlWatcher:
 
     def poll_once(self) -> None:
         """Handle every new pending request once (the thread calls this every ``poll`` s)."""
-        for req in self.channel.pending():
-            if req.id in self._seen:
+        self._refusals_this_poll = self._refusals_unlogged = 0
+        malformed: list[tuple[str, str]] = []
+        pending = self.channel.pending(malformed=malformed)
+        for name, why in malformed:
+            self._log_refusal(
+                "malformed request", "", f"refused: malformed request {name} deleted ({why})"
+            )
+        handled = bool(malformed)
+        for req in pending:
+            if req.id in self._seen and req.id not in self._answered:
+                continue  # handed to the loop or the main thread, not answered yet
+            handled = True
+            if req.id in self._answered:
+                if self.channel.response(req.id) is not None:
+                    continue  # answered by another thread since pending() looked
+                # answered before and its answer pruned, yet here again: a replay
+                self._refuse(req, "replayed: this request was answered before")
                 continue
             self._seen.add(req.id)
             self._handle(req)
+        if self._refusals_unlogged:
+            self.record(
+                "refused",
+                "",
+                f"refused: {self._refusals_unlogged} more requests in one poll "
+                f"(bad signature, stale, replayed or malformed)",
+            )
+        if handled or time.monotonic() - self._last_prune > 10.0:
+            self._last_prune = time.monotonic()
+            self.channel.prune(self.keep)
+            self._forget_old()
+
+    def _forget_old(self) -> None:
+        """Bound the memory of answered ids: those outside the signature window cannot
+        come back (they are refused as stale), so with a token they are forgotten."""
+        if self.token is not None:
+            oldest = time.time() - 2 * self.window
+            for rid, t in list(self._answered.items()):
+                if t < oldest:
+                    del self._answered[rid]
+                    self._seen.discard(rid)
+        excess = len(self._answered) - 10 * max(self.keep, 1)
+        if excess > 0:
+            for rid in sorted(self._answered)[:excess]:
+                del self._answered[rid]
+                self._seen.discard(rid)
+
+    def _log_refusal(self, action: str, who: str, detail: str) -> None:
+        self._refusals_this_poll += 1
+        if self._refusals_this_poll <= _REFUSALS_LOGGED_PER_POLL:
+            self.record(action, who, detail)
+        else:
+            self._refusals_unlogged += 1
+
+    def _refuse(self, req: Request, why: str) -> None:
+        """Refuse an unauthenticated request: answer it, log it (bounded), never act."""
+        logger.warning("control: refused %s from %r (%s): %s", req.action, req.who, req.id, why)
+        self._answered[req.id] = req.time
+        self.handled.append((req, False, why))
+        self._log_refusal(req.action, f"{req.who} (unverified)", f"refused: {why}")
+        try:
+            self.channel.acknowledge(req.id, f"{req.action} refused: {why}", ok=False)
+        except Exception:
+            logger.exception("could not acknowledge control request %s", req.id)
+
+    def _authentic(self, req: Request) -> bool:
+        """Whether ``req`` may be obeyed; refuses it (answers and logs) if not."""
+        if self.token is None:
+            return True
+        fields = {
+            "id": req.id,
+            "action": req.action,
+            "args": req.args,
+            "who": req.who,
+            "time": req.time,
+            "expires": req.expires,
+        }
+        if not verify_request(self.token, fields, req.mac):
+            what = "no MAC" if req.mac is None else "the MAC does not match"
+            self._refuse(
+                req,
+                f"bad signature ({what}): the request was not signed with the campaign's "
+                f"control token",
+            )
+            return False
+        skew = time.time() - req.time
+        if abs(skew) > self.window:
+            self._refuse(
+                req,
+                f"stale: signed {abs(skew):.0f} s {'ago' if skew > 0 else 'in the future'}, "
+                f"outside the {self.window:g} s window",
+            )
+            return False
+        return True
 
     def _answer(self, req: Request, ok: bool, result: str) -> None:
         self.handled.append((req, ok, result))
         self.acknowledge(req, result, ok=ok)
 
     def _handle(self, req: Request) -> None:
-        if self.require_token and not req.token_ok:
-            self._answer(
-                req, False, f"{req.action} refused: the control token was wrong or missing"
-            )
+        if not self._authentic(req):
             return
         state = str(getattr(self.RE, "state", "idle"))
         if req.action in _LOOP_ACTIONS:

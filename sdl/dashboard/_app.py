@@ -51,14 +51,16 @@ class DashboardSession:
     Args:
         doc: the Bokeh document of this browser session.
         poller: the shared :class:`~sdl.dashboard.StorePoller`.
-        control_token: None: read-only; else every control action must give it.
+        control_token: None: read-only; else every control action must give it, and the
+            requests sent to the campaign are signed with it (a campaign started with a
+            control token obeys only requests signed with the same one).
     """
 
     def __init__(self, doc: Any, poller: Any, control_token: str | None = None):
         self.doc = doc
         self.poller = poller
         self.token = control_token
-        self.channel = ControlChannel(poller.store_path)
+        self.channel = ControlChannel(poller.store_path, token=control_token)
         self._version = -1
         self._proposals_key: Any = None
         self._waiting: dict[str, str] = {}  # request id -> action, awaiting acknowledgement
@@ -491,7 +493,7 @@ class DashboardSession:
 
     def _send(self, action: str, **args: Any) -> None:
         who = f"{self.who_input.value or operator_name()} (dashboard)"
-        rid = self.channel.request(action, who, token_ok=True, expires_in=120.0, **args)
+        rid = self.channel.request(action, who, expires_in=120.0, **args)
         self._waiting[rid] = action
         self._say(f"{html.escape(action)} sent; waiting for the campaign to acknowledge…")
 

@@ -82,7 +82,8 @@ def make_server(
         store_path: the campaign store to follow.
         port: TCP port.
         host: address to bind (127.0.0.1 by default: only this machine can connect).
-        control_token: enables control; every action must give this token.
+        control_token: enables control; every action must give this token, and requests
+            are signed with it for the campaign to check.
         interval: seconds between reads of the store.
     """
     from bokeh.application import Application

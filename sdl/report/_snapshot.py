@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sdl._lifecycle import budget_spent
 from sdl.control import ControlChannel
 
 __all__ = ["Snapshot", "read_snapshot", "STALE_AFTER"]
@@ -68,8 +69,8 @@ class Snapshot:
 
     @property
     def n_finished(self) -> int:
-        """Experiments that count against the budget (done + failed)."""
-        return self.counts.get("done", 0) + self.counts.get("failed", 0)
+        """Experiments that count against the budget (done + failed, less re-run failures)."""
+        return budget_spent(self.table)
 
     def best(self) -> tuple[int, dict[str, Any]] | None:
         """(experiment id, row) of the best done experiment for the first objective."""
@@ -85,7 +86,7 @@ class Snapshot:
 
 
 def _status_from_store(
-    store: Any, counts: dict[str, int], budget: int, control: dict[str, Any]
+    store: Any, spent: int, budget: int, control: dict[str, Any]
 ) -> tuple[str, str]:
     runs = store.campaign_runs
     if not runs:
@@ -111,7 +112,7 @@ def _status_from_store(
     exit_status = stop.get("exit_status", "")
     reason = stop.get("reason", "")
     if exit_status == "success":
-        if budget and counts.get("done", 0) + counts.get("failed", 0) < budget:
+        if budget and spent < budget:
             return (
                 "stopped",
                 f"stopped before the budget ({reason})" if reason else "stopped before the budget",
@@ -150,7 +151,7 @@ def read_snapshot(store_path: str | os.PathLike) -> Snapshot:
     )
     budget = int(campaign.get("budget", 0) or 0)
     try:
-        status, detail = _status_from_store(store, counts, budget, control)
+        status, detail = _status_from_store(store, budget_spent(table), budget, control)
     except Exception as err:
         status, detail = "running", f"status unreadable: {type(err).__name__}: {err}"
     if status == "waiting-approval" and control.get("proposals"):

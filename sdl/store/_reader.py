@@ -112,8 +112,14 @@ class CampaignStore:
         self.path = Path(path)
         if not (self.path / "zarr.json").exists():
             raise StoreError(f"no campaign store at {self.path} (no zarr.json there)")
-        self.root = zarr.open_group(str(self.path), mode="r", zarr_format=3)
-        meta = self.root.attrs.get(L.ROOT_ATTR)
+        try:
+            self.root = zarr.open_group(str(self.path), mode="r", zarr_format=3)
+            meta = self.root.attrs.get(L.ROOT_ATTR)
+        except (ValueError, OSError) as err:  # e.g. a truncated zarr.json
+            raise StoreError(
+                f"{self.path}/zarr.json is unreadable ({type(err).__name__}: {err}): the store "
+                f"is damaged"
+            ) from err
         if not isinstance(meta, Mapping) or meta.get("kind") != L.STORE_KIND:
             raise StoreError(f"{self.path} is a Zarr group but not an sdl campaign store")
         self.format_version = int(meta.get("format_version", 0))
@@ -148,6 +154,10 @@ class CampaignStore:
     def measurement_names(self) -> list[str]:
         """Measured quantities other than objectives (e.g. ones under outcome constraints)."""
         return [m["name"] for m in self.campaign.get("measurements", [])]
+
+    def has_table_column(self, name: str) -> bool:
+        """Whether the campaign table has the column ``name`` (older stores lack some)."""
+        return L.TABLE in self.root and name in self.root[L.TABLE]
 
     def runs(self) -> list[str]:
         """Uids of every run in the store."""
@@ -205,6 +215,13 @@ class CampaignStore:
         self.to_dataframe().to_csv(path)
         return path
 
+    def _damaged(self, column: str, err: Exception) -> StoreError:
+        return StoreError(
+            f"{self.path}: {L.TABLE}/{column} is unreadable ({type(err).__name__}: {err}); "
+            f"'sdl check {self.path}' names the damage, 'sdl repair {self.path}' rebuilds the "
+            f"table from the event log"
+        )
+
     def to_dataframe(self) -> pd.DataFrame:
         """One row per experiment: a column per parameter, objective, measured quantity, and ``status``.
 
@@ -213,12 +230,15 @@ class CampaignStore:
         experiment whose point this one measures again, or -1), ``run_uid`` and the
         times ``t_planned``, ``t_started``, ``t_finished`` (seconds since the epoch).
         """
-        table = self.root[L.TABLE] if L.TABLE in self.root else None
-        status = (
-            table["status"][:]
-            if table is not None and "status" in table
-            else np.empty(0, dtype=object)
-        )
+        try:
+            table = self.root[L.TABLE] if L.TABLE in self.root else None
+            status = (
+                table["status"][:]
+                if table is not None and "status" in table
+                else np.empty(0, dtype=object)
+            )
+        except Exception as err:  # a truncated zarr.json or chunk
+            raise self._damaged("status", err) from err
         n = len(status)
 
         def column(group: str | None, name: str, fill: Any) -> Any:
@@ -228,6 +248,8 @@ class CampaignStore:
                 values = arr[:n]
             except (KeyError, TypeError):  # TypeError: no table yet
                 return np.full(n, fill, dtype=object if isinstance(fill, str) else float)
+            except Exception as err:  # a truncated zarr.json or chunk
+                raise self._damaged(f"{group}/{name}" if group else name, err) from err
             if len(values) < n:  # resized after the status column: pad (those rows are filtered)
                 pad = np.full(
                     n - len(values), fill, dtype=object if isinstance(fill, str) else float

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
 import time
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from . import _layout as L
 from ._assets import AssetLog
 from ._disk import sync_filesystem
 from ._json import jsonable
+from ._lock import LOCK_DIR, WriterLock
 from ._stream import StreamWriter
 from ._table import CampaignTable
 
@@ -28,8 +30,22 @@ __all__ = ["WRITER_OPTIONS", "ZarrWriter", "init_store"]
 WRITER_OPTIONS = ("flush_interval", "flush_rows", "flush_bytes", "sync_to_disk")
 
 
+def _clear_for_overwrite(path: Path) -> None:
+    """Remove everything in the store folder but the writer lock (which the caller holds)."""
+    for child in path.iterdir():
+        if child.name == LOCK_DIR:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def init_store(path: str | os.PathLike, *, overwrite: bool = False) -> zarr.Group:
     """Open (or create) the store's root group and check its layout version.
+
+    The caller holds the store's writer lock (:class:`~sdl.store.WriterLock`): with
+    ``overwrite``, everything in the folder but that lock is deleted.
 
     Raises:
         StoreError: the path holds something that is not an sdl store, or a store of a
@@ -37,14 +53,16 @@ def init_store(path: str | os.PathLike, *, overwrite: bool = False) -> zarr.Grou
     """
     path = Path(path)
     if overwrite or not (path / "zarr.json").exists():
-        if path.exists() and any(path.iterdir()) and not overwrite:
+        others = [c for c in path.iterdir() if c.name != LOCK_DIR] if path.exists() else []
+        if others and not overwrite:
             raise StoreError(f"{path} exists and is not a Zarr store; choose another --store path")
+        if others:
+            _clear_for_overwrite(path)
         from sdl import __version__
 
         # one write: a reader never sees the root without its sdl attribute
         root = zarr.create_group(
             str(path),
-            overwrite=overwrite,
             zarr_format=3,
             attributes={
                 L.ROOT_ATTR: {
@@ -56,8 +74,11 @@ def init_store(path: str | os.PathLike, *, overwrite: bool = False) -> zarr.Grou
         )
         root.require_group(L.RUNS)
         return root
-    root = zarr.open_group(str(path), mode="a", zarr_format=3)
-    meta = root.attrs.get(L.ROOT_ATTR)
+    try:
+        root = zarr.open_group(str(path), mode="a", zarr_format=3)
+        meta = root.attrs.get(L.ROOT_ATTR)
+    except (ValueError, OSError) as err:  # e.g. a truncated zarr.json
+        raise StoreError(f"{path}/zarr.json is unreadable ({err}); the store is damaged") from err
     if not isinstance(meta, dict) or meta.get("kind") != L.STORE_KIND:
         raise StoreError(f"{path} is a Zarr group but not an sdl campaign store")
     if int(meta.get("format_version", 0)) > L.FORMAT_VERSION:
@@ -93,9 +114,16 @@ class ZarrWriter(event_model.DocumentRouter):
     Event data are buffered per stream and appended in blocks: when ``flush_rows``
     events or ``flush_bytes`` bytes are waiting, ``flush_interval`` seconds after the
     first unwritten event (a timer on the RunEngine's event loop, so also when events
-    stop arriving), at every campaign transition, at every stop, and at a pause (see
-    :meth:`on_state_change`). So at most ``flush_interval`` seconds of data are at risk
-    in a crash of the process, and none after a clean stop or pause.
+    stop arriving), at every stop, and at a pause (see :meth:`on_state_change`). So at
+    most ``flush_interval`` seconds of data are at risk in a crash of the process, and
+    none after a clean stop or pause. The ``experiments`` stream (the log of campaign
+    transitions, from which the table can be rebuilt: see :func:`~sdl.store.repair_store`)
+    is the exception: each of its events is appended before the table is updated, so
+    the log is never behind the table.
+
+    The writer holds the store's writer lock (:class:`~sdl.store.WriterLock`) from the
+    moment it opens the store until :meth:`close`: a second writer is refused, with a
+    message naming this process.
 
     Appended data sit in the OS page cache until the OS writes them back; with
     ``sync_to_disk`` (the default) every run stop and every pause also waits until the
@@ -110,9 +138,17 @@ class ZarrWriter(event_model.DocumentRouter):
         flush_interval: seconds of event data that may wait in memory.
         flush_rows: events that may wait in memory per stream.
         flush_bytes: bytes of event data that may wait in memory per stream.
-        overwrite: replace an existing store instead of adding to it.
+        overwrite: replace an existing store instead of adding to it (the lock is taken
+            before anything is deleted).
         sync_to_disk: at every run stop and pause, wait for the OS to write the store's
             filesystem to disk (``syncfs``).
+        lock: the store's writer lock, already taken by the caller; the writer releases
+            it at :meth:`close`. Taken here when None.
+        new: refuse a store that already holds a campaign (unless ``overwrite``).
+
+    Raises:
+        StoreLockedError: another live process writes to the store.
+        StoreError: the store is unusable, or (``new``) already holds a campaign.
     """
 
     def __init__(
@@ -124,6 +160,8 @@ class ZarrWriter(event_model.DocumentRouter):
         flush_bytes: int = 64 << 20,
         overwrite: bool = False,
         sync_to_disk: bool = True,
+        lock: WriterLock | None = None,
+        new: bool = False,
     ):
         super().__init__()
         for name, value in (
@@ -141,7 +179,19 @@ class ZarrWriter(event_model.DocumentRouter):
         self.flush_rows = int(flush_rows)
         self.flush_bytes = int(flush_bytes)
         self.sync_to_disk = bool(sync_to_disk)
-        self.root = init_store(self.path, overwrite=overwrite)
+        # the lock first: nothing is read, created or deleted before it is ours
+        self.lock = lock if lock is not None else WriterLock.acquire(self.path)
+        try:
+            if new and not overwrite and (self.path / "zarr.json").exists():
+                raise StoreError(
+                    f"store {self.path} already holds a campaign; choose another store path, "
+                    f"overwrite it (overwrite=True, or --overwrite on the command line), "
+                    f"or continue it (campaign.resume(store), or sdl resume)"
+                )
+            self.root = init_store(self.path, overwrite=overwrite)
+        except BaseException:
+            self.lock.release()
+            raise
         self._lock = threading.RLock()
         self._timer: asyncio.TimerHandle | None = None
         self._runs: dict[str, _Run] = {}
@@ -157,11 +207,15 @@ class ZarrWriter(event_model.DocumentRouter):
         options: Mapping[str, Any] | None = None,
         *,
         overwrite: bool = False,
+        lock: WriterLock | None = None,
+        new: bool = False,
     ) -> ZarrWriter:
         """A writer with ``options`` (keys of :data:`WRITER_OPTIONS`) checked by name.
 
         Raises:
-            ConfigError: an unknown option, or a value out of range.
+            ConfigError: an unknown option, or a value out of range (checked before the
+                store is touched).
+            StoreLockedError: another live process writes to the store.
         """
         options = dict(options or {})
         unknown = sorted(set(options) - set(WRITER_OPTIONS))
@@ -170,7 +224,7 @@ class ZarrWriter(event_model.DocumentRouter):
                 f"store_options: unknown option(s) {unknown}; the options are "
                 f"{', '.join(WRITER_OPTIONS)}"
             )
-        return cls(path, overwrite=overwrite, **options)
+        return cls(path, overwrite=overwrite, lock=lock, new=new, **options)
 
     def __call__(self, name, doc, validate=False):
         with self._lock:
@@ -224,9 +278,11 @@ class ZarrWriter(event_model.DocumentRouter):
         stream = run.streams[doc["descriptor"]]
         stream.add(doc)
         if doc["descriptor"] in self._ledger_descriptors and self._table is not None:
-            # The table is the durable record of the transition; the transition log itself
-            # is buffered like any stream.
+            # The log of transitions is the source of truth (the table can be rebuilt from
+            # it): append the event before the table changes, so the log is never behind.
+            stream.flush()
             self._table.apply(doc["data"], doc["time"])
+            return doc
         if (
             len(stream) >= self.flush_rows
             or stream.nbytes >= self.flush_bytes
@@ -300,6 +356,23 @@ class ZarrWriter(event_model.DocumentRouter):
         with self._lock:
             for run in self._runs.values():
                 run.flush()
+
+    def close(self) -> None:
+        """Append what is buffered and release the store's writer lock (idempotent).
+
+        The writer stays usable as a reader of its store; another writer may now open it.
+        """
+        with self._lock:
+            if self.lock.held:
+                for run in self._runs.values():
+                    run.flush()
+            self.lock.release()
+
+    def __enter__(self) -> ZarrWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _sync(self) -> None:
         if self.sync_to_disk:

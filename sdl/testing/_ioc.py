@@ -119,6 +119,12 @@ class IocProcess:
                 is in the message.
         """
         self.port = _take_port()
+        self._launch()
+        return self
+
+    def _launch(self) -> None:
+        assert self.port is not None
+        self._ready.clear()
         env = dict(os.environ)
         env.update(
             EPICS_CAS_SERVER_PORT=str(self.port),
@@ -139,21 +145,44 @@ class IocProcess:
             text=True,
         )
         _LIVE.add(self)
-        threading.Thread(target=self._drain, daemon=True).start()
+        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
         if not self._ready.wait(self.startup_timeout) or self.proc.poll() is not None:
             self.stop()
             raise RuntimeError(
                 f"IOC {self.module} (prefix {self.prefix!r}, port {self.port}) did not start "
                 f"within {self.startup_timeout} s; its output:\n" + "".join(self.output)
             )
-        return self
 
-    def _drain(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for line in self.proc.stdout:
+    def _drain(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
             self.output.append(line)
             if line.startswith("READY"):
                 self._ready.set()
+
+    def kill(self) -> None:
+        """Kill the IOC at once (SIGKILL: no clean shutdown, as a crash or a power cut).
+
+        Its port stays reserved, so :meth:`restart` serves on the same port again.
+        """
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+    def restart(self) -> IocProcess:
+        """Kill the IOC if it runs, then start it again on the same port with the same prefix.
+
+        Clients reconnect to it as to a rebooted IOC. Its state starts afresh.
+
+        Raises:
+            RuntimeError: as :meth:`start`.
+        """
+        if self.port is None:
+            return self.start()
+        self.kill()
+        self._launch()
+        return self
 
     def stop(self) -> None:
         """Terminate the IOC (kill it if it does not exit within 5 s)."""

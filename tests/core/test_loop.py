@@ -11,6 +11,7 @@ from ophyd.sim import SynAxis, SynGauss, det, motor
 from ophyd.status import Status
 
 from sdl import Campaign, open_store
+from sdl.errors import ConfigError
 from sdl.planners import Categorical, Integer, Objective, Real, SobolPlanner
 from sdl.protocols import set_settle_measure
 from sdl.store import ZarrWriter
@@ -94,16 +95,27 @@ def test_failed_experiments_are_recorded_with_cause_and_the_loop_goes_on(RE, sto
     campaign = _campaign(budget=10, movables={"x": faulty})
     result = campaign.run(RE, store=store_path)
     df = open_store(store_path).to_dataframe()
-    assert len(df) == 10
     failed = df[df["status"] == "failed"]
-    assert result.n_failed == len(failed) > 0 and result.n_done == 10 - len(failed)
-    assert set(failed["x"].abs() > 1) == {True}
+    assert len(failed) > 0 and set(failed["x"].abs() > 1) == {True}
     for _, row in failed.iterrows():
         assert ("beyond the soft limit" in row["cause"]) == (row["x"] > 1)
         assert ("motor stalled" in row["cause"]) == (row["x"] < -1)
         assert math.isnan(row["det"]) and row["run_uid"]  # the failed run is linked
-    told_failed = [o for o in campaign.planner.observations if o.failed]
-    assert len(told_failed) == len(failed)
+        # a device's fault, not the point's: an instrument failure
+        assert row["failure_kind"] == "instrument"
+    # each point failed by its instrument was measured once more (and failed again here)
+    originals = failed[failed["rerun_of"] == -1]
+    reruns = df[df["rerun_of"] >= 0]
+    assert sorted(reruns["rerun_of"]) == sorted(originals.index)
+    for exp_id, row in reruns.iterrows():
+        assert row["x"] == df.loc[row["rerun_of"], "x"] and exp_id > row["rerun_of"]
+        assert "measured again as experiment" in df.loc[row["rerun_of"], "cause"]
+    # the budget counts each point once: done ones plus the re-runs that failed again
+    assert len(df) == 10 + len(originals)
+    assert result.n_done == (df["status"] == "done").sum() == 10 - len(originals)
+    # the planner learnt nothing from an instrument's fault
+    assert not [o for o in campaign.planner.observations if o.failed]
+    assert len(campaign.planner.observations) == result.n_done
 
 
 def test_nan_objective_is_a_failure(RE, store_path):
@@ -116,8 +128,11 @@ def test_nan_objective_is_a_failure(RE, store_path):
     )
     campaign.run(RE, store=store_path)
     df = open_store(store_path).to_dataframe()
-    assert (df["status"] == "failed").all()
+    assert (df["status"] == "failed").all() and len(df) == 2
     assert df["cause"].str.contains("objective 'det'").all()
+    # a NaN outcome is the sample's: told to the planner as infeasible, never re-run
+    assert (df["failure_kind"] == "sample").all() and (df["rerun_of"] == -1).all()
+    assert [o.failed for o in campaign.planner.observations] == [True, True]
 
 
 def test_integer_and_categorical_parameters_round_trip(RE, store_path):
@@ -126,7 +141,9 @@ def test_integer_and_categorical_parameters_round_trip(RE, store_path):
     campaign = Campaign(
         objectives=objectives,
         planner=SobolPlanner(space, objectives, seed=3),
-        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        protocol=functools.partial(
+            set_settle_measure, movables={"x": motor}, detectors=[det], record_only=["n", "mode"]
+        ),
         budget=6,
     )
     campaign.run(RE, store=store_path)
@@ -185,3 +202,41 @@ def test_abort_marks_the_running_experiment_interrupted(RE, store_path):
     assert df["cause"].iloc[2] == "campaign aborted"
     campaign_run = store.run(store.campaign_runs[0])
     assert campaign_run.stop["exit_status"] == "abort"
+
+
+def test_a_parameter_no_device_sets_is_refused_before_anything_runs(RE, store_path):
+    objectives = [Objective("det", goal="maximize")]
+    planner = SobolPlanner([Real("x", -1, 1), Real("y", -1, 1)], objectives)
+    with pytest.raises(ConfigError, match=r"parameters \['y'\] have no device"):
+        Campaign(
+            objectives=objectives,
+            planner=planner,
+            protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        )
+    with pytest.raises(ConfigError, match=r"movables \['z'\] name no parameter"):
+        Campaign(
+            objectives=objectives,
+            planner=planner,
+            protocol=functools.partial(
+                set_settle_measure, movables={"x": motor, "y": motor, "z": motor}, detectors=[det]
+            ),
+        )
+    assert not store_path.exists()
+    # and a protocol wrapped otherwise fails its experiment when it runs, never "done"
+    with pytest.raises(ConfigError, match="have no device"):
+        list(set_settle_measure({"x": 0.1, "y": 0.2}, movables={"x": motor}, detectors=[det]))
+
+
+def test_a_campaign_runs_once(RE, tmp_path):
+    campaign = _campaign(budget=2)
+    campaign.run(RE, store=tmp_path / "first.zarr")
+    for again in (
+        lambda: campaign.run(RE, store=tmp_path / "second.zarr"),
+        lambda: campaign.resume(RE, store=tmp_path / "first.zarr"),
+        lambda: RE(campaign.plan()),
+    ):
+        with pytest.raises(RuntimeError, match="has already run"):
+            again()
+    # nothing was created or changed: one store, two experiments
+    assert not (tmp_path / "second.zarr").exists()
+    assert len(open_store(tmp_path / "first.zarr").to_dataframe()) == 2

@@ -1,5 +1,6 @@
 import pytest
 
+from sdl._plugins import ImportNotAllowedError, allow_import
 from sdl.devices import (
     AlignmentStage,
     ColorMixingStation,
@@ -26,14 +27,18 @@ def test_make_builtin_devices():
     assert isinstance(m, SimMotor) and m.name == "x" and m.limits == (0.0, 5.0)
     assert isinstance(make_device("color_mixing_station", "cs", seed=0), ColorMixingStation)
     assert isinstance(make_device("alignment_stage", "al", n_axes=3), AlignmentStage)
-    det = make_device("sim_detector", "d", physics=f"{__name__}:constant_physics", inputs=[m])
+    with allow_import():  # a physics path is code: imported only when allowed
+        det = make_device("sim_detector", "d", physics=f"{__name__}:constant_physics", inputs=[m])
     assert isinstance(det, SimDetector) and det.channels == ("d",)
 
 
 def test_module_attribute_type():
-    assert isinstance(make_device("sdl.devices:SimMotor", "y"), SimMotor)
-    with pytest.raises(DeviceNotFoundError):
-        make_device("sdl.devices:Nope", "y")
+    with pytest.raises(ImportNotAllowedError, match="--allow-import"):
+        make_device("sdl.devices:SimMotor", "y")
+    with allow_import():
+        assert isinstance(make_device("sdl.devices:SimMotor", "y"), SimMotor)
+        with pytest.raises(DeviceNotFoundError):
+            make_device("sdl.devices:Nope", "y")
 
 
 def test_unknown_type_lists_available_and_how_to_register():

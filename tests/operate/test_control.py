@@ -54,13 +54,13 @@ class FakeRE:
 
 
 def test_watcher_pauses_refuses_bad_tokens_and_queues_for_the_loop(tmp_path):
-    ch, RE = ControlChannel(tmp_path), FakeRE()
-    with ControlWatcher(ch, RE, poll=0.05) as watcher:
+    ch, RE = ControlChannel(tmp_path, token="s3cret"), FakeRE()
+    with ControlWatcher(ch, RE, poll=0.05, token="s3cret") as watcher:
         pause = ch.request("pause")
-        forged = ch.request("abort", token_ok=False)
+        forged = ControlChannel(tmp_path, token="wrong").request("abort")
         approve = ch.request("approve", rejected=[0])
         assert ch.wait(pause, 3).ok and RE.pauses == [True]
-        assert not ch.wait(forged, 3).ok and "token" in ch.response(forged).result
+        assert not ch.wait(forged, 3).ok and "control token" in ch.response(forged).result
         assert [r.id for r in watcher.take(["approve"], timeout=3)] == [approve]
         resume = ch.request("resume")  # the RE is running, not paused
         assert not ch.wait(resume, 3).ok

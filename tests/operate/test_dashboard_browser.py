@@ -70,18 +70,10 @@ def test_dashboard_follows_a_running_campaign_in_chromium(tmp_path):
             stderr=subprocess.PIPE,
         ),
         subprocess.Popen(
-            _sdl(
-                "dashboard",
-                str(store),
-                "--port",
-                str(port),
-                "--control-token",
-                "s3cret",
-                "--interval",
-                "0.5",
-            ),
+            _sdl("dashboard", str(store), "--port", str(port), "--interval", "0.5"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env={**os.environ, "SDL_CONTROL_TOKEN": "s3cret"},  # never on the command line
         ),
     ]
     driver = None

@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from sdl._plugins import ImportNotAllowedError, allow_import
 from sdl.errors import ConfigError, PlannerNotFoundError, SdlError
 from sdl.planners import (
     BoTorchPlanner,
@@ -37,13 +38,16 @@ def test_an_unknown_name_lists_the_planners_and_how_to_register():
 
 
 def test_module_colon_class_references():
-    assert get_planner_class("sdl.planners._sobol:SobolPlanner") is SobolPlanner
-    with pytest.raises(PlannerNotFoundError, match="could not be imported"):
-        get_planner_class("sdl.planners:NoSuchPlanner")
-    with pytest.raises(PlannerNotFoundError, match="could not be imported"):
-        get_planner_class("no_such_module_xyz:Planner")
-    with pytest.raises(ConfigError, match="not a subclass"):
-        get_planner_class("math:pi")
+    with pytest.raises(ImportNotAllowedError, match="--allow-import"):
+        get_planner_class("sdl.planners._sobol:SobolPlanner")  # code: only when allowed
+    with allow_import():
+        assert get_planner_class("sdl.planners._sobol:SobolPlanner") is SobolPlanner
+        with pytest.raises(PlannerNotFoundError, match="could not be imported"):
+            get_planner_class("sdl.planners:NoSuchPlanner")
+        with pytest.raises(PlannerNotFoundError, match="could not be imported"):
+            get_planner_class("no_such_module_xyz:Planner")
+        with pytest.raises(ConfigError, match="not a subclass"):
+            get_planner_class("math:pi")
 
 
 def test_make_planner_passes_options(plane, objective):
