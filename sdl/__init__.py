@@ -16,6 +16,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Campaign": "sdl._campaign",
     "CampaignResult": "sdl._result",
+    "LoopOptions": "sdl._loop",
+    "experiment_runs": "sdl._filters",
     "open_store": "sdl.store",
     "CampaignStore": "sdl.store",
     "ZarrWriter": "sdl.store",

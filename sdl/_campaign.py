@@ -74,17 +74,6 @@ class Campaign:
         measurements: other quantities to compute from each experiment's readings, store
             and tell the planner, declared like objectives (their goal is ignored): the
             quantities a planner's outcome constraints bound ("viscosity <= 50").
-        plan_ahead: compute the next proposal while the current experiment is measured.
-        retries: times a failed point is measured again at once (not for limit errors);
-            each attempt counts against the budget.
-        instrument_reruns: times the point of an experiment failed by its instrument (a
-            disconnect, timeout or device fault) is measured again, without counting the
-            failed attempt against the budget or telling it to the planner.
-        status_timeout: seconds to wait after an experiment for device operations its
-            protocol left running (e.g. a motor still moving when another failed).
-        pause_after_failures: pause after this many failures in a row (None: never).
-        pause_on_disconnect: pause when a device loses its connection mid-experiment.
-        fixed: parameters fixed for every batch (dict) or ``fixed(batch) -> dict``.
         approval: ``None`` (autonomous), ``"terminal"`` or ``"dashboard"``: an operator
             accepts, edits or rejects each batch before it runs (decisions are stored).
         operator: the operator's name for approvals (default ``$SDL_OPERATOR`` or login).
@@ -92,6 +81,13 @@ class Campaign:
             callable returning a plan, or None; run on an error, an abort, a stop and a pause.
         warm_start: prior data for the planner: a DataFrame, a CSV path, another store's
             path, or ``(point, outcome)`` pairs.
+        **options: the loop's policy, by name (:class:`~sdl.LoopOptions`): ``plan_ahead``,
+            ``retries``, ``instrument_reruns``, ``status_timeout``,
+            ``pause_after_failures``, ``pause_on_disconnect``, ``fixed``.
+
+    Raises:
+        TypeError: an option that is not one of the loop's.
+        ValueError: an option out of range.
 
     Example:
         >>> campaign = Campaign(  # doctest: +SKIP
@@ -117,17 +113,11 @@ class Campaign:
         name: str = "campaign",
         metadata: Mapping[str, Any] | None = None,
         measurements: Sequence[Objective | Mapping[str, Any] | str] = (),
-        plan_ahead: bool = False,
-        retries: int = 0,
-        instrument_reruns: int = 1,
-        status_timeout: float = 60.0,
-        pause_after_failures: int | None = None,
-        pause_on_disconnect: bool = True,
-        fixed: Mapping[str, Any] | Callable[[int], Mapping[str, Any]] | None = None,
         approval: str | None = None,
         operator: str | None = None,
         safe_state: str | Callable[[], Any] | None = "devices",
         warm_start: Any = None,
+        **options: Any,
     ):
         self.objectives = tuple(_objective(o) for o in objectives)
         if not self.objectives:
@@ -174,25 +164,13 @@ class Campaign:
         self._used = False
         if approval not in (None, "terminal", "dashboard"):
             raise ValueError(f"approval must be None, 'terminal' or 'dashboard', got {approval!r}")
-        if retries < 0:
-            raise ValueError(f"retries must be 0 or more, got {retries}")
-        if instrument_reruns < 0:
-            raise ValueError(f"instrument_reruns must be 0 or more, got {instrument_reruns}")
-        if not status_timeout > 0:
-            raise ValueError(f"status_timeout must be greater than 0 s, got {status_timeout}")
         self.approval = approval
         self.operator = operator
         self.safe_state = safe_state
         self.loop_options = LoopOptions(
             batch_size=self.batch_size,
-            plan_ahead=plan_ahead,
-            retries=int(retries),
-            instrument_reruns=int(instrument_reruns),
-            status_timeout=float(status_timeout),
-            pause_after_failures=pause_after_failures,
-            pause_on_disconnect=pause_on_disconnect,
-            fixed=fixed,
             safe_state=self._safe_state_plan if safe_state else None,
+            **LoopOptions.policy(**options),
         )
         self.warm_start_source = None
         if warm_start is not None:
@@ -225,9 +203,11 @@ class Campaign:
             "seed": self.planner.seed,
             "devices": sorted(self.devices),
             "approval": self.approval,
-            "plan_ahead": self.loop_options.plan_ahead,
-            "retries": self.loop_options.retries,
-            "instrument_reruns": self.loop_options.instrument_reruns,
+            **{
+                name: getattr(self.loop_options, name)
+                for name in LoopOptions.POLICY
+                if not callable(getattr(self.loop_options, name))
+            },
             "warm_start": self.warm_start_source,
             **self.metadata,
         }

@@ -72,6 +72,39 @@ class LoopOptions:
     instrument_reruns: int = 1
     status_timeout: float = 60.0
 
+    #: The options a campaign's author sets (``Campaign(**options)``, the YAML's top-level
+    #: keys of the same names); the others are set by the campaign itself. A new loop
+    #: option is a field here, in this list, and in the YAML model (sdl/config/_model.py).
+    POLICY = (
+        "plan_ahead",
+        "retries",
+        "instrument_reruns",
+        "status_timeout",
+        "pause_after_failures",
+        "pause_on_disconnect",
+        "fixed",
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "retries", "instrument_reruns", "pause_after_failures"):
+            value = getattr(self, name)
+            low = 0 if name in ("retries", "instrument_reruns") else 1
+            if value is not None and (not isinstance(value, int) or value < low):
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not (isinstance(self.status_timeout, (int, float)) and self.status_timeout > 0):
+            raise ValueError(f"status_timeout must be > 0 seconds, got {self.status_timeout!r}")
+
+    @classmethod
+    def policy(cls, **options: Any) -> dict[str, Any]:
+        """Check that ``options`` are policy options by name (an unknown one is an error)."""
+        unknown = sorted(set(options) - set(cls.POLICY))
+        if unknown:
+            raise TypeError(
+                f"unknown campaign option(s) {unknown}; the loop's options are "
+                f"{', '.join(cls.POLICY)} (see sdl.LoopOptions)"
+            )
+        return options
+
 
 class StaleOperationsFailed(DeviceFaultError):
     """Device operations a protocol started and left running failed after it ended."""

@@ -135,6 +135,7 @@ def _build_campaign(config: CampaignConfig):
             naming the field at fault.
     """
     from sdl._campaign import Campaign
+    from sdl._loop import LoopOptions
     from sdl.planners import make_planner
     from sdl.protocols import build_protocol
 
@@ -180,17 +181,12 @@ def _build_campaign(config: CampaignConfig):
         name=config.name,
         metadata={"config": config.model_dump(mode="json")},
         measurements=measurements,
-        plan_ahead=config.plan_ahead,
-        retries=config.retries,
-        instrument_reruns=config.instrument_reruns,
-        status_timeout=config.status_timeout,
-        pause_after_failures=config.pause_after_failures,
-        pause_on_disconnect=config.pause_on_disconnect,
-        fixed=config.fixed,
         approval=config.approval,
         operator=config.operator,
         safe_state="devices" if config.safe_state else None,
         warm_start=config.warm_start,
+        # the loop's policy: the YAML's top-level keys of the same names
+        **{name: getattr(config, name) for name in LoopOptions.POLICY},
     )
 
 

@@ -240,3 +240,24 @@ def test_a_campaign_runs_once(RE, tmp_path):
     # nothing was created or changed: one store, two experiments
     assert not (tmp_path / "second.zarr").exists()
     assert len(open_store(tmp_path / "first.zarr").to_dataframe()) == 2
+
+
+def test_loop_options_are_checked_by_name_and_range():
+    with pytest.raises(TypeError, match=r"unknown campaign option\(s\) \['retry'\]"):
+        _campaign(retry=1)
+    with pytest.raises(ValueError, match="instrument_reruns must be an integer >= 0"):
+        _campaign(instrument_reruns=-1)
+    with pytest.raises(ValueError, match="status_timeout must be > 0"):
+        _campaign(status_timeout=0)
+    campaign = _campaign(retries=2, instrument_reruns=0, pause_after_failures=3)
+    # one place: what the campaign records is every option of the loop's policy
+    described = campaign.describe()
+    assert {k: described[k] for k in ("retries", "instrument_reruns", "pause_after_failures")} == {
+        "retries": 2,
+        "instrument_reruns": 0,
+        "pause_after_failures": 3,
+    }
+    # and the YAML model offers every one of them under the same name
+    from sdl import CampaignConfig, LoopOptions
+
+    assert set(LoopOptions.POLICY) <= set(CampaignConfig.model_fields)
