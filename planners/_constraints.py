@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from sdl.errors import ConfigError
 
+from ._design import _sobol_unit, near_any, sobol_points
 from ._space import Real, Space
 
 __all__ = [
@@ -378,8 +379,6 @@ class UnitConstraints:
         hit-and-run chain (``botorch.utils.sampling.get_polytope_samples``). Either way
         row ``i`` is a pure function of ``(seed, i)``, so a design continues across asks.
         """
-        from ._sobol import _sobol_unit
-
         d = self.space.dim
         total = skip + n
         if not len(self.A_eq):
@@ -423,3 +422,55 @@ class UnitConstraints:
 def max_violation(constraints: Iterable[LinearConstraint], point: Mapping[str, Any]) -> float:
     """The largest violation of any constraint at ``point`` (0 when all hold)."""
     return max((c.violation(point) for c in constraints), default=0.0)
+
+
+def design_points(
+    space: Space,
+    n: int,
+    *,
+    seed: int,
+    skip: int = 0,
+    exclude: np.ndarray | None = None,
+    avoid: np.ndarray | None = None,
+    constraints: Sequence[Any] = (),
+    fixed: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """The space-filling design, honouring input constraints and fixed parameters.
+
+    Without constraints: :func:`sobol_points` with the fixed columns set. With linear
+    input constraints: rows ``skip .. skip + n`` of the seeded feasible design of
+    :meth:`~sdl.planners._constraints.UnitConstraints.sample` (fixed parameters become
+    equalities), rows near ``exclude`` passed over.
+
+    Returns:
+        ``n x d`` unit-cube rows.
+    """
+    fixed = dict(fixed or {})
+    fixed_unit = {space.names.index(k): space[k].to_unit(v) for k, v in fixed.items()}
+    if not constraints:
+        U = sobol_points(space, n, seed=seed, skip=skip, exclude=exclude, avoid=avoid)
+        for j, u in fixed_unit.items():
+            U[:, j] = u
+        return U
+    uc = UnitConstraints(space, constraints, fixed_unit)
+    exclude = np.empty((0, space.dim)) if exclude is None else np.asarray(exclude, float)
+    chosen: list[np.ndarray] = []
+    start, extra = skip, 0
+    while len(chosen) < n and extra <= 4 * n + 16:
+        rows = uc.sample(n - len(chosen), seed=seed, skip=start)
+        start += len(rows)
+        for row in rows:
+            row = (
+                space.round_unit(row[None])[0]
+                if space.integer_columns or space.categorical_columns
+                else row
+            )
+            if near_any(row, exclude.reshape(-1, space.dim)) or near_any(
+                row, np.array(chosen).reshape(-1, space.dim)
+            ):
+                extra += 1
+                continue
+            chosen.append(row)
+    if len(chosen) < n:
+        chosen.extend(uc.sample(n - len(chosen), seed=seed, skip=skip))
+    return np.array(chosen[:n]).reshape(n, space.dim)

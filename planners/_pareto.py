@@ -7,6 +7,7 @@ Both work in the user's units and directions (each :class:`~sdl.planners.Objecti
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,13 @@ import numpy as np
 from ._constraints import OutcomeConstraint
 from ._objective import Objective
 
-__all__ = ["hypervolume", "pareto_front"]
+__all__ = ["hypervolume", "pareto_front", "pareto_mask"]
+
+
+def _is_dataframe(source: Any) -> bool:
+    """Whether ``source`` is a pandas ``DataFrame`` (without importing pandas here)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(source, pd.DataFrame)
 
 
 def _records(source: Any) -> tuple[list[tuple[dict, dict]], tuple | None, tuple]:
@@ -25,7 +32,7 @@ def _records(source: Any) -> tuple[list[tuple[dict, dict]], tuple | None, tuple]
     if isinstance(source, Planner):
         pairs = [(o.point, {**o.outcome, **o.measured}) for o in source.observations]
         return pairs, source.objectives, source.outcome_constraints
-    if type(source).__name__ == "DataFrame":
+    if _is_dataframe(source):
         rows = source.to_dict("records")
         if "status" in source.columns:
             rows = [r for r in rows if r.get("status") == "done"]
@@ -54,22 +61,42 @@ def _signed(outcome: Mapping[str, Any], objectives: Sequence[Objective]) -> np.n
     return np.array(values)
 
 
-def _non_dominated(Y: np.ndarray) -> np.ndarray:
-    """Mask of rows of ``Y`` (maximization) not dominated by another row; ties kept once."""
-    n = len(Y)
-    keep = np.ones(n, dtype=bool)
-    for i in range(n):
-        if not keep[i]:
-            continue
-        dominated = np.all(Y >= Y[i], axis=1) & np.any(Y > Y[i], axis=1)
-        if dominated.any():
-            keep[i] = False
-            continue
-        # an identical earlier row already represents this one
-        same = np.all(Y[:i] == Y[i], axis=1) & keep[:i]
-        if same.any():
-            keep[i] = False
-    return keep
+def pareto_mask(Y: Any, minimize: Sequence[bool] | None = None) -> np.ndarray:
+    """Which rows of ``Y`` (``n x m``) are on the Pareto front: sdl's one definition.
+
+    A row is on the front when no other row is at least as good in every column and
+    better in one. Ties are kept: rows with equal values (duplicate experiments) are
+    all on the front or all off it, since neither beats the other. A row with a
+    non-finite value is never on the front and beats no other row. The store's
+    :meth:`~sdl.store.Store.pareto_front`, :func:`pareto_front`, the live plot, the
+    dashboard and the report all use this function.
+
+    Args:
+        Y: objective values, one row per experiment.
+        minimize: per column, whether smaller is better; ``None``: larger is better in
+            every column.
+
+    Returns:
+        Boolean array of length ``n``.
+
+    Example:
+        >>> pareto_mask([[1, 2], [1, 2], [2, 2], [0, 3]], [True, True]).tolist()
+        [True, True, False, True]
+    """
+    Y = np.asarray(Y, dtype=float)
+    if Y.ndim != 2 or Y.shape[0] == 0:
+        return np.zeros(Y.shape[0] if Y.ndim else 0, dtype=bool)
+    if minimize is None:
+        minimize = [False] * Y.shape[1]
+    sign = np.where(np.asarray(minimize, dtype=bool), 1.0, -1.0)
+    Z = Y * sign  # now smaller is better in every column
+    ok = np.isfinite(Z).all(axis=1)
+    others = Z[ok]
+    mask = np.zeros(len(Z), dtype=bool)
+    for i in np.flatnonzero(ok):
+        beaten = np.all(others <= Z[i], axis=1) & np.any(others < Z[i], axis=1)
+        mask[i] = not beaten.any()
+    return mask
 
 
 def pareto_front(
@@ -81,7 +108,8 @@ def pareto_front(
     """The non-dominated experiments: ``[(point, outcome), ...]``.
 
     Failed experiments (a non-finite objective) and experiments that break an outcome
-    constraint are left out. With one objective the front is the best experiment.
+    constraint are left out. With one objective the front is the best experiment (all
+    of them, if several tie). Ties are kept, as in :func:`pareto_mask`.
 
     Args:
         source: a :class:`~sdl.planners.Planner` (its told observations, objectives and
@@ -118,7 +146,7 @@ def pareto_front(
         Y.append(y)
     if not rows:
         return []
-    keep = _non_dominated(np.array(Y))
+    keep = pareto_mask(np.array(Y))  # Y is in the maximization sense
     return [r for r, k in zip(rows, keep) if k]
 
 
@@ -159,7 +187,7 @@ def hypervolume(
     r = np.array([o.sign * v for o, v in zip(objs, ref)])
     from ._base import Observation, Planner
 
-    if isinstance(outcomes, Planner) or type(outcomes).__name__ == "DataFrame":
+    if isinstance(outcomes, Planner) or _is_dataframe(outcomes):
         items = [out for _, out in pareto_front(outcomes, objs)]
     else:
         items = list(outcomes)
@@ -169,7 +197,7 @@ def hypervolume(
     Y = np.array([y for y in Y if np.all(y > r)]).reshape(-1, len(objs))
     if len(Y) == 0:
         return 0.0
-    Y = Y[_non_dominated(Y)]
+    Y = Y[pareto_mask(Y)]
     if len(objs) == 1:
         return float(Y.max() - r[0])
     if len(objs) == 2:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +82,8 @@ def warm_start(
 
 
 def _is_dataframe(obj: Any) -> bool:
-    return type(obj).__name__ == "DataFrame" and hasattr(obj, "columns")
+    pandas = sys.modules.get("pandas")  # not imported here: a DataFrame means it is loaded
+    return pandas is not None and isinstance(obj, pandas.DataFrame)
 
 
 def _from_frame(planner: Planner, df: Any, source: str) -> tuple[list, list[str]]:

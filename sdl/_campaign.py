@@ -43,7 +43,10 @@ def _reference(fn: Any) -> str | None:
     """A function as ``module:qualname`` text for the metadata."""
     if fn is None or isinstance(fn, str):
         return fn
-    return f"{fn.__module__}:{fn.__qualname__}"
+    inner = getattr(fn, "func", fn)  # a functools.partial names its function
+    name = getattr(inner, "__qualname__", None) or type(inner).__qualname__
+    text = f"{getattr(inner, '__module__', '?')}:{name}"
+    return f"{text} (partial)" if inner is not fn else text
 
 
 def _objective(o: Objective | Mapping[str, Any] | str) -> Objective:
@@ -222,12 +225,19 @@ class Campaign:
             )
         self._used = True
 
-    def plan(self, *, resume: ResumePlan | None = None, approve: Callable | None = None):
+    def plan(
+        self,
+        *,
+        resume: ResumePlan | None = None,
+        approve: Callable | None = None,
+        additions: Callable | None = None,
+    ):
         """The campaign as a bluesky plan, for ``RE(campaign.plan())``. Once per campaign.
 
         Args:
             resume: where to start when continuing from a store (see :meth:`resume`).
             approve: ``approve(points, batch) -> ApprovalDecision`` run before each batch.
+            additions: ``additions() -> ApprovalDecision | None``: operators' added points.
 
         Raises:
             RuntimeError: this campaign has already run (a plan was made before).
@@ -248,7 +258,7 @@ class Campaign:
             batch_size=self.batch_size,
             md=md,
             resume=resume,
-            options=replace(self.loop_options, approve=approve),
+            options=replace(self.loop_options, approve=approve, additions=additions),
         )
 
     def run(
@@ -294,7 +304,11 @@ class Campaign:
         return _closing_on_error(
             writer,
             lambda: run_session(
-                self, RE, writer, lambda approve: self.plan(approve=approve), options
+                self,
+                RE,
+                writer,
+                lambda approve, additions: self.plan(approve=approve, additions=additions),
+                options,
             ),
         )
 
@@ -353,11 +367,24 @@ class Campaign:
         return _closing_on_error(
             writer,
             lambda: run_session(
-                self, RE, writer, lambda approve: self.plan(resume=resume, approve=approve), options
+                self,
+                RE,
+                writer,
+                lambda approve, additions: self.plan(
+                    resume=resume, approve=approve, additions=additions
+                ),
+                options,
             ),
         )
 
     # -- used by the session -----------------------------------------------------------------
+
+    def additions(self, watcher: Any) -> Callable | None:
+        """Operators' added points for the loop (from the control channel's ``add``)."""
+        from sdl.control import take_additions
+
+        parameters = [_parameter_spec(p) for p in self.space]
+        return lambda: take_additions(watcher, parameters)
 
     def approver(self, watcher: Any) -> Callable | None:
         """The approval callable for the loop, or None when the campaign is autonomous."""

@@ -59,6 +59,9 @@ class LoopOptions:
             lost its connection (``sdl.errors.NotConnectedError``).
         safe_state: ``safe_state() -> plan`` run when the campaign ends by an error, an
             abort or a stop.
+        additions: ``additions() -> decision or None``, run in the worker thread before
+            every batch: points operators added (the dashboard's "add an experiment"),
+            measured first; None: no operator can add points.
     """
 
     batch_size: int = 1
@@ -69,6 +72,7 @@ class LoopOptions:
     approve: Callable[[list[dict[str, Any]], int], Any] | None = None
     pause_on_disconnect: bool = True
     safe_state: Callable[[], Generator[Msg, Any, Any]] | None = None
+    additions: Callable[[], Any] | None = None
     instrument_reruns: int = 1
     status_timeout: float = 60.0
 
@@ -225,6 +229,11 @@ class _Loop:
                 )
                 self.rejected_points.append(dict(exp.point))
             points = [*decision.accepted, *decision.added]
+        if self.opt.additions is not None:  # operators' own points run first
+            added = yield from self.worker.call(self.opt.additions)
+            if added is not None and added.added:
+                yield from self.approval_log.record(batch, added)
+                points = [*added.added, *points]
         # a plan-ahead ask made before a retry, or operators adding points, may overshoot
         points = points[: max(self.budget - self.completed, 0)]
         exps = self._new(points, batch)

@@ -50,7 +50,7 @@ def run_session(
     campaign: Any,
     RE: RunEngine | None,
     writer: ZarrWriter,
-    make_plan: Callable[[Callable | None], Any],
+    make_plan: Callable[[Callable | None, Callable | None], Any],
     options: SessionOptions,
 ) -> CampaignResult:
     """Run ``make_plan(approve)`` on ``RE`` and return the campaign's summary from the store.
@@ -109,7 +109,8 @@ def run_session(
 
     RE.state_hook = hook
     approve = campaign.approver(watcher) if watcher is not None else None
-    plan = make_plan(approve)
+    additions = campaign.additions(watcher) if watcher is not None else None
+    plan = make_plan(approve, additions)
     t0 = time.monotonic()
     try:
         if watcher is not None:

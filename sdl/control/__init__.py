@@ -14,6 +14,7 @@ from ._approval import (
     ApprovalDecision,
     approve_in_terminal,
     decision_from_request,
+    take_additions,
     validate_point,
     wait_for_approval,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Request",
     "active_control_token",
     "approve_in_terminal",
+    "take_additions",
     "control_token",
     "decision_from_request",
     "operator_name",

@@ -297,3 +297,37 @@ def wait_for_approval(
             watcher.publish("running", message=f"batch approved by {decision.who}")
             return decision
     return None
+
+
+def take_additions(
+    watcher: Any, parameters: Sequence[Mapping[str, Any]] | None = None
+) -> ApprovalDecision | None:
+    """Operators' ``add`` requests waiting now (the dashboard's "add an experiment").
+
+    Each request's ``points`` are checked against the parameter space; a request with a
+    bad point is refused whole (and answered so). Does not wait.
+
+    Returns:
+        A decision holding only ``added`` points (to run next), or None if none came.
+    """
+    added: list[dict[str, Any]] = []
+    who: list[str] = []
+    for req in watcher.take(["add"], timeout=0.0):
+        try:
+            points = [
+                validate_point(p, parameters) if parameters is not None else dict(p)
+                for p in req.args.get("points", [])
+            ]
+            if not points:
+                raise ValueError("no points given")
+        except (ValueError, TypeError, AttributeError) as err:
+            watcher.acknowledge(req, f"add refused: {err}", ok=False)
+            continue
+        watcher.acknowledge(req, f"{len(points)} point(s) added: they run next")
+        added.extend(points)
+        who.append(req.who)
+    if not added:
+        return None
+    return ApprovalDecision(
+        accepted=[], rejected=[], added=added, who=", ".join(sorted(set(who))), time=time.time()
+    )

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sdl.planners._pareto import pareto_mask as _pareto_mask
+
 __all__ = ["best_so_far", "pareto_mask"]
 
 
@@ -27,6 +29,9 @@ def best_so_far(values: Sequence[float], minimize: bool = True) -> np.ndarray:
 def pareto_mask(Y: np.ndarray, minimize: Sequence[bool]) -> np.ndarray:
     """Which rows of ``Y`` (``n x m``) are not dominated; rows with NaN never are.
 
+    The one definition is :func:`sdl.planners._pareto.pareto_mask` (ties kept); the
+    live plot, the dashboard and the report call it through this name.
+
     Args:
         Y: objective values, one row per experiment.
         minimize: per column, whether smaller is better.
@@ -34,15 +39,4 @@ def pareto_mask(Y: np.ndarray, minimize: Sequence[bool]) -> np.ndarray:
     Returns:
         Boolean array of length ``n``.
     """
-    Y = np.asarray(Y, dtype=float)
-    if Y.ndim != 2 or Y.shape[0] == 0:
-        return np.zeros(Y.shape[0] if Y.ndim else 0, dtype=bool)
-    sign = np.where(np.asarray(minimize, dtype=bool), 1.0, -1.0)
-    Z = Y * sign  # now smaller is better in every column
-    ok = np.isfinite(Z).all(axis=1)
-    mask = ok.copy()
-    for i in np.flatnonzero(ok):
-        others = Z[ok]
-        dominated = np.any(np.all(others <= Z[i], axis=1) & np.any(others < Z[i], axis=1))
-        mask[i] = not dominated
-    return mask
+    return _pareto_mask(Y, minimize)

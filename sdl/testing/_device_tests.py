@@ -48,6 +48,25 @@ def _check_consistent(readings: dict[str, Any], descs: dict[str, Any]) -> None:
         _check_value(key, reading["value"], descs[key])
 
 
+class _Missing:
+    """The value of a fixture a subclass did not provide."""
+
+    def __repr__(self) -> str:
+        return "<not provided>"
+
+
+MISSING: Any = _Missing()
+
+
+def _require(name: str, value: Any, why: str) -> Any:
+    """``value``, or skip the test naming the fixture it needs (as zarr's ``StoreTests``)."""
+    if value is MISSING:
+        pytest.skip(f"fixture {name!r} not provided: {why}")
+    if value is None:
+        pytest.skip(f"fixture {name!r} is None: {why}")
+    return value
+
+
 class DeviceTests:
     """Conformance suite for a device: subclass it and provide the fixtures.
 
@@ -61,11 +80,12 @@ class DeviceTests:
     Class attributes:
         ``protocols``: the ``bluesky.protocols`` the device must satisfy.
         ``timeout``: seconds any status may take to finish.
-        ``position_tolerance``: allowed ``|position - target|`` after a move
-            (``None``: not checked).
+        ``position_tolerance``: allowed ``|position - target|`` after a move, in the
+            device's units (``None``: the position reached is not checked).
 
-    Checks that do not apply to a device (a move for a detector) pass without doing
-    anything.
+    A check that needs a fixture the subclass did not provide (or set to ``None``), or
+    that does not apply to the device (a move for a detector), is reported as skipped
+    with the reason, never passed silently: ``pytest -rs`` lists what was not checked.
     """
 
     protocols: tuple[type, ...] = (Readable,)
@@ -73,20 +93,20 @@ class DeviceTests:
     position_tolerance: float | None = None
 
     @pytest.fixture
-    def device(self):  # pragma: no cover - a subclass must provide it
-        raise NotImplementedError("DeviceTests subclasses provide a 'device' fixture")
+    def device(self):
+        pytest.skip("fixture 'device' not provided: subclass DeviceTests and define it")
 
     @pytest.fixture
     def valid_value(self):
-        return None
+        return MISSING
 
     @pytest.fixture
     def invalid_value(self):
-        return None
+        return MISSING
 
     @pytest.fixture
     def far_value(self):
-        return None
+        return MISSING
 
     # -- helpers ------------------------------------------------------------------------
     def _position(self, device: Any) -> Any:
@@ -102,6 +122,20 @@ class DeviceTests:
         status.wait(self.timeout)
         assert status.done and status.success
 
+    @staticmethod
+    def _needs(device: Any, protocol: type) -> None:
+        if not isinstance(device, protocol):
+            pytest.skip(f"{device.name} is not {protocol.__name__}: check does not apply")
+
+    def _check_reached(self, device: Any, target: Any) -> None:
+        if self.position_tolerance is None:
+            return
+        reached = self._position(device)
+        assert abs(reached - target) <= self.position_tolerance, (
+            f"{device.name}: at {reached!r} after a move to {target!r}, "
+            f"more than position_tolerance={self.position_tolerance} away"
+        )
+
     # -- checks -------------------------------------------------------------------------
     def test_satisfies_protocols(self, device):
         assert isinstance(device.name, str) and device.name
@@ -116,53 +150,64 @@ class DeviceTests:
         _check_consistent(device.read(), device.describe())
 
     def test_configuration_matches_its_description(self, device):
-        if isinstance(device, Configurable):
-            _check_consistent(device.read_configuration(), device.describe_configuration())
+        self._needs(device, Configurable)
+        _check_consistent(device.read_configuration(), device.describe_configuration())
 
     def test_hints_name_read_keys(self, device):
         fields = getattr(device, "hints", {}).get("fields", [])
         assert set(fields) <= set(device.describe()), f"hints {fields} are not data keys"
 
     def test_set_finishes_within_timeout(self, device, valid_value):
-        if valid_value is None or not isinstance(device, Movable):
-            return
+        self._needs(device, Movable)
+        target = _require("valid_value", valid_value, "a target inside the limits")
         t0 = time.monotonic()
-        self._wait(device.set(valid_value))
+        self._wait(device.set(target))
         assert time.monotonic() - t0 <= self.timeout
-        if self.position_tolerance is not None:
-            assert abs(self._position(device) - valid_value) <= self.position_tolerance
+
+    def test_set_reaches_its_target(self, device, valid_value):
+        self._needs(device, Movable)
+        target = _require("valid_value", valid_value, "a target inside the limits")
+        if self.position_tolerance is None:
+            pytest.skip("class attribute 'position_tolerance' is None: position not checked")
+        self._wait(device.set(target))
+        self._check_reached(device, target)
 
     def test_trigger_finishes_within_timeout(self, device):
-        if isinstance(device, Triggerable):
-            self._wait(device.trigger())
+        self._needs(device, Triggerable)
+        self._wait(device.trigger())
 
     def test_limits_raise_before_motion(self, device, invalid_value, valid_value):
-        if invalid_value is None or not isinstance(device, Movable):
-            return
-        if valid_value is not None:
+        self._needs(device, Movable)
+        target = _require("invalid_value", invalid_value, "a target outside the limits")
+        if valid_value is not MISSING and valid_value is not None:
             self._wait(device.set(valid_value))
         before = self._position(device)
         with pytest.raises(ValueError):
-            device.set(invalid_value)
+            device.set(target)
         time.sleep(0.05)
         after = self._position(device)
         if isinstance(before, float) and self.position_tolerance is not None:
             assert math.isclose(before, after, abs_tol=self.position_tolerance)
         if hasattr(device, "check_value"):
             with pytest.raises(ValueError):
-                device.check_value(invalid_value)
+                device.check_value(target)
 
-    def test_stop(self, device, far_value, valid_value):
-        if not isinstance(device, Stoppable):
-            return
-        device.stop()  # nothing in progress: harmless
-        if far_value is None or not isinstance(device, Movable):
-            return
-        status = device.set(far_value)
+    def test_stop_when_idle_is_harmless(self, device):
+        self._needs(device, Stoppable)
+        device.stop()
+        if isinstance(device, Triggerable):  # still usable
+            self._wait(device.trigger())
+
+    def test_stop_interrupts_a_move(self, device, far_value, valid_value):
+        self._needs(device, Stoppable)
+        self._needs(device, Movable)
+        far = _require("far_value", far_value, "a target far enough for stop() to interrupt")
+        status = device.set(far)
         device.stop()
         deadline = time.monotonic() + self.timeout
         while not status.done and time.monotonic() < deadline:
             time.sleep(0.01)
         assert status.done, f"{device.name}: stop() did not end the move within {self.timeout} s"
-        if valid_value is not None:  # usable again after a stop
+        if valid_value is not MISSING and valid_value is not None:  # usable after a stop
             self._wait(device.set(valid_value))
+            self._check_reached(device, valid_value)

@@ -309,3 +309,39 @@ def test_measured_quantities_constraints_and_pareto_front(RE, store_path):
     best = df["x"].abs().idxmin()
     assert front.index.tolist() == [best]
     assert result.pareto_front[0][0] == {"x": df.loc[best, "x"]}
+
+
+def test_an_operator_adds_points_to_a_running_campaign(RE, store_path):
+    # the dashboard's "add an experiment": an add request to an autonomous campaign
+    campaign = Campaign(
+        objectives=OBJ,
+        planner=SobolPlanner([Real("x", -1, 1)], OBJ, seed=2),
+        protocol=_slow_measurement,  # 0.3 s per experiment
+        budget=5,
+    )
+    channel = ControlChannel(store_path)
+    answers = {}
+
+    def operator():
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 30 and channel.state().get("state") != "running":
+            time.sleep(0.05)
+        good = channel.request("add", "bob", points=[{"x": 0.125}, {"x": -0.5}])
+        bad = channel.request("add", "eve", points=[{"x": 7.0}])  # outside the space
+        answers["good"] = channel.wait(good, timeout=30)
+        answers["bad"] = channel.wait(bad, timeout=30)
+
+    thread = threading.Thread(target=operator, daemon=True)
+    thread.start()
+    campaign.run(RE, store=store_path, control=True)
+    thread.join()
+    assert answers["good"].ok and "2 point(s) added" in answers["good"].result
+    assert not answers["bad"].ok and "add refused" in answers["bad"].result
+    store = open_store(store_path)
+    df = store.to_dataframe()
+    # measured, within the budget, and recorded as bob's decision
+    assert len(df) == 5 and (df["status"] == "done").all()
+    assert {0.125, -0.5} <= set(df["x"]) and 7.0 not in set(df["x"])
+    approvals = store.run(store.campaign_runs[0]).to_dataframe("approvals")
+    added = [json.loads(d)["added"] for d in approvals["decision"]]
+    assert approvals["who"].tolist() == ["bob"] and added == [[{"x": 0.125}, {"x": -0.5}]]

@@ -261,3 +261,18 @@ def test_loop_options_are_checked_by_name_and_range():
     from sdl import CampaignConfig, LoopOptions
 
     assert set(LoopOptions.POLICY) <= set(CampaignConfig.model_fields)
+
+
+def test_an_objective_function_given_as_a_partial_is_described(RE, store_path):
+    def scaled(readings, factor):
+        return factor * float(readings["det"])
+
+    objectives = [Objective("det2", goal="maximize", function=functools.partial(scaled, factor=2))]
+    campaign = Campaign(
+        objectives=objectives,
+        planner=SobolPlanner([Real("x", -1, 1)], objectives),
+        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        budget=2,
+    )
+    assert campaign.describe()["objectives"][0]["function"].endswith("scaled (partial)")
+    assert campaign.run(RE, store=store_path).n_done == 2

@@ -9,6 +9,7 @@ import time
 import pytest
 import yaml
 
+from sdl import open_store
 from sdl.control import ControlChannel
 
 from . import _browser as browser
@@ -118,6 +119,77 @@ def test_dashboard_follows_a_running_campaign_in_chromium(tmp_path):
         time.sleep(1.0)
         driver.save_screenshot(str(tmp_path / "dashboard.png"))
         assert (tmp_path / "dashboard.png").stat().st_size > 20_000
+    finally:
+        if driver is not None:
+            driver.quit()
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def _start(tmp_path, config, port, token):
+    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "SDL_CONTROL_TOKEN": token}  # never on the command line
+    store = tmp_path / "bg.zarr"
+    run = _sdl("run", str(tmp_path / "campaign.yaml"), "--store", str(store), "--quiet")
+    dash = _sdl("dashboard", str(store), "--port", str(port), "--interval", "0.5")
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        for cmd in (run, dash)
+    ]
+    return store, procs
+
+
+def _answer(driver, action, timeout=20):
+    """The dashboard's message once the campaign has acknowledged ``action``."""
+
+    def answered():
+        text = browser.model_text(driver, "control_message") or ""
+        return text if f"{action}:" in text and "sent" not in text else ""
+
+    try:
+        return _wait_for(answered, timeout, f"the campaign's answer to {action}")
+    except AssertionError as err:
+        raise AssertionError(
+            f"{err}; the page says {browser.model_text(driver, 'control_message')!r}"
+        ) from None
+
+
+def test_an_operator_approves_a_batch_with_the_right_token_in_chromium(tmp_path):
+    config = yaml.safe_load(open("examples/alignment.yaml"))
+    config.update(planner={"name": "sobol", "options": {}}, budget=3, batch_size=2)
+    config["approval"] = "dashboard"
+    port = _free_port()
+    store, procs = _start(tmp_path, config, port, "s3cret")
+    driver = None
+    try:
+
+        def listening():
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        _wait_for(listening, 30, "the dashboard to listen")
+        driver = browser.chromium(tmp_path)
+        driver.set_page_load_timeout(30)
+        driver.get(f"http://127.0.0.1:{port}/")
+        _wait_for(
+            lambda: "approval" in (browser.model_text(driver, "status") or ""),
+            60,
+            "the batch to await approval",
+        )
+        _wait_for(lambda: browser.model_rows(driver, "proposals") == 2, 15, "two proposals")
+        _inner(driver, ".sdl-token", "input").send_keys("s3cret\n")  # the right token
+        _inner(driver, ".sdl-btn-approve", "button").click()
+        assert "2 accepted, 0 rejected" in _answer(driver, "approve")
+        _wait_for(
+            lambda: int(browser.model_text(driver, "n_experiments") or 0) >= 2,
+            60,
+            "the approved experiments to run",
+        )
+        answered = [(req.action, ack.ok) for req, ack in ControlChannel(store).history() if ack]
+        assert ("approve", True) in answered, answered
+        df = open_store(store).to_dataframe()
+        assert (df["status"] == "done").sum() >= 2, df[["x", "y", "status"]]
     finally:
         if driver is not None:
             driver.quit()
