@@ -4,6 +4,11 @@ Usage::
 
     python -m benchmarks.gpu_check            # n=2000, d=6, q=4 on cuda (and cpu n=200)
     python -m benchmarks.gpu_check --n 100    # CPU smoke check
+    python -m benchmarks.gpu_check --sweep 200 500 1000 2000   # where the GPU wins
+
+``--sweep`` times the default configuration on the CPU and on the GPU at each size and
+prints the CPU/GPU ratio: the size where it passes 1 is what ``device="auto"`` should
+use (``sdl.planners._botorch.GPU_FROM``, 1000 until measured).
 
 Prints one row per (device, configuration): the full ask time, and its fit and
 acquisition parts (``BoTorchPlanner.last_timings``). "refit" refits hyperparameters
@@ -47,7 +52,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="observations on the GPU")
     parser.add_argument("--cpu-n", type=int, default=None, help="observations on the CPU")
+    parser.add_argument("--sweep", type=int, nargs="+", help="sizes: CPU vs. GPU, default")
     args = parser.parse_args(argv)
+    if args.sweep:
+        print(f"{'n':>6}{'cpu s':>8}{'cuda s':>8}{'cpu/cuda':>9}")
+        for n in args.sweep:
+            cpu = check("cpu", n, False)[0]
+            gpu = check("cuda", n, False)[0] if torch.cuda.is_available() else float("nan")
+            print(f"{n:>6}{cpu:>8.2f}{gpu:>8.2f}{cpu / gpu:>9.2f}", flush=True)
+        return
     runs = []
     if torch.cuda.is_available():
         runs += [("cuda", args.n, True), ("cuda", args.n, False)]

@@ -1,20 +1,27 @@
-"""Ask latency of BoTorchPlanner as data grow: unoptimized vs. checkpointed hyperparameters.
+"""Ask latency of BoTorchPlanner as data grow: the default against earlier settings.
 
 Usage::
 
-    python -m benchmarks.latency --sizes 100 200 400 --asks 5
+    python -m benchmarks.latency --sizes 200 2000 --asks 5
 
-"Unoptimized" is ``refit_growth=0, fit_subset=n`` (full hyperparameter fit from scratch on
-every ask, as before issue 3); "optimized" is the default (fit at checkpoints, on at most
-``fit_subset`` rows). Both use the issue's setting: d=6, q=4, 10 restarts, 512 raw samples,
-noisy Hartmann6 data. Each configuration is warmed up by one ask (the checkpoint fit), then
-timed over ``--asks`` asks with one new observation told between asks; the table shows
-the median and the max ask time, and the ratio of medians.
+Configurations: "unoptimized" is ``refit_growth=0, fit_subset=n`` (full hyperparameter
+fit from scratch on every ask, as before issue 3; skipped above
+``--skip-unoptimized-above``); "before-12" is the default before issue 12
+(``acquisition="lognei"``, torch's own thread count, ``fit_subset=1000``, exact
+predictive variances); "default" is today's default. All
+use the issue's setting: d=6, q=4, 10 restarts, 512 raw samples, noisy Hartmann6 data.
+Each configuration's first ask does the checkpoint fit ("first" column: the first ask
+after a refit); then ``--asks`` asks are timed with one new observation told between
+asks. The table shows the median and max of those, the first ask's ratio to the median,
+and the ratio of the "before-12" median to each configuration's median (>1: faster).
+The configurations of one size run interleaved, so they see the same machine load; the
+load average is printed with each size.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -32,46 +39,86 @@ def _data(n: int, seed: int = 0):
     return X, y
 
 
-def time_asks(n: int, asks: int, optimized: bool, q: int = 4, device: str = "cpu", **options):
+def _planner(n: int, config: str, device: str = "cpu", **options):
+    import torch
+
     from sdl.planners import BoTorchPlanner, Objective, Real, Space
 
     space = Space([Real(f"x{i}", 0.0, 1.0) for i in range(6)])
-    opts = {} if optimized else {"refit_growth": 0.0, "fit_subset": max(n + asks, 1)}
-    planner = BoTorchPlanner(space, [Objective("y")], seed=0, device=device, **opts, **options)
-    X, y = _data(n + asks + 1)
-    planner.tell([dict(zip(space.names, r)) for r in X[:n]], [{"y": v} for v in y[:n]])
-    planner.ask(q)  # warm-up: the first (checkpoint) fit
-    times, fits = [], []
-    for k in range(asks):
-        planner.tell([dict(zip(space.names, X[n + k]))], [{"y": y[n + k]}])
-        t0 = time.perf_counter()
+    opts = {
+        "unoptimized": {"refit_growth": 0.0, "fit_subset": n + 1000, "acquisition": "lognei"},
+        "before-12": {
+            "acquisition": "lognei",
+            "threads": torch.get_num_threads(),
+            "fit_subset": 1000,
+        },
+        "default": {},
+    }[config]
+    return BoTorchPlanner(space, [Objective("y")], seed=0, device=device, **opts, **options)
+
+
+def _ask(planner, config: str, q: int) -> None:
+    """``planner.ask(q)``; earlier configurations without LOVE variances at large n."""
+    from sdl.planners import _botorch
+
+    saved = _botorch.FAST_PRED_VAR_FROM
+    if config != "default":
+        _botorch.FAST_PRED_VAR_FROM = 10**12
+    try:
         planner.ask(q)
-        times.append(time.perf_counter() - t0)
-        fits.append(planner.last_timings.get("fit", 0.0))
-    return times, fits
+    finally:
+        _botorch.FAST_PRED_VAR_FROM = saved
+
+
+def time_asks(n: int, asks: int, configs, q: int = 4, **options):
+    """``{config: (first ask s, [ask s...], [fit s...])}``, configurations interleaved."""
+    X, y = _data(n + asks + 1)
+    names = [f"x{i}" for i in range(6)]
+    planners, out = {}, {}
+    for config in configs:
+        planner = _planner(n, config, **options)
+        planner.tell([dict(zip(names, r)) for r in X[:n]], [{"y": v} for v in y[:n]])
+        t0 = time.perf_counter()
+        _ask(planner, config, q)  # the checkpoint fit
+        planners[config] = planner
+        out[config] = (time.perf_counter() - t0, [], [])
+    for k in range(asks):
+        for config, planner in planners.items():
+            planner.tell([dict(zip(names, X[n + k]))], [{"y": y[n + k]}])
+            t0 = time.perf_counter()
+            _ask(planner, config, q)
+            out[config][1].append(time.perf_counter() - t0)
+            out[config][2].append(planner.last_timings.get("fit", 0.0))
+    return out
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 200, 400])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 2000])
     parser.add_argument("--asks", type=int, default=5)
     parser.add_argument("--skip-unoptimized-above", type=int, default=400)
+    parser.add_argument("--configs", nargs="+", default=["unoptimized", "before-12", "default"])
     args = parser.parse_args(argv)
-    print(f"{'n':>6} {'config':>12} {'median s':>9} {'max s':>7} {'fit s':>7} {'ratio':>7}")
+    print(
+        f"{'n':>6} {'config':>12} {'median s':>9} {'max s':>7} {'fit s':>7} "
+        f"{'first s':>8} {'first/med':>9} {'before/this':>11}"
+    )
     for n in args.sizes:
-        med = {}
-        for optimized in (False, True):
-            if not optimized and n > args.skip_unoptimized_above:
-                continue
-            times, fits = time_asks(n, args.asks, optimized)
-            med[optimized] = statistics.median(times)
-            ratio = (med[False] / med[True]) if optimized and False in med else float("nan")
-            name = "optimized" if optimized else "unoptimized"
+        configs = [
+            c for c in args.configs if c != "unoptimized" or n <= args.skip_unoptimized_above
+        ]
+        print(f"load average before n={n}: {os.getloadavg()}", flush=True)
+        results = time_asks(n, args.asks, configs)
+        before = statistics.median(results["before-12"][1]) if "before-12" in results else None
+        for config, (first, times, fits) in results.items():
+            med = statistics.median(times)
+            ratio = before / med if before else float("nan")
             print(
-                f"{n:>6} {name:>12} {med[optimized]:>9.2f} {max(times):>7.2f} "
-                f"{statistics.median(fits):>7.2f} {ratio:>7.1f}",
+                f"{n:>6} {config:>12} {med:>9.2f} {max(times):>7.2f} "
+                f"{statistics.median(fits):>7.2f} {first:>8.2f} {first / med:>9.1f} {ratio:>11.2f}",
                 flush=True,
             )
+        print(f"load average after n={n}: {os.getloadavg()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -35,6 +36,14 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+#: BoTorch settings compared with the default: name -> options (``--planners`` accepts them)
+VARIANTS: dict[str, dict[str, Any]] = {
+    # the default before issue 12: noisy EI, 2 (d + 1) initial points
+    "botorch-before12": {"acquisition": "lognei", "n_initial": "2(d+1)"},
+    "botorch-logei": {"acquisition": "logei"},
+    "botorch-init2d2": {"n_initial": "2(d+1)"},
+}
 
 
 @dataclass
@@ -133,13 +142,18 @@ def run_one(problem: Problem, planner_name: str, seed: int, budget: int, quick: 
         for o in problem.objectives
     ]
     options: dict[str, Any] = {}
-    if planner_name == "botorch":
+    registry_name = planner_name
+    if planner_name == "botorch" or planner_name in VARIANTS:
+        registry_name = "botorch"
         options = (
             {"num_restarts": 2, "raw_samples": 64, "maxiter": 50, "n_initial": 4} if quick else {}
         )
+        options.update(VARIANTS.get(planner_name, {}))
+        if options.get("n_initial") == "2(d+1)":
+            options["n_initial"] = 2 * (d + 1)
         if problem.constraint is not None:
             options["outcome_constraints"] = ["c <= 0"]
-    planner = make_planner(planner_name, space, objectives, seed=seed, **options)
+    planner = make_planner(registry_name, space, objectives, seed=seed, **options)
     # the campaign extracts the constrained quantity from the readings and tells it too
     measurements = [Objective("c", key="det_c")] if problem.constraint is not None else []
     latencies: list[float] = []
@@ -206,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     budget = max(args.budgets)
     args.out.mkdir(parents=True, exist_ok=True)
     rows, curves, table = [], {}, {}
+    print(f"load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmpdir:
         for pname in args.problems:
             problem = make_problem(pname)
@@ -226,7 +241,9 @@ def main(argv: list[str] | None = None) -> dict:
                         for b in args.budgets
                     },
                     lat,
+                    curves[(pname, planner)][:, budget - 1].tolist(),  # each seed's final score
                 )
+    print(f"load average at end: {os.getloadavg()}")
     _print_table(table, args)
     _write(rows, curves, args)
     return table
@@ -236,9 +253,9 @@ def _print_table(table, args) -> None:
     print(
         f"\n{'problem':<20}{'planner':<9}"
         + "".join(f"{'@' + str(b):>10}" for b in args.budgets)
-        + f"{'÷skopt':>9}{'÷sobol':>9}{'ask s':>8}"
+        + f"{'÷skopt':>9}{'÷sobol':>9}{'worst':>9}{'ask s':>8}"
     )
-    for (pname, planner), (scores, lat) in table.items():
+    for (pname, planner), (scores, lat, finals) in table.items():
         b = max(args.budgets)
         ratios = []
         for base in ("skopt", "sobol"):
@@ -248,12 +265,21 @@ def _print_table(table, args) -> None:
             f"{pname:<20}{planner:<9}"
             + "".join(f"{scores[x]:>10.4g}" for x in args.budgets)
             + "".join(f"{r:>9.3g}" for r in ratios)
+            + f"{_worst(pname, finals):>9.4g}"
             + f"{lat:>8.2f}"
         )
     print(
         "(regret: lower is better; branincurrin: hypervolume, higher is better; "
-        f"ratios at budget {max(args.budgets)}; medians over {args.seeds} seed(s))"
+        f"ratios at budget {max(args.budgets)}; medians over {args.seeds} seed(s); "
+        "worst: the worst seed's score at that budget)"
     )
+
+
+def _worst(pname: str, finals: list[float]) -> float:
+    values = [v for v in finals if math.isfinite(v)]
+    if not values:
+        return math.nan
+    return min(values) if pname == "branincurrin" else max(values)
 
 
 def _write(rows, curves, args) -> None:

@@ -6,13 +6,15 @@ only when :class:`BoTorchPlanner` is first used.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import gpytorch
 import numpy as np
 import torch
-from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement,
 )
@@ -28,10 +30,10 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from sdl.errors import ConfigError
 
 from ._base import Planner
-from ._constraints import UnitConstraints
+from ._constraints import UnitConstraints, design_points
+from ._design import near_any
 from ._gp_fit import HyperparameterCache
 from ._objective import Objective
-from ._sobol import design_points, near_any
 from ._space import Categorical, Integer, Space
 
 __all__ = ["BoTorchPlanner"]
@@ -40,6 +42,25 @@ _DTYPES = {"float64": torch.float64, "double": torch.float64, "float32": torch.f
 
 #: a candidate is feasible when the feasibility model predicts at least this success rate
 FEASIBILITY_LEVEL = 0.5
+
+#: below this many observations ``threads=None`` runs torch on one CPU thread (see
+#: ``docs/planners.md``: on the shared 2-core development machine one thread was 5-7.6x
+#: faster than two for a 1-D ask at n <= 50 under load; at n=2000 two threads were
+#: 1.4-1.6x faster at load 1.4 and 1.8x slower at load 4, so large data keep torch's)
+SINGLE_THREAD_BELOW = 1000
+
+#: from this many observations the acquisition uses LOVE predictive variances
+#: (``gpytorch.settings.fast_pred_var``: a low-rank root of the inverse kernel matrix
+#: instead of a full solve per evaluation)
+FAST_PRED_VAR_FROM = 1000
+
+#: with ``device="auto"`` and a CUDA GPU present, the GPU is used from this many
+#: observations on, the CPU below (a guess from BoTorch's reports, not measured here: the
+#: development machine has no GPU; ``python -m benchmarks.gpu_check`` measures it)
+GPU_FROM = 1000
+
+#: single-objective acquisition functions (``acquisition=`` option)
+ACQUISITIONS = ("auto", "logei", "lognei")
 
 
 class BoTorchPlanner(Planner):
@@ -51,7 +72,8 @@ class BoTorchPlanner(Planner):
     standardized) and maximizes an acquisition function over a batch of ``n`` points:
 
     * one objective: :class:`~botorch.models.SingleTaskGP` and
-      ``qLogNoisyExpectedImprovement``;
+      ``qLogNoisyExpectedImprovement`` (one parameter, or ``acquisition="logei"``:
+      ``qLogExpectedImprovement`` over the best posterior mean at an observed point);
     * several objectives: one GP per objective and
       ``qLogNoisyExpectedHypervolumeImprovement``. The reference point is each
       objective's ``threshold`` (user units and direction) where set, else inferred
@@ -88,14 +110,16 @@ class BoTorchPlanner(Planner):
         objectives: one or more objectives.
         seed: seed of the initial design and of every ask.
         n_initial: number of successful experiments before the model is used (default
-            ``2 * (d + 1)`` for ``d`` parameters).
+            ``d + 2`` for ``d`` parameters, but at least 6 and at most ``2 * (d + 1)``).
         num_restarts: starting points of the acquisition optimization.
         raw_samples: random points scored to pick the starting points.
         maxiter: L-BFGS-B iterations per restart; in spaces with integer or categorical
             parameters, also the cap on alternating discrete/continuous rounds
             (at most 64).
         device: torch device of the computation, ``"cpu"`` or ``"cuda"``
-            (``"cuda:1"``, ...); every tensor is created there.
+            (``"cuda:1"``, ...); every tensor is created there. ``"auto"`` (default):
+            the CPU below :data:`GPU_FROM` (1000) observations, a CUDA GPU from there
+            on if torch finds one.
         dtype: ``"float64"`` (default; GPs need it) or ``"float32"``.
         outcome_constraints: bounds on measured quantities (see
             :class:`~sdl.planners.OutcomeConstraint`).
@@ -106,6 +130,14 @@ class BoTorchPlanner(Planner):
             distance (unit cube, Euclidean) are all failed experiments is rejected.
         refit_growth: relative data growth between hyperparameter fits (0: every ask).
         fit_subset: most observations a hyperparameter fit uses.
+        acquisition: with one objective, ``"lognei"``: ``qLogNoisyExpectedImprovement``,
+            which samples the posterior jointly at the candidates and the observed points
+            (it needs jitter once observed points crowd together); ``"logei"``:
+            ``qLogExpectedImprovement`` over the best posterior mean at an observed point
+            (predicted feasible where there are constraints); ``"auto"`` (default):
+            ``"logei"`` for one parameter, ``"lognei"`` otherwise.
+        threads: CPU threads torch uses during an ask (``None``: one below
+            :data:`SINGLE_THREAD_BELOW` (1000) observations, else torch's setting).
 
     Raises:
         ConfigError: for an invalid option or an unavailable device.
@@ -126,14 +158,16 @@ class BoTorchPlanner(Planner):
         num_restarts: int = 10,
         raw_samples: int = 512,
         maxiter: int = 75,
-        device: str = "cpu",
+        device: str = "auto",
         dtype: str = "float64",
         outcome_constraints: Sequence[Any] = (),
         input_constraints: Sequence[Any] = (),
         feasibility: bool = True,
         failure_radius: float = 0.15,
         refit_growth: float = 0.1,
-        fit_subset: int = 1000,
+        fit_subset: int = 300,
+        acquisition: str = "auto",
+        threads: int | None = None,
     ) -> None:
         super().__init__(
             space,
@@ -142,7 +176,12 @@ class BoTorchPlanner(Planner):
             outcome_constraints=outcome_constraints,
             input_constraints=input_constraints,
         )
-        self.n_initial = 2 * (self.space.dim + 1) if n_initial is None else int(n_initial)
+        d = self.space.dim
+        # d + 2 (at least 6, at most the former 2 (d + 1)): on noisy Hartmann6 (d = 6, 40
+        # evaluations, 5 seeds) 8 initial points gave a median regret 0.07x that of 14
+        # (benchmarks/results/planners.txt, docs/planners.md); two parameters keep 6
+        default = min(2 * (d + 1), max(d + 2, 6))
+        self.n_initial = default if n_initial is None else int(n_initial)
         self.num_restarts = int(num_restarts)
         self.raw_samples = int(raw_samples)
         self.maxiter = int(maxiter)
@@ -158,6 +197,15 @@ class BoTorchPlanner(Planner):
                 f"BoTorchPlanner option refit_growth must be >= 0, got {refit_growth}"
             )
         self.refit_growth = float(refit_growth)
+        if acquisition not in ACQUISITIONS:
+            raise ConfigError(
+                f"BoTorchPlanner option acquisition must be one of {list(ACQUISITIONS)}, "
+                f"got {acquisition!r}"
+            )
+        self.acquisition = acquisition
+        if threads is not None and int(threads) < 1:
+            raise ConfigError(f"BoTorchPlanner option threads must be at least 1, got {threads}")
+        self.threads = None if threads is None else int(threads)
         self.feasibility = bool(feasibility)
         self.failure_radius = float(failure_radius)
         if dtype not in _DTYPES:
@@ -166,9 +214,13 @@ class BoTorchPlanner(Planner):
             )
         self.dtype = dtype
         try:
-            self._device = torch.device(device)
+            self._device = torch.device("cpu" if device == "auto" else device)
         except RuntimeError as err:
             raise ConfigError(f"BoTorchPlanner option device: {err}") from None
+        #: with ``device="auto"``, the GPU used from :data:`GPU_FROM` observations on
+        self._auto_gpu = (
+            torch.device("cuda") if device == "auto" and torch.cuda.is_available() else None
+        )
         if self._device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(
                 f"BoTorchPlanner option device={device!r}, but torch finds no CUDA GPU "
@@ -218,7 +270,13 @@ class BoTorchPlanner(Planner):
         if ok.sum() < self.n_initial:
             return space.from_unit(design(n, np.empty((0, space.dim))))
 
-        with torch.random.fork_rng(devices=self._rng_devices()):
+        if self._auto_gpu is not None:
+            self._device = self._auto_gpu if len(observed) >= GPU_FROM else torch.device("cpu")
+        with (
+            torch.random.fork_rng(devices=self._rng_devices()),
+            self._cpu_threads(len(observed)),
+            gpytorch.settings.fast_pred_var(len(observed) >= FAST_PRED_VAR_FROM),
+        ):
             torch.manual_seed(seed)
             candidates = self._optimize(n, everything, ok, pending, fixed, avoid)
 
@@ -236,6 +294,23 @@ class BoTorchPlanner(Planner):
         if len(keep) < n:
             U = np.vstack([U[keep], design(n - len(keep), U[keep])])
         return space.from_unit(U)
+
+    @contextlib.contextmanager
+    def _cpu_threads(self, n_data: int) -> Iterator[None]:
+        """Run torch on ``threads`` CPU threads (``None``: one below
+        :data:`SINGLE_THREAD_BELOW` observations, else torch's setting), restored after."""
+        before = torch.get_num_threads()
+        wanted = self.threads
+        if wanted is None:
+            wanted = 1 if n_data < SINGLE_THREAD_BELOW else before
+        if wanted == before:
+            yield
+            return
+        torch.set_num_threads(wanted)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     def _rng_devices(self) -> list[int]:
         if self._device.type != "cuda":
@@ -314,14 +389,29 @@ class BoTorchPlanner(Planner):
             objective = (
                 None if len(models) == 1 else GenericMCObjective(lambda Z, X=None: Z[..., 0])
             )
-            acqf: Any = qLogNoisyExpectedImprovement(
-                model,
-                X_baseline=X,
-                X_pending=X_pending,
-                prune_baseline=True,
-                objective=objective,
-                constraints=constraints or None,
+            # in one dimension a few dozen points already crowd the line: noisy EI's joint
+            # posterior over them is singular (jitter warnings, slow asks); elsewhere noisy
+            # EI was the more sample-efficient (Branin, benchmarks/results/branin.csv)
+            plug_in = self.acquisition == "logei" or (
+                self.acquisition == "auto" and self.space.dim == 1
             )
+            if plug_in:
+                acqf: Any = qLogExpectedImprovement(
+                    model,
+                    best_f=_best_predicted(model, constraints, X),
+                    X_pending=X_pending,
+                    objective=objective,
+                    constraints=constraints or None,
+                )
+            else:
+                acqf = qLogNoisyExpectedImprovement(
+                    model,
+                    X_baseline=X,
+                    X_pending=X_pending,
+                    prune_baseline=True,
+                    objective=objective,
+                    constraints=constraints or None,
+                )
         else:
             objective = (
                 None
@@ -500,6 +590,20 @@ class BoTorchPlanner(Planner):
             o.sign * float(o.threshold) if o.threshold is not None else inferred[j]
             for j, o in enumerate(self.objectives)
         ]
+
+
+def _best_predicted(model: Model, constraints: list[Callable], X: torch.Tensor) -> float:
+    """Largest posterior mean of the objective (output 0) over the observed points ``X``
+    whose predicted constraint values (posterior means) are satisfied: the "plug-in"
+    incumbent of noisy expected improvement. Where no point is predicted feasible, the
+    smallest posterior mean (so any feasible candidate improves on it)."""
+    with torch.no_grad():
+        mean = model.posterior(X).mean
+    objective = mean[..., 0]
+    if not constraints:
+        return float(objective.max())
+    ok = torch.stack([c(mean) <= 0 for c in constraints], dim=-1).all(dim=-1)
+    return float(objective[ok].max()) if bool(ok.any()) else float(objective.min())
 
 
 def _any_point(space: Space) -> dict[str, Any]:

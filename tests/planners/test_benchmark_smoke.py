@@ -19,7 +19,7 @@ def test_quick_benchmark_runs_through_campaigns(tmp_path, capsys):
         ("branincurrin", "botorch"),
         ("branincurrin", "sobol"),
     }
-    for scores, latency in table.values():
+    for scores, latency, _finals in table.values():
         assert math.isfinite(scores[8]) and latency >= 0
     assert (tmp_path / "planners.csv").stat().st_size > 0
     assert (tmp_path / "planners.png").stat().st_size > 0
