@@ -22,34 +22,9 @@ from sdl.config import load_campaign
 from sdl.planners import BoTorchPlanner, Objective, Real, SobolPlanner
 from sdl.protocols import set_settle_measure
 from sdl.report import read_snapshot
-from sdl.testing import pause_before
+from sdl.testing import pause_before, stage_campaign_config
 
-KILL_CONFIG = {
-    "name": "kill-test",
-    "budget": 16,
-    "seed": 0,
-    "devices": {
-        "stage": {
-            "type": "alignment_stage",
-            "options": {
-                "n_axes": 2,
-                "truth": "gaussian",
-                "noise": 0.0,
-                "time_scale": 1.0,
-                "settle_time": 0.05,
-                "exposure_time": 0.05,
-                "seed": 2,
-            },
-        }
-    },
-    "parameters": [
-        {"name": "x", "low": -10, "high": 10, "device": "stage_m0"},
-        {"name": "y", "low": -10, "high": 10, "device": "stage_m1"},
-    ],
-    "objectives": [{"name": "intensity", "goal": "maximize", "key": "stage_det_intensity"}],
-    "protocol": {"name": "set_settle_measure", "options": {"detectors": ["stage_det"]}},
-    "planner": {"name": "sobol"},
-}
+KILL_CONFIG = stage_campaign_config("kill-test", 16, settle_time=0.05, exposure_time=0.05)
 
 
 @pytest.fixture(scope="module")

@@ -17,34 +17,11 @@ import zarr
 
 from sdl import open_store
 from sdl.store import StoreLockedError, WriterLock, ZarrWriter, lock_holder
+from sdl.testing import stage_campaign_config
 
 BUDGET = 12
-SLOW = {
-    "name": "lock-test",
-    "budget": BUDGET,
-    "seed": 0,
-    "devices": {
-        "stage": {
-            "type": "alignment_stage",
-            "options": {
-                "n_axes": 2,
-                "truth": "gaussian",
-                "noise": 0.0,
-                "time_scale": 1.0,
-                "settle_time": 0.4,  # about 0.5 s an experiment: 6 s of campaign
-                "exposure_time": 0.1,
-                "seed": 2,
-            },
-        }
-    },
-    "parameters": [
-        {"name": "x", "low": -10, "high": 10, "device": "stage_m0"},
-        {"name": "y", "low": -10, "high": 10, "device": "stage_m1"},
-    ],
-    "objectives": [{"name": "intensity", "goal": "maximize", "key": "stage_det_intensity"}],
-    "protocol": {"name": "set_settle_measure", "options": {"detectors": ["stage_det"]}},
-    "planner": {"name": "sobol"},
-}
+# about 0.5 s an experiment: 6 s of campaign
+SLOW = stage_campaign_config("lock-test", BUDGET, settle_time=0.4, exposure_time=0.1)
 
 
 def _sdl(*args):

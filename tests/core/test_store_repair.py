@@ -13,34 +13,10 @@ from sdl.cli import main
 from sdl.config import load_campaign
 from sdl.store import StoreDamagedError, ZarrWriter, check_store, repair_store
 from sdl.store import _table as table_module
+from sdl.testing import stage_campaign_config
 
 BUDGET = 6
-CONFIG = {
-    "name": "repair-test",
-    "budget": BUDGET,
-    "seed": 0,
-    "devices": {
-        "stage": {
-            "type": "alignment_stage",
-            "options": {
-                "n_axes": 2,
-                "truth": "gaussian",
-                "noise": 0.0,
-                "time_scale": 1.0,
-                "settle_time": 0.01,
-                "exposure_time": 0.01,
-                "seed": 2,
-            },
-        }
-    },
-    "parameters": [
-        {"name": "x", "low": -10, "high": 10, "device": "stage_m0"},
-        {"name": "y", "low": -10, "high": 10, "device": "stage_m1"},
-    ],
-    "objectives": [{"name": "intensity", "goal": "maximize", "key": "stage_det_intensity"}],
-    "protocol": {"name": "set_settle_measure", "options": {"detectors": ["stage_det"]}},
-    "planner": {"name": "sobol"},
-}
+CONFIG = stage_campaign_config("repair-test", BUDGET, settle_time=0.01, exposure_time=0.01)
 COMPARED = [
     "batch",
     "status",
