@@ -301,16 +301,7 @@ class Campaign:
         # the writer takes the store's lock before it checks, deletes or creates anything
         writer = ZarrWriter.open(store, store_options, overwrite=overwrite, new=True)
         options = SessionOptions(progress, plot, control, interactive, tuple(callbacks))
-        return _closing_on_error(
-            writer,
-            lambda: run_session(
-                self,
-                RE,
-                writer,
-                lambda approve, additions: self.plan(approve=approve, additions=additions),
-                options,
-            ),
-        )
+        return self._session(RE, writer, options)
 
     def resume(
         self,
@@ -364,20 +355,23 @@ class Campaign:
             raise
         self.uid = stored["uid"]
         options = SessionOptions(progress, plot, control, interactive, tuple(callbacks))
-        return _closing_on_error(
-            writer,
-            lambda: run_session(
-                self,
-                RE,
-                writer,
-                lambda approve, additions: self.plan(
-                    resume=resume, approve=approve, additions=additions
-                ),
-                options,
-            ),
-        )
+        return self._session(RE, writer, options, resume)
 
     # -- used by the session -----------------------------------------------------------------
+
+    def _session(
+        self,
+        RE: RunEngine | None,
+        writer: ZarrWriter,
+        options: SessionOptions,
+        resume: ResumePlan | None = None,
+    ) -> CampaignResult:
+        """Run the plan in a session that owns ``writer`` (closed on error)."""
+
+        def make_plan(approve, additions):
+            return self.plan(resume=resume, approve=approve, additions=additions)
+
+        return _closing_on_error(writer, lambda: run_session(self, RE, writer, make_plan, options))
 
     def additions(self, watcher: Any) -> Callable | None:
         """Operators' added points for the loop (from the control channel's ``add``)."""

@@ -81,6 +81,12 @@ class Experiment:
     failure_kind: str = ""
     rerun_of: int = -1
 
+    @property
+    def chain(self) -> int:
+        """Id of the first experiment of this point's chain of measurements (see
+        ``rerun_of``): this experiment's own id unless it re-runs another."""
+        return self.rerun_of if self.rerun_of >= 0 else self.id
+
     def advance(self, status: Status, **changes: Any) -> Experiment:
         """Return a copy in ``status``; raise :class:`IllegalTransition` if not allowed."""
         if status not in TRANSITIONS[self.status]:

@@ -257,7 +257,6 @@ class _Loop:
         try:
             plan = self.protocol(dict(exp.point), md=exp_md)
             yield from bpp.set_run_key_wrapper(capture(plan, sink), f"sdl-experiment-{exp.id}")
-            self.guard.end_protocol()
             left = yield from self.guard.drain(self.opt.status_timeout)
             if left:  # what the protocol started and left running failed afterwards
                 raise StaleOperationsFailed("; ".join(left))
@@ -265,6 +264,7 @@ class _Loop:
         except GeneratorExit:  # RE.halt(): no clean-up, as bluesky's own wrappers do
             raise
         except _CONTROL_FLOW as err:
+            self.guard.end_protocol()
             cause = {RequestAbort: "campaign aborted", RequestStop: "campaign stopped"}.get(
                 type(err), f"campaign interrupted ({type(err).__name__})"
             )
@@ -312,7 +312,7 @@ class _Loop:
         instrument = failed and final.failure_kind == FailureKind.INSTRUMENT.value
         again = None
         if instrument:
-            root = final.rerun_of if final.rerun_of >= 0 else final.id
+            root = final.chain
             self.instrument_failures[root] = self.instrument_failures.get(root, 0) + 1
         if instrument and self.instrument_failures[root] <= self.opt.instrument_reruns:
             again = "rerun"
@@ -362,8 +362,7 @@ class _Loop:
             if how is not None:
                 retries = attempts.get(exp.id, 0)
                 if how == "rerun":  # the same point, in the same chain of measurements
-                    root = exp.rerun_of if exp.rerun_of >= 0 else exp.id
-                    (again,) = self._new([exp.point], exp.batch, rerun_of=root)
+                    (again,) = self._new([exp.point], exp.batch, rerun_of=exp.chain)
                     attempts[again.id] = retries
                 else:
                     (again,) = self._new([exp.point], exp.batch)

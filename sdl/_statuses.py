@@ -66,8 +66,6 @@ class StatusGuard:
         self._abandoned: dict[int, tuple[Any, int]] = {}  # id(status) -> (status, exp id)
         self._experiment: int | None = None
         self._in_protocol = False
-        #: (experiment id, description) of abandoned statuses that failed later
-        self.stale_failures: list[tuple[int, str]] = []
 
     # -- the experiment's window ---------------------------------------------------------------
     def begin(self, experiment_id: int) -> None:
@@ -77,6 +75,8 @@ class StatusGuard:
         self._in_protocol = True
 
     def end_protocol(self) -> None:
+        """The protocol ended without a drain (an abort or stop): the loop's own messages
+        follow, where an abandoned status's failure must never be thrown."""
         self._in_protocol = False
 
     def drain(
@@ -132,8 +132,7 @@ class StatusGuard:
         entry = self._abandoned.pop(id(status), None)
         if entry is None or entry[0] is not status:
             return False
-        what = f"{_describe(status)}"
-        self.stale_failures.append((entry[1], what))
+        what = _describe(status)
         logger.warning(
             "sdl: a device operation abandoned by experiment %s failed later: %s", entry[1], what
         )
