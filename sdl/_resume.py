@@ -56,11 +56,9 @@ class ResumePlan:
 def _orphan_runs(store: CampaignStore, campaign_uid: str) -> dict[int, str]:
     """experiment id -> uid of its run, for runs the crash left without a stop document."""
     found: dict[int, str] = {}
-    for uid in store.runs():
-        run = store.run(uid)
-        start = run.start
+    for uid, (start, stop) in store.run_documents().items():
         if start.get("sdl_campaign_uid") == campaign_uid and "sdl_experiment_id" in start:
-            if run.stop is None:
+            if stop is None:
                 found[int(start["sdl_experiment_id"])] = uid
     return found
 

@@ -59,3 +59,59 @@ class AssetLog:
                 )
             self._arrays[kind] = arr
         return arr
+
+
+class AssetTables:
+    """Format 2: the asset documents of every run, one table per kind under ``assets/<kind>``
+    with the run's row (``run``) and the document as JSON text (``doc``, written last: the
+    commit mark, ``""`` fill).
+
+    Args:
+        root: the store's root group.
+    """
+
+    def __init__(self, root: zarr.Group):
+        self.root = root
+        self._pending: dict[str, list[tuple[int, str]]] = {kind: [] for kind in L.ASSET_KINDS}
+        self._arrays: dict[tuple[str, str], zarr.Array] = {}
+
+    def __len__(self) -> int:
+        return sum(len(docs) for docs in self._pending.values())
+
+    def add(self, kind: str, doc: Mapping[str, Any], run: int) -> None:
+        self._pending[kind].append((run, json.dumps(jsonable(dict(doc)))))
+
+    def group(self, kind: str) -> zarr.Group:
+        return self.root.require_group(L.ASSET_TABLES).require_group(kind)
+
+    def _array(self, kind: str, name: str, dtype: str, fill: Any) -> zarr.Array:
+        arr = self._arrays.get((kind, name))
+        if arr is None:
+            group = self.group(kind)
+            if name in group:
+                arr = group[name]
+            else:
+                arr = group.create_array(
+                    name, shape=(0,), chunks=(L.TABLE_CHUNK,), dtype=dtype, fill_value=fill
+                )
+            self._arrays[(kind, name)] = arr
+        return arr
+
+    def flush(self) -> None:
+        """Append what is buffered, resources before the datums that name them."""
+        for kind in L.ASSET_KINDS:
+            docs = self._pending[kind]
+            if docs:
+                runs = np.array([r for r, _ in docs], dtype="int64")
+                self._array(kind, L.RUN_ROW, "int64", -1).append(runs)
+                texts = np.array([d for _, d in docs], dtype=object)
+                self._array(kind, L.ASSET_DOC, "str", "").append(texts)
+                docs.clear()
+
+    def lengths(self) -> dict[str, int]:
+        """Committed rows of each kind's table written by this process (path -> rows)."""
+        return {
+            f"{L.ASSET_TABLES}/{kind}": arr.shape[0]
+            for (kind, name), arr in self._arrays.items()
+            if name == L.ASSET_DOC
+        }

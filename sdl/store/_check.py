@@ -29,8 +29,11 @@ import zarr.storage
 from sdl.errors import StoreError
 
 from . import _layout as L
+from ._init import store_version
 from ._lock import lock_holder
+from ._reader import CampaignStore
 from ._table import CampaignTable
+from ._wal import LEDGER, WAL, read_applied, read_records, segments
 
 __all__ = ["StoreDamagedError", "StoreProblem", "check_store", "require_intact"]
 
@@ -86,7 +89,13 @@ def _plain(v: Any) -> Any:
 
 
 def read_log(root: zarr.Group) -> tuple[list[_Event], list[StoreProblem]]:
-    """Every logged transition in order (campaign runs in order, events by ``seq_num``)."""
+    """Every logged transition in order (campaign runs in order, events by ``seq_num``).
+
+    Format 2: the ``experiments`` rows of the stream tables up to the last block's mark,
+    then the transitions the write-ahead log holds beyond it (``where`` = ``_wal``).
+    """
+    if store_version(root) >= 2:
+        return _read_log_v2(root)
     events: list[_Event] = []
     problems: list[StoreProblem] = []
     runs = root[L.RUNS] if L.RUNS in root else None
@@ -124,12 +133,81 @@ def read_log(root: zarr.Group) -> tuple[list[_Event], list[StoreProblem]]:
     return events, problems
 
 
+def _read_log_v2(root: zarr.Group) -> tuple[list[_Event], list[StoreProblem]]:
+    events: list[_Event] = []
+    problems: list[StoreProblem] = []
+    path = Path(root.store.root)
+    mark = read_applied(path / WAL)
+    try:
+        uids = root[L.RUNS]["uid"][:]
+    except Exception as err:
+        return [], [
+            StoreProblem(f"{L.RUNS}/uid", f"unreadable ({type(err).__name__}: {err})", "log")
+        ]
+    rows = {str(u): i for i, u in enumerate(uids) if u}
+    for uid in root.attrs.get("campaign_runs", []):
+        row = rows.get(uid)
+        if row is None:
+            if mark.get("through", -1) >= 0 or not segments(path / WAL):
+                problems.append(
+                    StoreProblem(f"{L.RUNS}/uid", f"campaign run {uid} is missing", "log")
+                )
+            continue  # (else: in the log, not yet in a block)
+        try:
+            table = json.loads(str(root[L.RUNS]["streams"][row]) or "{}").get(LEDGER_STREAM)
+        except Exception as err:
+            problems.append(
+                StoreProblem(
+                    f"{L.RUNS}/streams", f"unreadable ({type(err).__name__}: {err})", "log"
+                )
+            )
+            continue
+        if table is None:
+            continue  # it ended before its first transition
+        where = f"{L.STREAMS}/{table}"
+        try:
+            g = root[L.STREAMS][table]
+            n = int(mark.get("lengths", {}).get(where, 0))
+            times = g[L.STREAM_TIME][:n]
+            n = len(times)
+            mine = np.flatnonzero(g[L.RUN_ROW][:n] == row)
+            seq = g[L.STREAM_SEQ][:n][mine]
+            mine = mine[np.argsort(seq, kind="stable")]
+            columns = {key: arr[:n][mine] for key, arr in g[L.STREAM_DATA].arrays()}
+        except Exception as err:  # any decoding error: the log cannot be read
+            problems.append(StoreProblem(where, f"unreadable ({type(err).__name__}: {err})", "log"))
+            continue
+        if "experiment_id" not in columns or "status" not in columns:
+            problems.append(
+                StoreProblem(where, "the data keys experiment_id, status are missing", "log")
+            )
+            continue
+        for i, r in enumerate(mine):
+            values = {key: _plain(v[i]) for key, v in columns.items()}
+            events.append(_Event(values, float(times[r]), where))
+    try:
+        tail = [
+            _Event(dict(doc["data"]), float(doc["time"]), WAL)
+            for _, name, doc, flags in read_records(path / WAL, after=int(mark.get("through", -1)))
+            if flags & LEDGER
+        ]
+    except (OSError, ValueError) as err:
+        problems.append(StoreProblem(WAL, f"unreadable ({type(err).__name__}: {err})", "log"))
+        tail = []
+    return events + tail, problems
+
+
 def _spec(root: zarr.Group) -> dict[str, Any]:
     spec = dict(root.attrs.get("campaign", {}))
     if not spec:  # the root lost it: the first campaign run's start document has it
         for uid in root.attrs.get("campaign_runs", []):
             try:
-                spec = dict(root[L.RUNS][uid].attrs["start"].get("sdl_campaign", {}))
+                if store_version(root) >= 2:
+                    spec = dict(
+                        CampaignStore(root.store.root).run(uid).start.get("sdl_campaign", {})
+                    )
+                else:
+                    spec = dict(root[L.RUNS][uid].attrs["start"].get("sdl_campaign", {}))
                 break
             except KeyError:
                 continue
@@ -235,6 +313,12 @@ def _quote(v: Any) -> str:
 
 
 def _run_starts(path: Path) -> dict[str, dict[str, Any]]:
+    store = CampaignStore(path)
+    if store.format_version >= 2:
+        try:
+            return {uid: start for uid, (start, _) in store.run_documents().items()}
+        except (KeyError, ValueError):
+            return {}
     runs = path / L.RUNS
     out = {}
     for child in sorted(runs.iterdir()) if runs.is_dir() else []:
@@ -291,11 +375,17 @@ def _inspect(path: Path, *, live: bool) -> tuple[list[StoreProblem], list[_Event
 
     tolerated: set[int] = set()
     pending: list[_Event] = []
-    if live:
+    v2 = store_version(root) >= 2
+    if live or v2:
+        # live: the table may lag the log by any number of transitions; format 2 after a
+        # crash: by those still in the write-ahead log (the next writer writes them)
+        in_wal = {int(e.values["experiment_id"]) for e in events if e.where == WAL}
         logged: dict[int, set[str]] = {}
         for e in events:
             logged.setdefault(int(e.values["experiment_id"]), set()).add(str(e.values["status"]))
         for row, statuses in logged.items():
+            if not live and row not in in_wal:
+                continue
             if status_at(row) in statuses | {""} and status_at(row) != ref["status"][row]:
                 tolerated.add(row)
     else:

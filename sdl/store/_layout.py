@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 #: Bumped on any change a reader must know about; readers refuse newer versions.
-FORMAT_VERSION = 1
+#: 1: a group per run (``runs/<uid>/<stream>/...``); 2: tables across runs
+#: (``runs/`` one row per run, ``streams/<table>/`` rows of every run) and a write-ahead log.
+FORMAT_VERSION = 2
 
 #: Root attribute holding {"format_version", "kind", "sdl_version"}.
 ROOT_ATTR = "sdl"
@@ -39,6 +41,15 @@ STREAM_DATA = "data"
 #: A reserved name: no event stream may be called so.
 ASSETS = "_assets"
 ASSET_KINDS = ("resource", "stream_resource", "datum", "stream_datum")
+
+#: Format 2: the runs table (one row per run; JSON text, "" until known; ``uid`` last).
+RUN_COLUMNS = ("start", "descriptors", "stop", "streams", "uid")
+#: Format 2: one table per stream (name and data keys) across runs, and one per asset kind.
+STREAMS = "streams"
+ASSET_TABLES = "assets"
+#: Format 2: in a stream or asset table, the row of the run (in ``runs/``) of each row.
+RUN_ROW = "run"
+ASSET_DOC = "doc"
 
 TABLE_CHUNK = 1024
 SCALAR_CHUNK = 8192

@@ -16,8 +16,13 @@ import zarr
 from sdl.errors import StoreError
 
 from . import _layout as L
+from ._live import LiveView
+from ._table import ledger_row
+from ._wal import WAL
 
 __all__ = ["open_store", "CampaignStore", "RunView"]
+
+_FILL = {"status": "", "cause": "", "run_uid": "", "failure_kind": "", "batch": -1, "rerun_of": -1}
 
 
 def open_store(path: str | os.PathLike) -> CampaignStore:
@@ -159,12 +164,36 @@ class CampaignStore:
         """Whether the campaign table has the column ``name`` (older stores lack some)."""
         return L.TABLE in self.root and name in self.root[L.TABLE]
 
+    def _live(self) -> LiveView:
+        return LiveView.read(self.root, self.path)
+
     def runs(self) -> list[str]:
-        """Uids of every run in the store."""
+        """Uids of every run in the store (format 2: in the order they started, including
+        runs a live writer has logged but not yet written to Zarr; format 1: sorted)."""
+        if self.format_version >= 2:
+            return self._live().uids()
         return sorted(name for name, _ in self.root[L.RUNS].groups()) if L.RUNS in self.root else []
+
+    def run_documents(self) -> dict[str, tuple[dict[str, Any], dict[str, Any] | None]]:
+        """uid -> (start document, stop document or None) of every run: faster than
+        :meth:`run` for each uid (format 2 reads each column once)."""
+        if self.format_version >= 2:
+            return self._live().starts_and_stops()
+        out = {}
+        for uid in self.runs():
+            view = self.run(uid)
+            out[uid] = (view.start, view.stop)
+        return out
 
     def run(self, uid: str) -> RunView:
         """The run with this uid (a unique prefix is enough)."""
+        if self.format_version >= 2:
+            live = self._live()
+            uids = live.uids()
+            matches = [uid] if uid in uids else [u for u in uids if u.startswith(uid)]
+            if len(matches) != 1:
+                raise KeyError(f"no unique run {uid!r} in {self.path} ({len(matches)} match)")
+            return live.run(matches[0])
         runs = self.root[L.RUNS]
         if uid in runs:
             return RunView(runs[uid])
@@ -223,6 +252,50 @@ class CampaignStore:
         )
 
     def to_dataframe(self) -> pd.DataFrame:
+        """One row per experiment: a column per parameter, objective, measured quantity, and ``status``.
+
+        Also ``experiment_id`` (the index), ``batch``, ``cause``, ``failure_kind``
+        (``instrument`` or ``sample`` for a failed experiment), ``rerun_of`` (the id of the
+        experiment whose point this one measures again, or -1), ``run_uid`` and the
+        times ``t_planned``, ``t_started``, ``t_finished`` (seconds since the epoch).
+
+        In format 2, the transitions a live writer has logged but not yet written to Zarr
+        are applied too: the table is as current as the campaign.
+        """
+        if self.format_version < 2 or not (self.path / WAL).is_dir():
+            return self._stored_table()
+        frames: list[pd.DataFrame] = []
+        live = LiveView.read(
+            self.root, self.path, between=lambda: frames.append(self._stored_table())
+        )
+        return self._apply_logged(frames[-1], live.transitions())
+
+    def _apply_logged(self, df: pd.DataFrame, logged: list) -> pd.DataFrame:
+        if not logged:
+            return df
+        specs = {p["name"]: p for p in self.campaign.get("parameters", [])}
+        for values, timestamp in logged:
+            row = int(values["experiment_id"])
+            new = ledger_row(
+                values,
+                timestamp,
+                self.parameter_names,
+                self.objective_names,
+                self.measurement_names,
+            )
+            for name in self.parameter_names:
+                choices = specs[name].get("choices")
+                if choices:
+                    by_text = {str(c): c for c in choices}
+                    new[name] = by_text.get(str(new[name]), new[name])
+            if row not in df.index:
+                df.loc[row] = {c: _FILL.get(c, np.nan) for c in df.columns}
+            for col, value in new.items():
+                if col in df.columns:
+                    df.at[row, col] = value
+        return df.sort_index()
+
+    def _stored_table(self) -> pd.DataFrame:
         """One row per experiment: a column per parameter, objective, measured quantity, and ``status``.
 
         Also ``experiment_id`` (the index), ``batch``, ``cause``, ``failure_kind``

@@ -20,8 +20,8 @@ from ._check import (
     read_log,
 )
 from ._disk import sync_filesystem
+from ._init import init_store, store_version
 from ._lock import WriterLock
-from ._writer import init_store
 
 __all__ = ["RepairReport", "repair_store"]
 
@@ -87,8 +87,15 @@ def repair_store(store: str | os.PathLike) -> RepairReport:
     path = Path(store)
     if not (path / "zarr.json").exists():
         raise StoreError(f"no campaign store at {path} (no zarr.json there)")
-    with WriterLock.acquire(path):
+    with WriterLock.acquire(path) as lock:
         root = init_store(path)
+        if store_version(root) >= 2:  # first what the write-ahead log holds beyond Zarr
+            from ._writer import ZarrWriter
+
+            try:
+                ZarrWriter(path, lock=lock).close(release_lock=False)
+            except StoreError:  # a damaged table: read_log below includes the log's tail
+                pass
         found, pending = _inspect(path, live=False)
         if any(p.kind in ("log", "root") for p in found):
             raise StoreDamagedError(damage_message(path, found), found)

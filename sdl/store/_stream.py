@@ -15,7 +15,7 @@ from sdl.errors import StoreError
 from . import _layout as L
 from ._concurrent import concurrently
 
-__all__ = ["StreamWriter"]
+__all__ = ["StreamWriter", "cut_back"]
 
 _TARGET_CHUNK_BYTES = 4 << 20
 # Images and spectra: Blosc LZ4 with byte shuffle keeps up with fast detectors (measured
@@ -47,12 +47,21 @@ class StreamWriter:
     """Holds the events of one stream in memory and appends them to Zarr in blocks.
 
     Args:
-        group: the stream's group (``runs/<uid>/<stream>``).
+        group: the stream's group (``runs/<uid>/<stream>``, or in format 2 the table
+            ``streams/<name>`` shared by the runs of that stream).
         data_keys: the descriptor's ``data_keys``.
+        run_column: keep, for each row, the row of its run in ``runs/`` (format 2).
     """
 
-    def __init__(self, group: zarr.Group, data_keys: Mapping[str, Mapping[str, Any]]):
+    def __init__(
+        self,
+        group: zarr.Group,
+        data_keys: Mapping[str, Mapping[str, Any]],
+        *,
+        run_column: bool = False,
+    ):
         self.group = group
+        self._run: list[int] | None = [] if run_column else None
         self.data_keys = dict(data_keys)
         self.data_group = group.require_group(L.STREAM_DATA)
         self._time: list[float] = []
@@ -68,8 +77,10 @@ class StreamWriter:
     def __len__(self) -> int:
         return len(self._time)
 
-    def add(self, doc: Mapping[str, Any]) -> None:
-        """Buffer one event document."""
+    def add(self, doc: Mapping[str, Any], run: int = -1) -> None:
+        """Buffer one event document (of the run in row ``run`` of ``runs/``, format 2)."""
+        if self._run is not None:
+            self._run.append(run)
         self._time.append(doc["time"])
         self._seq.append(doc["seq_num"])
         data = doc["data"]
@@ -150,6 +161,10 @@ class StreamWriter:
             rows.clear()
         seq = self._require(L.STREAM_SEQ, "int64", 0)
         appends.append(seq._async_array.append(np.asarray(self._seq, dtype="int64")))
+        if self._run is not None:
+            runs = self._require(L.RUN_ROW, "int64", -1)
+            appends.append(runs._async_array.append(np.asarray(self._run, dtype="int64")))
+            self._run.clear()
         concurrently(appends)
         # last: the commit mark (NaN fill marks a row cut between resize and write)
         self._require(L.STREAM_TIME, "float64", np.nan).append(
@@ -159,3 +174,23 @@ class StreamWriter:
         self._seq.clear()
         self.nbytes = 0
         return n
+
+    @property
+    def n_rows(self) -> int:
+        """Rows committed to Zarr (the length of ``time``, the commit mark)."""
+        arr = self._arrays.get("/" + L.STREAM_TIME)
+        if arr is None:
+            if L.STREAM_TIME not in self.group:
+                return 0
+            arr = self._require(L.STREAM_TIME, "float64", np.nan)
+        return arr.shape[0]
+
+
+def cut_back(group: zarr.Group, n: int) -> None:
+    """Shorten every array of a table (a stream's or an asset kind's) to ``n`` rows: what a
+    block cut by a crash appended after the last recorded mark goes."""
+    arrays = [arr for _, arr in group.arrays()]
+    if L.STREAM_DATA in group:
+        arrays += [arr for _, arr in group[L.STREAM_DATA].arrays()]
+    long = [arr for arr in arrays if arr.shape[0] > n]
+    concurrently([arr._async_array.resize((n, *arr.shape[1:])) for arr in long])

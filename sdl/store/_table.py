@@ -11,7 +11,46 @@ import zarr
 from . import _layout as L
 from ._concurrent import concurrently
 
-__all__ = ["CampaignTable", "parameter_dtype"]
+__all__ = ["CampaignTable", "ledger_row", "parameter_dtype", "set_rows"]
+
+
+def ledger_row(
+    values: Mapping[str, Any],
+    timestamp: float,
+    parameters: Sequence[str],
+    objectives: Sequence[str],
+    measurements: Sequence[str] = (),
+) -> dict[str, Any]:
+    """What one ledger event writes into its row, by the column names of
+    :meth:`CampaignStore.to_dataframe <sdl.store.CampaignStore.to_dataframe>` (the same
+    writes as :meth:`CampaignTable.apply`)."""
+    status = str(values["status"])
+    time_column = {"planned": "t_planned", "running": "t_started"}.get(status, "t_finished")
+    out: dict[str, Any] = {
+        "batch": int(values["batch"]),
+        "run_uid": str(values.get("run_uid", "")),
+        "cause": str(values.get("cause", "")),
+        "failure_kind": str(values.get("failure_kind", "")),
+        "rerun_of": int(values.get("rerun_of", -1)),
+        time_column: timestamp,
+    }
+    out.update({name: values[L.param_key(name)] for name in parameters})
+    out.update({name: values.get(L.objective_key(name), np.nan) for name in objectives})
+    out.update({name: values.get(L.measurement_key(name), np.nan) for name in measurements})
+    out["status"] = status
+    return out
+
+
+async def set_rows(arr: zarr.AsyncArray, rows: np.ndarray, values: np.ndarray) -> None:
+    """Write ``values`` into the rows ``rows`` (sorted, distinct) of a 1-D array, chunk by chunk."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.indexing import OrthogonalIndexer
+
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):  # a range: plain slice
+        await arr.setitem(slice(int(rows[0]), int(rows[-1]) + 1), values)
+        return
+    indexer = OrthogonalIndexer((rows,), arr.shape, arr.metadata.chunk_grid)
+    await arr._set_selection(indexer, values, prototype=default_buffer_prototype())
 
 
 def parameter_dtype(spec: Mapping[str, Any]) -> str:
@@ -55,6 +94,7 @@ class CampaignTable:
         self.objectives = {o: self._require(ogroup, o, "float64") for o in objectives}
         mgroup = self.group.require_group(L.TABLE_MEASUREMENTS)
         self.measurements = {m: self._require(mgroup, m, "float64") for m in measurements}
+        self._staged: dict[int, dict[str, Any]] = {}  # array path -> {row: value}
 
     @staticmethod
     def _require(group: zarr.Group, name: str, dtype: str) -> zarr.Array:
@@ -74,13 +114,9 @@ class CampaignTable:
         yield from self.objectives.values()
         yield from self.measurements.values()
 
-    def apply(self, values: Mapping[str, Any], timestamp: float) -> None:
-        """Write one ledger event (an experiment transition) into its row."""
+    def _writes(self, values: Mapping[str, Any], timestamp: float) -> list[tuple[zarr.Array, Any]]:
+        """(array, value) of every column one ledger event writes into its row."""
         row = int(values["experiment_id"])
-        # each column on its own: a crash during an earlier resize can leave them uneven
-        short = [arr for arr in self._all() if arr.shape[0] <= row]
-        if short:
-            concurrently([arr._async_array.resize((row + 1,)) for arr in short])
         status = str(values["status"])
         time_column = {"planned": "t_planned", "running": "t_started"}.get(status, "t_finished")
         writes = {
@@ -92,18 +128,66 @@ class CampaignTable:
             "rerun_of": int(values.get("rerun_of", -1)),
             time_column: timestamp,
         }
-        updates = [self.columns[name]._async_array.setitem(row, v) for name, v in writes.items()]
-        updates += [
-            arr._async_array.setitem(row, values[L.param_key(name)])
-            for name, arr in self.parameters.items()
-        ]
-        updates += [
-            arr._async_array.setitem(row, values.get(L.objective_key(name), np.nan))
+        out = [(self.columns[name], v) for name, v in writes.items()]
+        out += [(arr, values[L.param_key(name)]) for name, arr in self.parameters.items()]
+        out += [
+            (arr, values.get(L.objective_key(name), np.nan))
             for name, arr in self.objectives.items()
         ]
-        updates += [
-            arr._async_array.setitem(row, values.get(L.measurement_key(name), np.nan))
+        out += [
+            (arr, values.get(L.measurement_key(name), np.nan))
             for name, arr in self.measurements.items()
         ]
-        concurrently(updates)
-        self.columns["status"][row] = status  # last: the commit mark of the row
+        out.append((self.columns["status"], status))  # last: the commit mark of the row
+        return out
+
+    def _grow(self, n_rows: int) -> None:
+        # each column on its own: a crash during an earlier resize can leave them uneven
+        short = [arr for arr in self._all() if arr.shape[0] < n_rows]
+        if short:
+            concurrently([arr._async_array.resize((n_rows,)) for arr in short])
+
+    def apply(self, values: Mapping[str, Any], timestamp: float) -> None:
+        """Write one ledger event (an experiment transition) into its row."""
+        row = int(values["experiment_id"])
+        self._grow(row + 1)
+        writes = self._writes(values, timestamp)
+        concurrently([arr._async_array.setitem(row, v) for arr, v in writes[:-1]])
+        arr, status = writes[-1]
+        arr[row] = status  # last: the commit mark of the row
+
+    def stage(self, values: Mapping[str, Any], timestamp: float) -> None:
+        """Keep one ledger event in memory until :meth:`commit` (what a later event of the
+        same row writes replaces what an earlier one wrote, as :meth:`apply` would)."""
+        row = int(values["experiment_id"])
+        for arr, v in self._writes(values, timestamp):
+            self._staged.setdefault(id(arr), {})[row] = v
+
+    @property
+    def n_staged(self) -> int:
+        return len(self._staged)
+
+    def commit(self) -> None:
+        """Write every staged row: all columns together, then ``status`` (the commit mark)."""
+        if not self._staged:
+            return
+        rows = {r for per_array in self._staged.values() for r in per_array}
+        self._grow(max(rows) + 1)
+        status = self.columns["status"]
+        coroutines = []
+        for arr in self._all():
+            per_array = self._staged.get(id(arr))
+            if not per_array or arr is status:
+                continue
+            coroutines.append(_set_column(arr, per_array))
+        concurrently(coroutines)
+        if id(status) in self._staged:
+            concurrently([_set_column(status, self._staged[id(status)])])
+        self._staged.clear()
+
+
+def _set_column(arr: zarr.Array, per_row: Mapping[int, Any]):
+    rows = np.fromiter(sorted(per_row), dtype=np.int64, count=len(per_row))
+    dtype = object if arr.dtype.kind in "OUT" or str(arr.dtype).startswith("<U") else arr.dtype
+    values = np.array([per_row[int(r)] for r in rows], dtype=dtype)
+    return set_rows(arr._async_array, rows, values)

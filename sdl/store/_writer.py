@@ -3,152 +3,122 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import event_model
-import zarr
 
 from sdl.errors import ConfigError, StoreError
 
 from . import _layout as L
-from ._assets import AssetLog
+from ._assets import AssetTables
 from ._disk import sync_filesystem
+from ._init import init_store, store_version
 from ._json import jsonable
-from ._lock import LOCK_DIR, WriterLock
-from ._stream import StreamWriter
+from ._lock import WriterLock
+from ._runs import RunTable
+from ._stream import StreamWriter, cut_back
 from ._table import CampaignTable
+from ._wal import APPLIED, LEDGER, WAL, WriteAheadLog, read_applied, read_records, segments
 
 __all__ = ["WRITER_OPTIONS", "ZarrWriter", "init_store"]
+
+logger = logging.getLogger(__name__)
 
 #: The writer's tuning options, as given by ``store_options`` (Python or YAML).
 WRITER_OPTIONS = ("flush_interval", "flush_rows", "flush_bytes", "sync_to_disk")
 
 
-def _clear_for_overwrite(path: Path) -> None:
-    """Remove everything in the store folder but the writer lock (which the caller holds)."""
-    for child in path.iterdir():
-        if child.name == LOCK_DIR:
-            continue
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-
-
-def init_store(path: str | os.PathLike, *, overwrite: bool = False) -> zarr.Group:
-    """Open (or create) the store's root group and check its layout version.
-
-    The caller holds the store's writer lock (:class:`~sdl.store.WriterLock`): with
-    ``overwrite``, everything in the folder but that lock is deleted.
-
-    Raises:
-        StoreError: the path holds something that is not an sdl store, or a store of a
-            newer layout version than this sdl reads.
-    """
-    path = Path(path)
-    if overwrite or not (path / "zarr.json").exists():
-        others = [c for c in path.iterdir() if c.name != LOCK_DIR] if path.exists() else []
-        if others and not overwrite:
-            raise StoreError(f"{path} exists and is not a Zarr store; choose another --store path")
-        if others:
-            _clear_for_overwrite(path)
-        from sdl import __version__
-
-        # one write: a reader never sees the root without its sdl attribute
-        root = zarr.create_group(
-            str(path),
-            zarr_format=3,
-            attributes={
-                L.ROOT_ATTR: {
-                    "format_version": L.FORMAT_VERSION,
-                    "kind": L.STORE_KIND,
-                    "sdl_version": __version__,
-                }
-            },
-        )
-        root.require_group(L.RUNS)
-        return root
-    try:
-        root = zarr.open_group(str(path), mode="a", zarr_format=3)
-        meta = root.attrs.get(L.ROOT_ATTR)
-    except (ValueError, OSError) as err:  # e.g. a truncated zarr.json
-        raise StoreError(f"{path}/zarr.json is unreadable ({err}); the store is damaged") from err
-    if not isinstance(meta, dict) or meta.get("kind") != L.STORE_KIND:
-        raise StoreError(f"{path} is a Zarr group but not an sdl campaign store")
-    if int(meta.get("format_version", 0)) > L.FORMAT_VERSION:
-        raise StoreError(
-            f"{path} has store format {meta['format_version']}; this sdl reads up to "
-            f"{L.FORMAT_VERSION}: upgrade sdl"
-        )
-    return root
-
-
+@dataclass
 class _Run:
-    def __init__(self, group: zarr.Group, start: dict[str, Any]):
-        self.group = group
-        self.start = start
-        self.descriptors: list[dict[str, Any]] = []
-        self.streams: dict[str, StreamWriter] = {}  # descriptor uid -> writer
-        self.assets = AssetLog(group)
+    row: int
+    start: dict[str, Any]
+    descriptors: list[dict[str, Any]] = field(default_factory=list)
+    streams: dict[str, str] = field(default_factory=dict)  # stream name -> table
 
-    def flush(self) -> None:
-        self.assets.flush()  # first: events may point at these
-        for stream in self.streams.values():
-            stream.flush()
+
+@dataclass
+class _Stream:
+    run: _Run
+    writer: StreamWriter
+    bulk: bool  # array data: not in the log, written in blocks (at risk until then)
+    ledger: bool
+
+
+def _signature(data_keys: Mapping[str, Mapping[str, Any]]) -> str:
+    return json.dumps(
+        sorted(
+            [k, d.get("dtype"), list(d.get("shape") or []), d.get("external") or ""]
+            for k, d in data_keys.items()
+        )
+    )
+
+
+def _is_bulk(data_keys: Mapping[str, Mapping[str, Any]]) -> bool:
+    return any(list(d.get("shape") or []) for d in data_keys.values())
 
 
 class ZarrWriter(event_model.DocumentRouter):
-    """Stream bluesky documents into a campaign store.
+    """Stream bluesky documents into a campaign store (format 2, see docs/store.md).
 
-    Every run becomes ``runs/<uid>`` with its start, descriptors and stop documents as
-    attributes and one group per event stream holding one array per data key (arrays
-    and images keep their shape). The campaign run's ``experiments`` stream also updates
-    the campaign table, synchronously, at every event.
+    Every document but the events of array-valued streams is first appended to the
+    store's write-ahead log (``_wal/``: one ``write(2)`` of a JSON line, in the OS's page
+    cache when the call returns, so a crash of the process loses none of them); the Zarr
+    arrays are then written from memory in blocks: ``runs/`` (one row per run with its
+    start, descriptors and stop documents), ``streams/<name>/`` (the events of every run of
+    a stream, with the row of their run), ``assets/<kind>/`` and the campaign table
+    ``experiments/``, which the campaign run's ``experiments`` stream (the log of
+    life-cycle transitions) keeps up to date. A block is written when ``flush_rows``
+    events or ``flush_bytes`` bytes wait in one stream, ``flush_interval`` seconds after
+    the first unwritten document (a timer on the RunEngine's event loop), at a pause, when
+    the RunEngine goes idle, when a run stops while no other run is open, at the stop of a
+    run with array data, and at :meth:`close`. After the block, the log's segments it
+    covered are deleted. Opening a store replays what the log holds beyond the last
+    block, so a crash loses only array-valued events not yet in a block (at most
+    ``flush_interval`` seconds of them).
 
-    Event data are buffered per stream and appended in blocks: when ``flush_rows``
-    events or ``flush_bytes`` bytes are waiting, ``flush_interval`` seconds after the
-    first unwritten event (a timer on the RunEngine's event loop, so also when events
-    stop arriving), at every stop, and at a pause (see :meth:`on_state_change`). So at
-    most ``flush_interval`` seconds of data are at risk in a crash of the process, and
-    none after a clean stop or pause. The ``experiments`` stream (the log of campaign
-    transitions, from which the table can be rebuilt: see :func:`~sdl.store.repair_store`)
-    is the exception: each of its events is appended before the table is updated, so
-    the log is never behind the table.
+    ``sdl.open_store`` applies the logged transitions to the table it reads, so the
+    campaign table a reader sees is never behind the writer; runs appear in ``runs/``
+    within ``flush_interval``.
 
     The writer holds the store's writer lock (:class:`~sdl.store.WriterLock`) from the
     moment it opens the store until :meth:`close`: a second writer is refused, with a
     message naming this process.
 
-    Appended data sit in the OS page cache until the OS writes them back; with
-    ``sync_to_disk`` (the default) every run stop and every pause also waits until the
-    store's filesystem is on disk, so what a clean stop or pause saved survives a crash of
-    the OS or a power cut as well.
+    With ``sync_to_disk`` (the default) every run stop and every pause also waits until
+    the log is on disk (``fdatasync``), and every block until the store's filesystem is
+    (``syncfs``) before the log is trimmed, so what a stopped run recorded survives a
+    crash of the OS or a power cut as well.
 
     The writer is safe to call from the RunEngine's thread and, for :meth:`flush` and
     :meth:`log_operator_action`, from any other thread.
 
+    Use :meth:`open` to continue a store of format 1 (a group per run): it returns the
+    writer of that format.
+
     Args:
         path: directory of the Zarr v3 store; created if missing.
-        flush_interval: seconds of event data that may wait in memory.
+        flush_interval: seconds a document may wait for its block.
         flush_rows: events that may wait in memory per stream.
         flush_bytes: bytes of event data that may wait in memory per stream.
         overwrite: replace an existing store instead of adding to it (the lock is taken
             before anything is deleted).
-        sync_to_disk: at every run stop and pause, wait for the OS to write the store's
-            filesystem to disk (``syncfs``).
+        sync_to_disk: see above.
         lock: the store's writer lock, already taken by the caller; the writer releases
             it at :meth:`close`. Taken here when None.
         new: refuse a store that already holds a campaign (unless ``overwrite``).
 
     Raises:
         StoreLockedError: another live process writes to the store.
-        StoreError: the store is unusable, or (``new``) already holds a campaign.
+        StoreError: the store is unusable, of format 1 (use :meth:`open`), or (``new``)
+            already holds a campaign.
     """
 
     def __init__(
@@ -164,16 +134,7 @@ class ZarrWriter(event_model.DocumentRouter):
         new: bool = False,
     ):
         super().__init__()
-        for name, value in (
-            ("flush_interval", flush_interval),
-            ("flush_rows", flush_rows),
-            ("flush_bytes", flush_bytes),
-        ):
-            if not value > 0:
-                raise ConfigError(
-                    f"store_options.{name} must be greater than 0, got {value!r}; it bounds "
-                    f"the data held in memory (see docs/store.md)"
-                )
+        _check_options(flush_interval, flush_rows, flush_bytes)
         self.path = Path(path)
         self.flush_interval = float(flush_interval)
         self.flush_rows = int(flush_rows)
@@ -189,16 +150,40 @@ class ZarrWriter(event_model.DocumentRouter):
                     f"or continue it (campaign.resume(store), or sdl resume)"
                 )
             self.root = init_store(self.path, overwrite=overwrite)
+            if store_version(self.root) < 2:
+                raise StoreError(
+                    f"{self.path} has store format {store_version(self.root)}: continue it "
+                    f"with ZarrWriter.open(path), which picks that format's writer"
+                )
+            self._lock = threading.RLock()
+            self._timer: asyncio.TimerHandle | None = None
+            self._wal_dir = self.path / WAL
+            self._wal_dir.mkdir(exist_ok=True)
+            self._runs_table = RunTable(self.root)
+            self._assets = AssetTables(self.root)
+            self._tables: dict[str, StreamWriter] = {}  # table name -> writer
+            self._signatures: dict[str, str] = {}  # signature -> table name
+            self._runs: dict[str, _Run] = {}  # open runs by uid
+            self._streams: dict[str, _Stream] = {}  # descriptor uid -> stream
+            self._resource_run: dict[str, _Run] = {}
+            self._table: CampaignTable | None = None
+            self._table_start: dict[str, Any] | None = None
+            self._pending = 0  # documents applied since the last block
+            self._replaying = False
+            self._bulk_bytes = 0
+            try:
+                self._recover()
+            except (StoreError, KeyboardInterrupt):
+                raise
+            except Exception as err:
+                raise StoreError(
+                    f"{self.path}: cannot bring the store up to date from its write-ahead "
+                    f"log ({type(err).__name__}: {err}); 'sdl check {self.path}' names the "
+                    f"damage, 'sdl repair {self.path}' rebuilds the table"
+                ) from err
         except BaseException:
             self.lock.release()
             raise
-        self._lock = threading.RLock()
-        self._timer: asyncio.TimerHandle | None = None
-        self._runs: dict[str, _Run] = {}
-        self._stream_run: dict[str, _Run] = {}
-        self._table: CampaignTable | None = None
-        self._ledger_descriptors: set[str] = set()
-        self._resource_run: dict[str, _Run] = {}  # (stream) resource uid -> its run
 
     @classmethod
     def open(
@@ -210,7 +195,8 @@ class ZarrWriter(event_model.DocumentRouter):
         lock: WriterLock | None = None,
         new: bool = False,
     ) -> ZarrWriter:
-        """A writer with ``options`` (keys of :data:`WRITER_OPTIONS`) checked by name.
+        """A writer with ``options`` (keys of :data:`WRITER_OPTIONS`) checked by name; for
+        an existing store of format 1, that format's writer (same interface).
 
         Raises:
             ConfigError: an unknown option, or a value out of range (checked before the
@@ -224,74 +210,161 @@ class ZarrWriter(event_model.DocumentRouter):
                 f"store_options: unknown option(s) {unknown}; the options are "
                 f"{', '.join(WRITER_OPTIONS)}"
             )
+        _check_options(
+            options.get("flush_interval", 1.0),
+            options.get("flush_rows", 1),
+            options.get("flush_bytes", 1),
+        )
+        if not overwrite and _existing_version(Path(path)) == 1:
+            from ._writer_v1 import ZarrWriterV1
+
+            return ZarrWriterV1(path, lock=lock, new=new, **options)  # type: ignore[return-value]
         return cls(path, overwrite=overwrite, lock=lock, new=new, **options)
 
     def __call__(self, name, doc, validate=False):
         with self._lock:
-            return super().__call__(name, doc, validate)
+            self._log(name, doc)
+            result = super().__call__(name, doc, validate)
+            self._after(name, doc)
+            return result
+
+    # -- the log -------------------------------------------------------------------------------
+
+    def _log(self, name: str, doc: Mapping[str, Any]) -> None:
+        flags = 0
+        if name in ("event", "event_page"):
+            stream = self._streams.get(doc["descriptor"])
+            if stream is not None and stream.bulk:
+                return  # array data: written in blocks only
+            flags = LEDGER if stream is not None and stream.ledger else 0
+        self._wal.append(name, doc, flags)
+
+    def _recover(self) -> None:
+        """Undo what a block cut by a crash wrote, then replay the log into Zarr."""
+        mark = read_applied(self._wal_dir)
+        lengths = dict(mark.get("lengths", {}))
+        if (self._wal_dir / APPLIED).exists() or segments(self._wal_dir):
+            # (neither: a store whose log is gone; nothing to undo or redo)
+            for prefix in (L.STREAMS, L.ASSET_TABLES):
+                if prefix not in self.root:
+                    continue
+                for name, group in self.root[prefix].groups():
+                    cut_back(group, int(lengths.get(f"{prefix}/{name}", 0)))
+            if L.RUNS in lengths:  # rows of a cut block are written again, in order
+                self._runs_table.n_rows = int(lengths[L.RUNS])
+        if L.STREAMS in self.root:
+            for name, group in self.root[L.STREAMS].groups():
+                sig = group.attrs.get("signature")
+                if sig is not None:
+                    self._signatures[sig] = name
+        # the runs open at the last block: their later documents may be in the log (their
+        # rows as of that block: a block cut by the crash may have written more)
+        for uid, state in mark.get("open", {}).items():
+            start, stored = self._runs_table.documents(int(state["row"]))
+            known = set(state["descriptors"])
+            run = _Run(int(state["row"]), start)
+            self._runs[uid] = run
+            for desc in stored:
+                if desc["uid"] in known:
+                    run.descriptors.append(desc)
+                    self._attach_stream(run, desc)
+            if start.get("sdl_role") == "campaign":
+                self._table_start = start  # the table is opened if the log has transitions
+        self._mark = {"through": int(mark.get("through", -1)), "lengths": lengths}
+        records = list(read_records(self._wal_dir, after=self._mark["through"]))
+        next_n = max([self._mark["through"], *[r[0] for r in records]]) + 1
+        self._wal = WriteAheadLog(self._wal_dir, next_n)
+        self._replaying = True  # no block before the whole log is in memory
+        for n, name, doc, _ in records:
+            try:
+                super().__call__(name, doc)
+            except StoreError as err:  # refused when it came, too (logged first)
+                logger.warning("store log record %d (%s) skipped: %s", n, name, err)
+        self._replaying = False
+        self._pending = len(records)
+        self._flush_block()
+        self._runs.clear()  # runs the crash cut stay without a stop
+        self._streams.clear()
+        self._resource_run.clear()
 
     # -- documents ---------------------------------------------------------------------------
 
     def start(self, doc):
-        group = self.root[L.RUNS].require_group(doc["uid"])
-        group.attrs["start"] = jsonable(dict(doc))
-        run = _Run(group, doc)
+        run = _Run(self._runs_table.new_row(), dict(doc))
         self._runs[doc["uid"]] = run
+        self._runs_table.stage(run.row, start=doc, descriptors=[], streams={}, uid=doc["uid"])
         if doc.get("sdl_role") == "campaign":
             self._begin_campaign(doc)
         return doc
 
-    def _begin_campaign(self, doc) -> None:
-        spec = doc.get("sdl_campaign", {})
-        attrs = self.root.attrs.asdict()
-        runs = list(attrs.get("campaign_runs", []))
-        runs.append(doc["uid"])
-        update = {"campaign_runs": runs}
-        if "campaign" not in attrs:
-            update["campaign"] = jsonable(spec)
-        self.root.attrs.update(update)  # before the table: readers need it to read the table
-        self._table = CampaignTable(
+    def _campaign_table(self, start: Mapping[str, Any]) -> CampaignTable:
+        spec = start.get("sdl_campaign", {})
+        return CampaignTable(
             self.root,
             spec.get("parameters", []),
             [o["name"] for o in spec.get("objectives", [])],
             [m["name"] for m in spec.get("measurements", [])],
         )
 
+    def _begin_campaign(self, doc) -> None:
+        attrs = self.root.attrs.asdict()
+        runs = list(attrs.get("campaign_runs", []))
+        if doc["uid"] not in runs:
+            runs.append(doc["uid"])
+        update: dict[str, Any] = {"campaign_runs": runs}
+        if "campaign" not in attrs:
+            update["campaign"] = jsonable(doc.get("sdl_campaign", {}))
+        self.root.attrs.update(update)  # before the table: readers need it to read the table
+        self._table = self._campaign_table(doc)
+
+    def _attach_stream(self, run: _Run, doc: Mapping[str, Any]) -> None:
+        name = doc.get("name", "primary")
+        if name == L.ASSETS:
+            raise StoreError(f"the stream name {L.ASSETS!r} is reserved by the store; rename it")
+        data_keys = doc["data_keys"]
+        sig = _signature(data_keys)
+        table = self._signatures.get(sig)
+        if table is None:
+            base = name.replace("/", "_")
+            taken = set(self._signatures.values())
+            table, k = base, 1
+            while table in taken:
+                table, k = f"{base}~{k}", k + 1
+            self._signatures[sig] = table
+        writer = self._tables.get(table)
+        if writer is None:
+            group = self.root.require_group(L.STREAMS).require_group(table)
+            if "signature" not in group.attrs:
+                group.attrs.update({"stream": name, "signature": sig})
+            writer = StreamWriter(group, data_keys, run_column=True)
+            self._tables[table] = writer
+        run.streams[name] = table
+        ledger = run.start.get("sdl_role") == "campaign" and name == "experiments"
+        self._streams[doc["uid"]] = _Stream(run, writer, _is_bulk(data_keys), ledger)
+
     def descriptor(self, doc):
         run = self._runs.get(doc["run_start"])
         if run is None:
             raise StoreError(f"descriptor for unknown run {doc['run_start']!r}")
-        run.descriptors.append(jsonable(dict(doc)))
-        run.group.attrs["descriptors"] = run.descriptors
-        name = doc.get("name", "primary")
-        if name == L.ASSETS:
-            raise StoreError(f"the stream name {L.ASSETS!r} is reserved by the store; rename it")
-        stream = StreamWriter(run.group.require_group(name), doc["data_keys"])
-        run.streams[doc["uid"]] = stream
-        self._stream_run[doc["uid"]] = run
-        if run.start.get("sdl_role") == "campaign" and name == "experiments":
-            self._ledger_descriptors.add(doc["uid"])
+        run.descriptors.append(dict(doc))
+        self._attach_stream(run, doc)
+        self._runs_table.stage(run.row, descriptors=run.descriptors, streams=run.streams)
         return doc
 
     def event(self, doc):
-        run = self._stream_run[doc["descriptor"]]
-        stream = run.streams[doc["descriptor"]]
-        stream.add(doc)
-        if doc["descriptor"] in self._ledger_descriptors and self._table is not None:
-            # The log of transitions is the source of truth (the table can be rebuilt from
-            # it): append the event before the table changes, so the log is never behind.
-            stream.flush()
-            self._table.apply(doc["data"], doc["time"])
+        stream = self._streams[doc["descriptor"]]
+        stream.writer.add(doc, stream.run.row)
+        if stream.ledger:
+            if self._table is None and self._table_start is not None:
+                self._table = self._campaign_table(self._table_start)
+            if self._table is not None:
+                self._table.stage(doc["data"], doc["time"])
+        if stream.bulk:
+            self._bulk_bytes = max(self._bulk_bytes, stream.writer.nbytes)
+        if self._replaying:
             return doc
-        if (
-            len(stream) >= self.flush_rows
-            or stream.nbytes >= self.flush_bytes
-            or time.monotonic() - stream.last_flush >= self.flush_interval
-        ):
-            run.assets.flush()  # first: the events may point at these
-            stream.flush()
-        elif self._timer is None:
-            self._arm_timer()
+        if len(stream.writer) >= self.flush_rows or stream.writer.nbytes >= self.flush_bytes:
+            self._flush_block()
         return doc
 
     def _asset(self, kind: str, run: _Run | None, doc: dict) -> dict:
@@ -299,11 +372,9 @@ class ZarrWriter(event_model.DocumentRouter):
             raise StoreError(
                 f"{kind} document {doc.get('uid', doc.get('datum_id'))!r} for no open run"
             )
-        run.assets.add(kind, doc)
-        if len(run.assets) >= self.flush_rows:
-            run.assets.flush()
-        elif self._timer is None:
-            self._arm_timer()
+        self._assets.add(kind, doc, run.row)
+        if not self._replaying and len(self._assets) >= self.flush_rows:
+            self._flush_block()
         return doc
 
     def _resource(self, kind: str, doc: dict) -> dict:
@@ -328,22 +399,58 @@ class ZarrWriter(event_model.DocumentRouter):
         run = self._runs.pop(doc["run_start"], None)
         if run is None:
             return doc
-        run.flush()
-        for uid in run.streams:
-            self._stream_run.pop(uid, None)
-            self._ledger_descriptors.discard(uid)
+        self._runs_table.stage(run.row, stop=doc)
+        for uid in [u for u, s in self._streams.items() if s.run is run]:
+            del self._streams[uid]
         for uid in [u for u, r in self._resource_run.items() if r is run]:
             del self._resource_run[uid]
-        run.group.attrs["stop"] = jsonable(dict(doc))
-        self._sync()
         return doc
 
-    # -- control -----------------------------------------------------------------------------
+    def _after(self, name: str, doc: Mapping[str, Any]) -> None:
+        self._pending += 1
+        if name == "start" and doc.get("sdl_role") == "campaign":
+            self._flush_block()  # readers see the campaign run at once
+        elif name == "stop":
+            bulk_waiting = any(s.bulk and len(s.writer) for s in self._streams.values())
+            if not self._runs or self._bulk_bytes or bulk_waiting:
+                self._flush_block()  # a plan's last run, or array data: no window at risk
+            elif self.sync_to_disk:
+                self._wal.sync()
+        if self._pending and self._timer is None:
+            self._arm_timer()
+
+    # -- blocks --------------------------------------------------------------------------------
+
+    def _flush_block(self) -> None:
+        closed = self._wal.rotate()
+        if not closed and not self._pending and not self._bulk_bytes:
+            return
+        self._assets.flush()  # first: events may point at these
+        lengths = dict(self._mark["lengths"])
+        lengths.update(self._assets.lengths())
+        lengths[L.RUNS] = self._runs_table.n_rows
+        for table, writer in self._tables.items():
+            writer.flush()
+            lengths[f"{L.STREAMS}/{table}"] = writer.n_rows
+        self._runs_table.commit()  # before the table: its run uids name these runs
+        if self._table is not None:
+            self._table.commit()
+        if self.sync_to_disk:
+            sync_filesystem(self.path)  # the block is on disk before the log is trimmed
+        self._mark = {"through": self._wal.next_n - 1, "lengths": lengths}
+        open_runs = {
+            uid: {"row": run.row, "descriptors": [d["uid"] for d in run.descriptors]}
+            for uid, run in self._runs.items()
+        }
+        self._wal.mark_applied(self._mark["through"], lengths, open_runs, sync=self.sync_to_disk)
+        self._wal.trim(closed)
+        self._pending = 0
+        self._bulk_bytes = 0
 
     def _arm_timer(self) -> None:
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # fed outside an event loop: flushes happen as events arrive
+        except RuntimeError:  # fed outside an event loop: blocks happen at the limits
             return
         self._timer = loop.call_later(self.flush_interval, self._on_timer)
 
@@ -352,31 +459,28 @@ class ZarrWriter(event_model.DocumentRouter):
         self.flush()
 
     def flush(self) -> None:
-        """Append every buffered event of every open run."""
+        """Write everything waiting into Zarr (one block) and trim the log."""
         with self._lock:
-            for run in self._runs.values():
-                run.flush()
+            if self.lock.held:
+                self._flush_block()
 
-    def close(self) -> None:
-        """Append what is buffered and release the store's writer lock (idempotent).
+    def close(self, *, release_lock: bool = True) -> None:
+        """Write what is waiting and release the store's writer lock (idempotent).
 
-        The writer stays usable as a reader of its store; another writer may now open it.
+        Another writer may now open the store.
         """
         with self._lock:
             if self.lock.held:
-                for run in self._runs.values():
-                    run.flush()
-            self.lock.release()
+                self._flush_block()
+                self._wal.close()
+            if release_lock:
+                self.lock.release()
 
     def __enter__(self) -> ZarrWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _sync(self) -> None:
-        if self.sync_to_disk:
-            sync_filesystem(self.path)
 
     def log_operator_action(self, action: str, *, who: str = "", detail: str = "") -> None:
         """Append ``{time, action, who, detail}`` to the store's ``operator_log`` attribute."""
@@ -387,11 +491,32 @@ class ZarrWriter(event_model.DocumentRouter):
             self.root.attrs["operator_log"] = log
 
     def on_state_change(self, new_state: str, old_state: str) -> None:
-        """A RunEngine ``state_hook``: flush at a pause and log the operator-visible change."""
+        """A RunEngine ``state_hook``: write a block at a pause and when idle, and log the
+        operator-visible change."""
         if new_state == "paused" or new_state == "idle":
             self.flush()
         if new_state == "paused":
             self.log_operator_action("running -> paused", who="RunEngine")
-            self._sync()
         elif old_state == "paused":
             self.log_operator_action(f"paused -> {new_state}", who="RunEngine")
+
+
+def _check_options(flush_interval: Any, flush_rows: Any, flush_bytes: Any) -> None:
+    for name, value in (
+        ("flush_interval", flush_interval),
+        ("flush_rows", flush_rows),
+        ("flush_bytes", flush_bytes),
+    ):
+        if not value > 0:
+            raise ConfigError(
+                f"store_options.{name} must be greater than 0, got {value!r}; it bounds "
+                f"the data held in memory (see docs/store.md)"
+            )
+
+
+def _existing_version(path: Path) -> int | None:
+    try:
+        meta = json.loads((path / "zarr.json").read_text())
+        return int(meta["attributes"][L.ROOT_ATTR]["format_version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

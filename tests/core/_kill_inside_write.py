@@ -9,7 +9,8 @@ The process kills itself on the Nth time it reaches the chosen point:
 * ``table``: a table row's columns are resized or written, its ``status`` is not;
 * ``resize``: a Zarr array has grown, the data meant for the new rows are not written.
 
-Only sdl's own functions are wrapped; every write before the kill is real.
+Only sdl's own functions are wrapped; every write before the kill is real. With N = 0 it
+kills nothing and prints how often the point was reached (to choose N).
 """
 
 import os
@@ -59,4 +60,7 @@ elif target == "resize":
     zarr.core.array._resize = _after_async(zarr.core.array._resize)
 else:
     sys.exit(f"unknown target {target!r}")
-sys.exit(main(argv))
+code = main(argv)
+if nth == 0:
+    print(f"reached {calls} times", file=sys.stderr)
+sys.exit(code)

@@ -25,6 +25,9 @@ from sdl.report import read_snapshot
 from sdl.testing import pause_before, stage_campaign_config
 
 KILL_CONFIG = stage_campaign_config("kill-test", 16, settle_time=0.05, exposure_time=0.05)
+# the same campaign (same points and values) with slower moves and readings: the kill storm's
+# windows are then shorter than a campaign, so its kills cut experiments
+STORM_CONFIG = stage_campaign_config("kill-test", 16, settle_time=0.2, exposure_time=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +98,7 @@ def test_kill_storm_during_resumes_and_reruns_measures_every_point_exactly_once(
     records the interrupted experiments), a third during its first experiment (the re-run of
     the point the previous kill cut), a third anywhere; then resume to the end."""
     cfg = tmp_path / "kill.yaml"
-    cfg.write_text(yaml.safe_dump(KILL_CONFIG))
+    cfg.write_text(yaml.safe_dump(STORM_CONFIG))
     store = tmp_path / "storm.zarr"
     rng = random.Random(20261130)
     kills, cycles = 0, 0
@@ -154,11 +157,11 @@ def _assert_complete_and_as_if_never_killed(store, reference):
         ]
         assert len(later) == 1, row
     # each result is its own run's reading, and that run closed cleanly
-    root = zarr.open_group(str(store), mode="r")
+    opened = open_store(store)
     for _, row in finished.iterrows():
-        run = root[f"runs/{row['run_uid']}"]
-        assert run.attrs["stop"]["exit_status"] == "success"
-        assert run["primary/data/stage_det_intensity"][0] == row["intensity"]
+        run = opened.run(row["run_uid"])
+        assert run.stop["exit_status"] == "success"
+        assert run.data("primary")["stage_det_intensity"][0] == row["intensity"]
     # same proposals and values as a campaign that was never killed
     np.testing.assert_array_equal(finished[["x", "y"]].to_numpy(), reference[["x", "y"]].to_numpy())
     np.testing.assert_allclose(finished["intensity"].to_numpy(), reference["intensity"].to_numpy())
@@ -168,11 +171,10 @@ def _uncommitted_stream_rows(store) -> int:
     """Rows appended to a stream's seq_num but not to its time (the commit mark)."""
     root = zarr.open_group(str(store), mode="r")
     extra = 0
-    for _, run in root["runs"].groups():
-        for _name, stream in run.groups():
-            if "seq_num" in stream:  # a first block cut before its commit mark has no time
-                committed = stream["time"].shape[0] if "time" in stream else 0
-                extra += stream["seq_num"].shape[0] - committed
+    for _, stream in root["streams"].groups():
+        if "seq_num" in stream:  # a first block cut before its commit mark has no time
+            committed = stream["time"].shape[0] if "time" in stream else 0
+            extra += stream["seq_num"].shape[0] - committed
     return extra
 
 
@@ -182,13 +184,15 @@ KILL_HELPER = str(Path(__file__).with_name("_kill_inside_write.py"))
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "target, nth",
-    [("stream", 13), ("table", 29), ("resize", 190)],  # of 24, 64 and 384 in a full run
+    [("stream", 25), ("table", 26), ("resize", 400)],  # of 49, 50 and 802 in a full run
 )
 def test_sigkill_inside_a_store_write_then_resume(tmp_path, clean_reference, target, nth):
     """The kill lands inside a write by construction, not by chance: the process kills
     itself there (see _kill_inside_write.py)."""
     cfg = tmp_path / "kill.yaml"
-    cfg.write_text(yaml.safe_dump(KILL_CONFIG))
+    # a block of writes about every experiment (not every second), so the kill can land
+    # in the middle of the campaign
+    cfg.write_text(yaml.safe_dump({**KILL_CONFIG, "store_options": {"flush_interval": 0.05}}))
     store = tmp_path / "killed.zarr"
     killed = subprocess.run(
         [sys.executable, KILL_HELPER, target, str(nth), "run", str(cfg), "--store", str(store)],

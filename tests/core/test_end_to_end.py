@@ -30,9 +30,13 @@ def test_color_campaign_improves_on_its_initial_design(RE, store_path):
     assert distance.min() < initial.min()
     assert result.best_objectives["distance"] == distance.min()
     # every experiment's run is in the store, with the sensor reading that became the objective
+    uids = root["runs/uid"][:]
+    primary = root["streams/primary"]
+    run_of_row = primary["run"][:]
     for i, uid in enumerate(root["experiments/run_uid"][:]):
-        primary = root[f"runs/{uid}/primary/data"]
-        assert primary["station_sensor_distance"][0] == distance[i]
+        (row,) = np.flatnonzero(uids == uid)
+        (event,) = np.flatnonzero(run_of_row == row)
+        assert primary["data/station_sensor_distance"][event] == distance[i]
 
 
 def test_faulty_instruments_finish_with_failures_recorded(RE, store_path):

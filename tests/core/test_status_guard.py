@@ -105,9 +105,10 @@ def test_a_move_that_fails_after_the_protocol_ended_fails_its_experiment_only(RE
 def test_an_operation_abandoned_after_status_timeout_cannot_end_the_campaign(
     RE, store_path, caplog
 ):
-    # x stalls 0.4 s after its first move began, long after the loop stopped waiting (0.05 s)
+    # x stalls 0.4 s after its first move began, long after the loop stopped waiting (0.05 s);
+    # y's moves take 0.1 s, so the campaign is still running when the stall comes
     x = _FailsLater(name="x", after=0.4)
-    y = _DisconnectedOnce(name="y")
+    y = _DisconnectedOnce(name="y", delay=0.1)
     gauss = SynGauss("gauss", y, "y", center=0.0, Imax=1.0, sigma=1.0)
     campaign = _campaign({"x": x, "y": y}, 8, gauss, pause_on_disconnect=False, status_timeout=0.05)
     with caplog.at_level(logging.WARNING, logger="sdl"):

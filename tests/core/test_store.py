@@ -42,17 +42,23 @@ def test_runs_streams_and_documents(RE, store_path):
 
     (uid,) = RE(plan())
     root = zarr.open_group(str(store_path), mode="r")  # plain zarr, no sdl
-    assert root.attrs["sdl"]["format_version"] == FORMAT_VERSION
-    run = root["runs"][uid]
-    assert run.attrs["start"]["sample"] == "A1"
-    assert run.attrs["stop"]["exit_status"] == "success"
-    assert [d["name"] for d in run.attrs["descriptors"]] == ["primary"]
-    primary = run["primary"]
+    assert root.attrs["sdl"]["format_version"] == FORMAT_VERSION == 2
+    runs = root["runs"]
+    (row,) = np.flatnonzero(runs["uid"][:] == uid)
+    assert json.loads(str(runs["start"][row]))["sample"] == "A1"
+    assert json.loads(str(runs["stop"][row]))["exit_status"] == "success"
+    assert [d["name"] for d in json.loads(str(runs["descriptors"][row]))] == ["primary"]
+    assert json.loads(str(runs["streams"][row])) == {"primary": "primary"}
+    primary = root["streams/primary"]
+    assert primary["run"][:].tolist() == [row] * 7  # the run of each row
     np.testing.assert_array_equal(primary["data/motor"][:], np.arange(7.0))
     assert primary["data/cam_image"].shape == (7, 4, 6)
     assert primary["data/cam_image"].dtype == np.uint16
     assert primary["seq_num"][:].tolist() == list(range(1, 8))
-    json.dumps(dict(run.attrs))  # attributes are plain JSON
+    assert (
+        sorted(name for name, _ in root.members()) == ["_wal", "experiments", "runs", "streams"]
+        or "experiments" not in root
+    )  # plain zarr lists no stray files (the log is hidden)
 
     view = open_store(store_path).run(uid[:8])
     assert view.to_dataframe()["motor"].tolist() == list(range(7))
@@ -68,7 +74,7 @@ def test_buffered_rows_reach_disk_at_stop_even_below_flush_size(RE, store_path):
             yield from bps.trigger_and_read([det])
 
     (uid,) = RE(plan())
-    assert zarr.open_group(str(store_path), mode="r")[f"runs/{uid}/primary/time"].shape == (5,)
+    assert _rows_on_disk(store_path, uid) == 5
 
 
 def test_not_a_store_is_refused(tmp_path):
@@ -89,9 +95,16 @@ def test_newer_format_is_refused(store_path):
 
 
 def _rows_on_disk(store_path, uid, stream="primary"):
+    """Rows of ``uid``'s ``stream`` that plain zarr reads (format 2 layout)."""
     root = zarr.open_group(str(store_path), mode="r")
-    key = f"runs/{uid}/{stream}/time"
-    return root[key].shape[0] if key in root else 0
+    if "runs/uid" not in root or f"streams/{stream}/time" not in root:
+        return 0
+    rows = np.flatnonzero(root["runs/uid"][:] == uid)
+    if not len(rows):
+        return 0
+    table = root[f"streams/{stream}"]
+    n = table["time"].shape[0]
+    return int(np.sum(table["run"][:n] == rows[0]))
 
 
 def test_buffered_events_reach_disk_within_the_flush_interval_without_new_events(RE, store_path):
@@ -218,7 +231,7 @@ def test_frame_memory_is_bounded_by_flush_bytes(store_path):
                 "timestamps": {"img": float(i)},
             },
         )
-        peak = max(peak, writer._runs["r1"].streams["d1"].nbytes)
+        peak = max(peak, writer._streams["d1"].writer.nbytes)
     assert peak <= (4 << 20)
     assert _rows_on_disk(store_path, "r1") >= 96
 
@@ -254,7 +267,7 @@ def test_chunks_equal_to_the_fill_value_are_written_too(store_path):
             )
         writer.flush()
     writer("stop", {"uid": "s1", "run_start": "r1", "time": 9.0, "exit_status": "success"})
-    arr = zarr.open_group(str(store_path))["runs/r1/primary/data/img"]
+    arr = zarr.open_group(str(store_path))["streams/primary/data/img"]
     assert arr.shape == (6, 8, 8)
     assert arr.nchunks_initialized == arr.nchunks  # chunks of zeros are on disk, not implied
     np.testing.assert_array_equal(arr[:], 0)

@@ -158,5 +158,6 @@ def test_the_assets_stream_name_is_reserved(store_path):
             "descriptor",
             {"uid": "d1", "run_start": "r1", "time": 0.0, "name": "_assets", "data_keys": {}},
         )
+    writer.flush()
     with pytest.raises(ValueError, match="stream_datum"):
         open_store(store_path).run("r1").assets("frames")

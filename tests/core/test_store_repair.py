@@ -146,36 +146,40 @@ def test_python_resume_refuses_a_damaged_store(intact, tmp_path):
     assert not any(p.name.startswith("experiments.damaged") for p in store.iterdir())
 
 
-def test_a_transition_logged_but_not_yet_in_the_table_is_not_damage(intact, tmp_path):
-    """A crash between the log's append and the table's update: resume completes the row."""
-    store = tmp_path / "cut.zarr"
-    shutil.copytree(intact[0], store)
-    # the last transition (experiment 5: running -> done) is logged; the table's commit
-    # mark (status, written last) still says running
-    zarr.open_array(str(store / "experiments/status"), mode="a")[BUDGET - 1] = "running"
-    assert check_store(store) == []
-    load_campaign(CONFIG).resume(store=store)
-    _same_table(store, intact[1])
+def test_every_transition_is_logged_before_the_call_returns_and_in_zarr_before_the_table(
+    tmp_path, monkeypatch
+):
+    """The log is the source of truth. Each transition is in the write-ahead log when it
+    is staged for the table; each block appends the transitions to the ``experiments``
+    stream table before it writes the table."""
+    from sdl.store._wal import read_records
 
-
-def test_the_log_is_on_disk_before_the_table_changes(tmp_path, monkeypatch):
-    """The event log is the source of truth: each transition is appended before it is applied."""
     store = tmp_path / "order.zarr"
-    seen = []
-    apply = table_module.CampaignTable.apply
+    staged, committed = [], []
+    stage, commit = table_module.CampaignTable.stage, table_module.CampaignTable.commit
 
-    def spy(self, values, timestamp):
+    def spy_stage(self, values, timestamp):
+        logged = [d["time"] for _, name, d, f in read_records(store / "_wal") if f & 1]
+        staged.append(timestamp in logged)
+        stage(self, values, timestamp)
+
+    def spy_commit(self):
         root = zarr.open_group(str(store), mode="r")
-        (uid,) = root.attrs["campaign_runs"]
-        key = f"runs/{uid}/experiments/time"
-        logged = root[key][:] if key in root else np.empty(0)
-        seen.append((len(logged), np.isin(timestamp, logged)))
-        apply(self, values, timestamp)
+        times = root["streams/experiments/time"][:] if "streams/experiments" in root else []
+        want = {
+            v
+            for per_row in self._staged.values()
+            for v in per_row.values()
+            if isinstance(v, float) and v > 1e9
+        }
+        committed.append(want <= set(np.asarray(times).tolist()))
+        commit(self)
 
-    monkeypatch.setattr(table_module.CampaignTable, "apply", spy)
+    monkeypatch.setattr(table_module.CampaignTable, "stage", spy_stage)
+    monkeypatch.setattr(table_module.CampaignTable, "commit", spy_commit)
     load_campaign({**CONFIG, "budget": 2}).run(store=store, store_options={"flush_interval": 3600})
-    assert [n for n, _ in seen] == list(range(1, len(seen) + 1))
-    assert all(found for _, found in seen)
+    assert len(staged) == 6 and all(staged)
+    assert committed and all(committed)
 
 
 def test_repair_refuses_a_locked_store(intact, tmp_path):

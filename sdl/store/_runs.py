@@ -1,0 +1,78 @@
+"""Format 2: the runs table, one row per bluesky run with its documents as JSON text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import zarr
+
+from . import _layout as L
+from ._concurrent import concurrently
+from ._json import jsonable
+from ._table import set_rows
+
+__all__ = ["RunTable"]
+
+
+class RunTable:
+    """Writes ``runs/``: ``start``, ``descriptors`` (a JSON list), ``stop`` (``""`` until the
+    run stops), ``streams`` (stream name -> its table under ``streams/``) and ``uid``, which
+    is written last: a row with a uid is complete up to its last write.
+
+    Rows are staged in memory and written together by :meth:`commit`.
+
+    Args:
+        root: the store's root group.
+    """
+
+    def __init__(self, root: zarr.Group):
+        group = root.require_group(L.RUNS)
+        self.columns: dict[str, zarr.Array] = {}
+        for name in L.RUN_COLUMNS:
+            if name in group:
+                self.columns[name] = group[name]
+            else:
+                self.columns[name] = group.create_array(
+                    name, shape=(0,), chunks=(L.TABLE_CHUNK,), dtype="str", fill_value=""
+                )
+        uids = self.columns["uid"][:]
+        filled = np.flatnonzero(uids != "")
+        #: rows in use (a row staged but cut by a crash is rewritten by the log's replay)
+        self.n_rows = int(filled[-1]) + 1 if len(filled) else 0
+        self._staged: dict[int, dict[str, str]] = {}
+
+    def new_row(self) -> int:
+        row = self.n_rows
+        self.n_rows += 1
+        return row
+
+    def stage(self, row: int, **columns: Any) -> None:
+        """Keep ``columns`` (documents, made JSON here) of ``row`` until :meth:`commit`."""
+        staged = self._staged.setdefault(row, {})
+        for name, value in columns.items():
+            staged[name] = value if isinstance(value, str) else json.dumps(jsonable(value))
+
+    def commit(self) -> None:
+        if not self._staged:
+            return
+        rows = sorted(self._staged)
+        short = [a for a in self.columns.values() if a.shape[0] < rows[-1] + 1]
+        concurrently([a._async_array.resize((rows[-1] + 1,)) for a in short])
+        for names in (L.RUN_COLUMNS[:-1], ("uid",)):  # uid last: the commit mark
+            coroutines = []
+            for name in names:
+                have = [r for r in rows if name in self._staged[r]]
+                if have:
+                    values = np.array([self._staged[r][name] for r in have], dtype=object)
+                    idx = np.asarray(have, dtype=np.int64)
+                    coroutines.append(set_rows(self.columns[name]._async_array, idx, values))
+            concurrently(coroutines)
+        self._staged.clear()
+
+    def documents(self, row: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The start document and the descriptors stored in ``row``."""
+        start = json.loads(str(self.columns["start"][row]) or "{}")
+        descriptors = json.loads(str(self.columns["descriptors"][row]) or "[]")
+        return start, descriptors

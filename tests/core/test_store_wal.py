@@ -1,0 +1,172 @@
+"""The store's write-ahead log: documents are durable when the writer's call returns,
+Zarr is written in blocks, readers see the campaign table at once, and a writer that
+died (or died inside a block) leaves nothing that the next writer does not redo."""
+
+import functools
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+import numpy as np
+import zarr
+from ophyd.sim import det, motor
+
+from sdl import Campaign, open_store
+from sdl.planners import Objective, Real, SobolPlanner
+from sdl.protocols import set_settle_measure
+from sdl.store import ZarrWriter, check_store
+from sdl.store._wal import read_records, segments
+
+
+def _plan(n, start=0):
+    @bpp.run_decorator(md={"purpose": "wal"})
+    def plan():
+        for i in range(start, start + n):
+            yield from bps.mv(motor, i)
+            yield from bps.trigger_and_read([motor, det])
+
+    return plan()
+
+
+def _died(writer):
+    """What a SIGKILL leaves: no block, no close; the kernel drops the lock."""
+    writer.lock.release()
+
+
+def test_readers_see_every_transition_before_any_block(RE, tmp_path):
+    store = tmp_path / "live.zarr"
+    seen = []
+
+    def protocol(point, md=None):
+        # a reader in the middle of the campaign: what has happened so far
+        df = open_store(store).to_dataframe()
+        on_disk = zarr.open_group(str(store), mode="r")["experiments/status"].shape[0]
+        seen.append((df["status"].tolist(), on_disk))
+        yield from set_settle_measure(point, movables={"x": motor}, detectors=[det], md=md)
+
+    objectives = [Objective("det", goal="maximize")]
+    campaign = Campaign(
+        objectives=objectives,
+        planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=1),
+        protocol=protocol,
+        budget=4,
+    )
+    campaign.run(RE, store=store, store_options={"flush_interval": 3600})
+    for k, (statuses, on_disk) in enumerate(seen):
+        assert statuses == ["done"] * k + ["running"]  # every transition, at once
+        assert on_disk == 0  # none of it in the Zarr table yet: it came from the log
+    assert open_store(store).to_dataframe()["status"].tolist() == ["done"] * 4
+    assert segments(store / "_wal") == []  # all written to Zarr and trimmed at close
+
+
+def _fed_all_but_the_stop(RE, writer, plan):
+    docs = []
+    token = RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    (uid,) = RE(plan)
+    RE.unsubscribe(token)
+    for name, doc in docs[:-1]:  # a stop that leaves no run open would write a block
+        writer(name, doc)
+    return uid
+
+
+def test_a_writer_that_died_loses_nothing_the_next_one_writes_it(RE, tmp_path):
+    store = tmp_path / "died.zarr"
+    writer = ZarrWriter(store, flush_interval=3600)
+    uid = _fed_all_but_the_stop(RE, writer, _plan(6))
+    _died(writer)
+    root = zarr.open_group(str(store), mode="r")
+    assert "streams/primary/time" not in root and "runs/uid" in root  # no rows in Zarr yet
+    assert not any(root["runs/uid"][:])
+    records = list(read_records(store / "_wal"))
+    assert [name for _, name, _, _ in records].count("event") == 6
+
+    ZarrWriter(store).close()  # replays the log
+    opened = open_store(store)
+    assert opened.runs() == [uid]
+    run = opened.run(uid)
+    assert run.start["purpose"] == "wal" and run.stop is None  # the crash cut it
+    data = run.data("primary")
+    np.testing.assert_array_equal(data["motor"], np.arange(6.0))
+    assert data["seq_num"].tolist() == list(range(1, 7))
+    assert segments(store / "_wal") == []
+
+
+def test_a_block_cut_by_a_crash_is_cut_back_and_written_again(RE, tmp_path):
+    store = tmp_path / "cut.zarr"
+    writer = ZarrWriter(store, flush_interval=3600)
+    token = RE.subscribe(writer)
+    (first,) = RE(_plan(5))  # its stop writes a block: 5 rows and the mark
+    RE.unsubscribe(token)
+    docs = []
+    RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    (second,) = RE(_plan(3, start=5))
+    for name, doc in docs[:-1]:  # all but the stop: in the log, not in a block
+        writer(name, doc)
+    # a crash inside the next block: its stream rows appended (real writes), no mark
+    writer._tables["primary"].flush()
+    assert zarr.open_group(str(store), mode="r")["streams/primary/time"].shape[0] == 8
+    _died(writer)
+
+    ZarrWriter(store).close()  # cuts back to the mark's 5 rows, then replays the log
+    table = zarr.open_group(str(store), mode="r")["streams/primary"]
+    assert table["time"].shape[0] == table["seq_num"].shape[0] == 8  # not 11
+    opened = open_store(store)
+    assert opened.run(first).data("primary")["seq_num"].tolist() == [1, 2, 3, 4, 5]
+    cut = opened.run(second)
+    assert cut.data("primary")["motor"].tolist() == [5.0, 6.0, 7.0]
+    assert cut.stop is None  # the crash cut it
+
+
+def test_a_record_cut_in_the_middle_is_not_a_record(RE, tmp_path):
+    store = tmp_path / "torn.zarr"
+    writer = ZarrWriter(store, flush_interval=3600)
+    uid = _fed_all_but_the_stop(RE, writer, _plan(2))
+    _died(writer)
+    (segment,) = segments(store / "_wal")
+    with open(segment, "ab") as f:
+        f.write(b'[999, "event", {"descriptor": "x", "da')  # a write cut by the crash
+    ZarrWriter(store).close()
+    assert len(open_store(store).run(uid).data("primary")["time"]) == 2
+    assert segments(store / "_wal") == []
+
+
+def test_campaign_after_a_kill_in_the_log_only_window_resumes_exactly(RE, tmp_path):
+    """A campaign whose writer died with every transition only in the log: resume sees
+    them all (no experiment re-run, none lost)."""
+    store = tmp_path / "camp.zarr"
+    objectives = [Objective("det", goal="maximize")]
+    protocol = functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det])
+
+    def campaign(budget):
+        return Campaign(
+            objectives=objectives,
+            planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=3),
+            protocol=protocol,
+            budget=budget,
+        )
+
+    camp = campaign(3)
+    writers = []
+    real_open = ZarrWriter.open
+
+    def spy(*args, **kwargs):
+        w = real_open(*args, **kwargs)
+        writers.append(w)
+        w._flush_block = lambda: None  # no block written, as if it died at once
+        w.close = lambda **_: None  # the process "dies": no last block at the end
+        return w
+
+    ZarrWriter.open = spy
+    try:
+        camp.run(RE, store=store, store_options={"flush_interval": 3600})
+    finally:
+        ZarrWriter.open = real_open
+    _died(writers[0])
+    assert zarr.open_group(str(store), mode="r")["experiments/status"].shape[0] == 0
+    assert open_store(store).to_dataframe()["status"].tolist() == ["done"] * 3
+
+    result = campaign(5).resume(RE, store=store)
+    df = open_store(store).to_dataframe()
+    assert result.n_done == 5
+    assert df["status"].tolist() == ["done"] * 5  # nothing re-run, nothing lost
+    assert df["run_uid"].is_unique
+    assert check_store(store) == []
