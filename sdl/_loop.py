@@ -8,7 +8,6 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import FailedStatus, Msg, RequestAbort, RequestStop, RunEngineInterrupted
 
@@ -337,10 +336,10 @@ class _Loop:
         if isinstance(error, NotConnectedError) and self.opt.pause_on_disconnect:
             # the IOC or the network is down: more experiments would fail the same way
             self.failures_in_row = 0
-            yield from bps.pause()
+            yield Msg("pause", None, defer=False)
         elif limit and self.failures_in_row >= limit:
             self.failures_in_row = 0
-            yield from bps.pause()
+            yield Msg("pause", None, defer=False)
         return again
 
     def _run_batch(self, queue: list[Experiment]):
@@ -348,7 +347,7 @@ class _Loop:
         i = 0
         while i < len(queue):
             exp = queue[i]
-            yield from bps.checkpoint()
+            yield Msg("checkpoint")  # (no stub: see sdl._ledger)
             last = i == len(queue) - 1
             more = self.completed + 1 < self.budget
             if self.opt.plan_ahead and last and more and self._ahead is None:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import bluesky.plan_stubs as bps
 from bluesky.utils import Msg
 
 __all__ = ["Worker"]
@@ -33,7 +32,7 @@ class Worker:
 
     def wait(self, future: Future[T]) -> Generator[Msg, Any, T]:
         """Plan: wait for ``future`` without blocking the RunEngine; return its result."""
-        (task,) = yield from bps.wait_for([lambda: asyncio.wrap_future(future)])
+        (task,) = yield Msg("wait_for", None, [lambda: asyncio.wrap_future(future)])
         return task.result()
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Generator[Msg, Any, T]:
