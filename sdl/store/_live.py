@@ -39,7 +39,10 @@ class LiveView:
         self.stops: dict[str, dict] = {}
         self.descriptors: dict[str, list[dict]] = {}  # run uid -> its logged descriptors
         self.events: dict[str, list[dict]] = {}  # descriptor uid -> its logged events
+        self.assets: dict[str, list[dict]] = {kind: [] for kind in L.ASSET_KINDS}
         for name, doc, _ in records:
+            if name in self.assets:
+                self.assets[name].append(doc)
             if name == "start":
                 self.starts[doc["uid"]] = doc
             elif name == "stop":
@@ -162,17 +165,36 @@ class TableRunView:
         return sorted({d.get("name", "primary") for d in self.descriptors})
 
     def assets(self, kind: str = "datum") -> list[dict[str, Any]]:
-        """The run's documents of ``kind`` that are in Zarr (``resource``, ``datum``,
-        ``stream_resource`` or ``stream_datum``), in the order they were emitted."""
+        """The run's documents of ``kind`` (``resource``, ``datum``, ``stream_resource`` or
+        ``stream_datum``) in the order they were emitted."""
         if kind not in L.ASSET_KINDS:
             raise ValueError(f"kind must be one of {', '.join(L.ASSET_KINDS)}; got {kind!r}")
+        stored = self._stored_assets(kind)
+        if kind in ("resource", "stream_resource"):
+            logged = [d for d in self.live.assets[kind] if d.get("run_start") == self.uid]
+        else:
+            parent = "resource" if kind == "datum" else "stream_resource"
+            mine = {d["uid"] for d in self._stored_assets(parent)}
+            mine |= {d["uid"] for d in self.live.assets[parent] if d.get("run_start") == self.uid}
+            logged = [d for d in self.live.assets[kind] if d.get(parent) in mine]
+        return stored + logged
+
+    def _stored_assets(self, kind: str) -> list[dict[str, Any]]:
+        if self.row < 0:
+            return []
         try:
             g = self.root[L.ASSET_TABLES][kind]
             docs = g[L.ASSET_DOC][:]
             runs = g[L.RUN_ROW][: len(docs)]
         except KeyError:
             return []
-        return [json.loads(t) for t in docs[runs == self.row] if t] if self.row >= 0 else []
+        key = f"{L.ASSET_TABLES}/{kind}"
+        n = (
+            min(len(docs), int(self.live.lengths[key]))
+            if self.live.marked and key in self.live.lengths
+            else len(docs)
+        )
+        return [json.loads(t) for t in docs[:n][runs[:n] == self.row] if t]
 
     def _stored(self, stream: str) -> dict[str, np.ndarray] | None:
         tables = json.loads(self._column("streams") or "{}")

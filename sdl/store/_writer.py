@@ -62,7 +62,9 @@ def _signature(data_keys: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def _is_bulk(data_keys: Mapping[str, Mapping[str, Any]]) -> bool:
-    return any(list(d.get("shape") or []) for d in data_keys.values())
+    """Whether events carry array data (keys a detector writes to its own files carry a
+    datum id, or nothing)."""
+    return any(list(d.get("shape") or []) and not d.get("external") for d in data_keys.values())
 
 
 class ZarrWriter(event_model.DocumentRouter):
@@ -78,15 +80,14 @@ class ZarrWriter(event_model.DocumentRouter):
     life-cycle transitions) keeps up to date. A block is written when ``flush_rows``
     events or ``flush_bytes`` bytes wait in one stream, ``flush_interval`` seconds after
     the first unwritten document (a timer on the RunEngine's event loop), at a pause, when
-    the RunEngine goes idle, when a run stops while no other run is open, at the stop of a
-    run with array data, and at :meth:`close`. After the block, the log's segments it
+    the RunEngine goes idle (with :meth:`on_state_change` as its ``state_hook``), at the
+    stop of a run with array data, and at :meth:`close`. After the block, the log's segments it
     covered are deleted. Opening a store replays what the log holds beyond the last
     block, so a crash loses only array-valued events not yet in a block (at most
     ``flush_interval`` seconds of them).
 
-    ``sdl.open_store`` applies the logged transitions to the table it reads, so the
-    campaign table a reader sees is never behind the writer; runs appear in ``runs/``
-    within ``flush_interval``.
+    ``sdl.open_store`` reads the log's tail too, so the table and the runs a reader sees
+    are never behind the writer; plain Zarr sees them within ``flush_interval``.
 
     The writer holds the store's writer lock (:class:`~sdl.store.WriterLock`) from the
     moment it opens the store until :meth:`close`: a second writer is refused, with a
@@ -411,11 +412,10 @@ class ZarrWriter(event_model.DocumentRouter):
         if name == "start" and doc.get("sdl_role") == "campaign":
             self._flush_block()  # readers see the campaign run at once
         elif name == "stop":
-            bulk_waiting = any(s.bulk and len(s.writer) for s in self._streams.values())
-            if not self._runs or self._bulk_bytes or bulk_waiting:
-                self._flush_block()  # a plan's last run, or array data: no window at risk
+            if self._bulk_bytes:
+                self._flush_block()  # array data are not in the log: none at risk after a stop
             elif self.sync_to_disk:
-                self._wal.sync()
+                self._wal.sync()  # the run's documents are on disk
         if self._pending and self._timer is None:
             self._arm_timer()
 

@@ -74,6 +74,13 @@ def test_buffered_rows_reach_disk_at_stop_even_below_flush_size(RE, store_path):
             yield from bps.trigger_and_read([det])
 
     (uid,) = RE(plan())
+    # on disk at the stop: in the write-ahead log (a block comes later), and readers see it
+    from sdl.store._wal import read_records
+
+    logged = [doc for _, name, doc, _ in read_records(store_path / "_wal") if name == "event"]
+    assert len(logged) == 5
+    assert len(open_store(store_path).run(uid).data("primary")["time"]) == 5
+    writer.close()
     assert _rows_on_disk(store_path, uid) == 5
 
 
