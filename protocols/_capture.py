@@ -40,11 +40,15 @@ class Capture:
         return self.run_uids[-1] if self.run_uids else None
 
 
-def capture(plan: Generator[Msg, Any, Any], sink: Capture) -> Generator[Msg, Any, Any]:
+def capture(
+    plan: Generator[Msg, Any, Any], sink: Capture, run_key: Any = None
+) -> Generator[Msg, Any, Any]:
     """Pass ``plan``'s messages through, recording run uids and readings into ``sink``.
 
     Exceptions thrown in by the RunEngine (a failed status, an abort) are forwarded into
-    ``plan`` so its own cleanup (``run_decorator``, ``stage_decorator``) runs.
+    ``plan`` so its own cleanup (``run_decorator``, ``stage_decorator``) runs. With
+    ``run_key``, messages without a run key get that one (as
+    ``bluesky.preprocessors.set_run_key_wrapper`` would, one generator layer less).
     """
     response: Any = None
     exc: BaseException | None = None
@@ -55,6 +59,8 @@ def capture(plan: Generator[Msg, Any, Any], sink: Capture) -> Generator[Msg, Any
             sink.result = stop.value
             return stop.value
         exc = None
+        if run_key is not None and msg.run is None:
+            msg = msg._replace(run=run_key)
         try:
             response = yield msg
         except GeneratorExit as err:

@@ -255,7 +255,7 @@ class _Loop:
         self.guard.begin(exp.id)
         try:
             plan = self.protocol(dict(exp.point), md=exp_md)
-            yield from bpp.set_run_key_wrapper(capture(plan, sink), f"sdl-experiment-{exp.id}")
+            yield from capture(plan, sink, run_key=f"sdl-experiment-{exp.id}")
             left = yield from self.guard.drain(self.opt.status_timeout)
             if left:  # what the protocol started and left running failed afterwards
                 raise StaleOperationsFailed("; ".join(left))

@@ -60,3 +60,21 @@ def test_capture_streams_are_separate_events(RE):
     sink = Capture()
     RE(capture(two_streams(), sink))
     assert [set(e) for e in sink.events] == [{"motor", "motor_setpoint"}, {"det"}]
+
+
+def test_capture_sets_a_run_key_on_messages_without_one(RE):
+    """One generator layer instead of bluesky's set_run_key_wrapper around capture."""
+    from bluesky.utils import Msg
+
+    seen = []
+    RE.msg_hook = lambda msg: seen.append((msg.command, msg.run))
+
+    def plan():
+        yield Msg("null")
+        yield Msg("null", run="own")
+
+    try:
+        RE(capture(plan(), Capture(), run_key="exp-1"))
+    finally:
+        RE.msg_hook = None
+    assert seen == [("null", "exp-1"), ("null", "own")]
