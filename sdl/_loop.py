@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Generator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,6 +22,10 @@ from ._lifecycle import Experiment, Status
 from ._resume import ResumePlan
 from ._statuses import StatusGuard
 from ._worker import Worker
+
+#: An ask that took less than this (seconds) is made in the RunEngine's thread next time:
+#: handing it to the worker thread and waiting for it costs about 2 ms.
+_INLINE_ASK_S = 0.002
 
 __all__ = ["closed_loop", "LoopOptions", "CAMPAIGN_RUN_KEY"]
 
@@ -161,6 +166,7 @@ class _Loop:
         self.instrument_failures: dict[int, int] = dict(resume.instrument_failures)
         self.rejected_points: list[dict[str, Any]] = [dict(p) for p in resume.rejected]
         self._ahead = None  # (future, batch, t0) of a plan-ahead ask
+        self._inline_ask = False  # the last ask took less than _INLINE_ASK_S
 
     # -- recording ---------------------------------------------------------------------------
     def record(self, exp: Experiment):
@@ -192,16 +198,26 @@ class _Loop:
         if fixed:
             kwargs["fixed"] = fixed
         known = len(self.planner.observations)
-        return self.planner.ask(n, **kwargs), known
+        t0 = time.perf_counter()
+        points = self.planner.ask(n, **kwargs)
+        # an ask quicker than handing it to the worker thread (Sobol: microseconds) is
+        # made in the RunEngine's thread next time
+        self._inline_ask = time.perf_counter() - t0 < _INLINE_ASK_S
+        return points, known
 
     def _start_ask(self, n: int, pending: list[dict[str, Any]]) -> None:
         batch = self.batch
         self.batch += 1
-        self._ahead = (
-            self.worker.submit(self._ask_now, n, pending, batch),
-            batch,
-            time.perf_counter(),
-        )
+        t0 = time.perf_counter()
+        if self._inline_ask:
+            future: Future = Future()
+            try:
+                future.set_result(self._ask_now(n, pending, batch))
+            except Exception as err:  # raised where the worker's would be: at the wait
+                future.set_exception(err)
+        else:
+            future = self.worker.submit(self._ask_now, n, pending, batch)
+        self._ahead = (future, batch, t0)
 
     def _finish_ask(self):
         future, batch, t0 = self._ahead

@@ -31,7 +31,12 @@ class Worker:
         return self._pool.submit(fn, *args, **kwargs)
 
     def wait(self, future: Future[T]) -> Generator[Msg, Any, T]:
-        """Plan: wait for ``future`` without blocking the RunEngine; return its result."""
+        """Plan: wait for ``future`` without blocking the RunEngine; return its result.
+
+        A future already done (an ask made ahead, during the last experiment) costs no
+        message: its result is returned at once."""
+        if future.done():
+            return future.result()
         (task,) = yield Msg("wait_for", None, [lambda: asyncio.wrap_future(future)])
         return task.result()
 

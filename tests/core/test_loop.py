@@ -276,3 +276,37 @@ def test_an_objective_function_given_as_a_partial_is_described(RE, store_path):
     )
     assert campaign.describe()["objectives"][0]["function"].endswith("scaled (partial)")
     assert campaign.run(RE, store=store_path).n_done == 2
+
+
+class _ThreadNoting(SobolPlanner):
+    """Sobol, noting the thread of each ask and optionally taking ``delay`` seconds."""
+
+    def __init__(self, *args, delay=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.delay, self.threads = delay, []
+
+    def ask(self, n, **kwargs):
+        import threading
+        import time
+
+        self.threads.append(threading.current_thread().name)
+        time.sleep(self.delay)
+        return super().ask(n, **kwargs)
+
+
+@pytest.mark.parametrize("delay, inline_after_first", [(0.0, True), (0.01, False)])
+def test_only_asks_quicker_than_a_thread_hop_run_in_the_run_engines_thread(
+    RE, store_path, delay, inline_after_first
+):
+    objectives = [Objective("det", goal="maximize")]
+    planner = _ThreadNoting([Real("x", -2, 2)], objectives, seed=0, delay=delay)
+    Campaign(
+        objectives=objectives,
+        planner=planner,
+        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        budget=4,
+    ).run(RE, store=store_path)
+    assert planner.threads[0].startswith("sdl-planner")  # the first ask: in the worker
+    in_worker = [name.startswith("sdl-planner") for name in planner.threads[1:]]
+    assert in_worker == [not inline_after_first] * 3
+    assert open_store(store_path).to_dataframe()["status"].tolist() == ["done"] * 4
