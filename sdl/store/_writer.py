@@ -36,6 +36,10 @@ logger = logging.getLogger(__name__)
 WRITER_OPTIONS = ("flush_interval", "flush_rows", "flush_bytes", "sync_to_disk")
 
 
+#: The fields of an event the store keeps (so the log keeps no more).
+_EVENT_KEYS = ("descriptor", "seq_num", "time", "data")
+
+
 @dataclass
 class _Run:
     row: int
@@ -238,6 +242,8 @@ class ZarrWriter(event_model.DocumentRouter):
             if stream is not None and stream.bulk:
                 return  # array data: written in blocks only
             flags = LEDGER if stream is not None and stream.ledger else 0
+            if name == "event":  # what the store keeps of an event: half the encoding
+                doc = {k: doc[k] for k in _EVENT_KEYS}
         self._wal.append(name, doc, flags)
 
     def _recover(self) -> None:
