@@ -163,6 +163,7 @@ def test_campaign_after_a_kill_in_the_log_only_window_resumes_exactly(RE, tmp_pa
     _died(writers[0])
     assert zarr.open_group(str(store), mode="r")["experiments/status"].shape[0] == 0
     assert open_store(store).to_dataframe()["status"].tolist() == ["done"] * 3
+    assert check_store(store) == []  # a table behind the log's tail is not damage
 
     result = campaign(5).resume(RE, store=store)
     df = open_store(store).to_dataframe()
