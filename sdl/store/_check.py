@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from ._init import store_version
 from ._lock import lock_holder
 from ._reader import CampaignStore
 from ._table import CampaignTable
-from ._wal import LEDGER, WAL, read_applied, read_records, segments
+from ._wal import LEDGER, WAL, read_applied, read_records
 
 __all__ = ["StoreDamagedError", "StoreProblem", "check_store", "require_intact"]
 
@@ -134,10 +135,29 @@ def read_log(root: zarr.Group) -> tuple[list[_Event], list[StoreProblem]]:
 
 
 def _read_log_v2(root: zarr.Group) -> tuple[list[_Event], list[StoreProblem]]:
+    """The log as of one block mark, read again if a live writer finished a block meanwhile."""
+    path = Path(root.store.root)
+    for _ in range(100):
+        mark = read_applied(path / WAL)
+        try:
+            tail = list(read_records(path / WAL, after=int(mark.get("through", -1))))
+            result = _read_log_v2_at(root, mark, tail)
+        except FileNotFoundError:  # a segment trimmed after a block: read again
+            time.sleep(0.002)
+            continue
+        except (OSError, ValueError) as err:  # e.g. a record damaged in the middle
+            return [], [StoreProblem(WAL, f"unreadable ({type(err).__name__}: {err})", "log")]
+        if read_applied(path / WAL).get("through") == mark.get("through"):
+            return result
+    return [], [StoreProblem(WAL, "changed faster than it could be read", "log")]
+
+
+def _read_log_v2_at(
+    root: zarr.Group, mark: dict[str, Any], tail: list
+) -> tuple[list[_Event], list[StoreProblem]]:
     events: list[_Event] = []
     problems: list[StoreProblem] = []
-    path = Path(root.store.root)
-    mark = read_applied(path / WAL)
+    logged_starts = {doc["uid"] for _, name, doc, _ in tail if name == "start"}
     try:
         uids = root[L.RUNS]["uid"][:]
     except Exception as err:
@@ -148,11 +168,11 @@ def _read_log_v2(root: zarr.Group) -> tuple[list[_Event], list[StoreProblem]]:
     for uid in root.attrs.get("campaign_runs", []):
         row = rows.get(uid)
         if row is None:
-            if mark.get("through", -1) >= 0 or not segments(path / WAL):
+            if uid not in logged_starts:  # (else: in the log, not yet in a block)
                 problems.append(
                     StoreProblem(f"{L.RUNS}/uid", f"campaign run {uid} is missing", "log")
                 )
-            continue  # (else: in the log, not yet in a block)
+            continue
         try:
             table = json.loads(str(root[L.RUNS]["streams"][row]) or "{}").get(LEDGER_STREAM)
         except Exception as err:
@@ -185,16 +205,12 @@ def _read_log_v2(root: zarr.Group) -> tuple[list[_Event], list[StoreProblem]]:
         for i, r in enumerate(mine):
             values = {key: _plain(v[i]) for key, v in columns.items()}
             events.append(_Event(values, float(times[r]), where))
-    try:
-        tail = [
-            _Event(dict(doc["data"]), float(doc["time"]), WAL)
-            for _, name, doc, flags in read_records(path / WAL, after=int(mark.get("through", -1)))
-            if flags & LEDGER
-        ]
-    except (OSError, ValueError) as err:
-        problems.append(StoreProblem(WAL, f"unreadable ({type(err).__name__}: {err})", "log"))
-        tail = []
-    return events + tail, problems
+    logged = [
+        _Event(dict(doc["data"]), float(doc["time"]), WAL)
+        for _, name, doc, flags in tail
+        if flags & LEDGER
+    ]
+    return events + logged, problems
 
 
 def _spec(root: zarr.Group) -> dict[str, Any]:
