@@ -39,10 +39,22 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 #: BoTorch settings compared with the default: name -> options (``--planners`` accepts them)
 VARIANTS: dict[str, dict[str, Any]] = {
-    # the default before issue 12: noisy EI, 2 (d + 1) initial points
-    "botorch-before12": {"acquisition": "lognei", "n_initial": "2(d+1)"},
+    # the default before issue 12: noisy EI, 2 (d + 1) initial points, the former
+    # optimizer budget (512 raw samples, 75 iterations, uniform starts)
+    "botorch-before12": {
+        "acquisition": "lognei",
+        "n_initial": "2(d+1)",
+        "raw_samples": 512,
+        "maxiter": 75,
+        "sample_around_best": False,
+    },
     "botorch-logei": {"acquisition": "logei"},
     "botorch-init2d2": {"n_initial": "2(d+1)"},
+    # the acquisition optimizer before the speed-up of issue 12 (today's default
+    # otherwise): 512 raw samples, 75 L-BFGS iterations, uniform starting points only
+    "botorch-512-75": {"raw_samples": 512, "maxiter": 75, "sample_around_best": False},
+    # today's default without starting points around the best observations
+    "botorch-nosab": {"sample_around_best": False},
 }
 
 

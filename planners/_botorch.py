@@ -49,10 +49,23 @@ FEASIBILITY_LEVEL = 0.5
 #: 1.4-1.6x faster at load 1.4 and 1.8x slower at load 4, so large data keep torch's)
 SINGLE_THREAD_BELOW = 1000
 
-#: from this many observations the acquisition uses LOVE predictive variances
-#: (``gpytorch.settings.fast_pred_var``: a low-rank root of the inverse kernel matrix
-#: instead of a full solve per evaluation)
-FAST_PRED_VAR_FROM = 1000
+#: from this many observations the acquisition uses gpytorch's cached predictive
+#: variances (``gpytorch.settings.fast_pred_var``: a root of the inverse kernel matrix,
+#: computed once per ask, instead of a triangular solve per evaluation). Since issue 12
+#: from the start: up to n=2000 the root is a Cholesky-based one and the variances equal
+#: the exact ones to 1e-12 (relative; checked at n=50, 200, 700, 2000), and asks at
+#: n=200 (d=6, q=4) were 1.65x faster (docs/planners.md)
+FAST_PRED_VAR_FROM = 0
+
+#: ``sample_around_best=None`` starts the acquisition optimization around the best points
+#: too from this many parameters on (helped on Hartmann6, d = 6; hurt on Branin, d = 2;
+#: 3 to 5 not measured: 256 uniform raw samples are 0.16 apart in 3-D, 0.25 in 4-D)
+SAMPLE_AROUND_BEST_FROM = 4
+
+#: noisy EI's incumbents: at most this many observed points, those whose posterior mean
+#: is within ``2 * INCUMBENT_Z`` noise standard deviations of the best posterior mean
+MAX_INCUMBENTS = 128
+INCUMBENT_Z = 3.0
 
 #: with ``device="auto"`` and a CUDA GPU present, the GPU is used from this many
 #: observations on, the CPU below (a guess from BoTorch's reports, not measured here: the
@@ -103,7 +116,10 @@ class BoTorchPlanner(Planner):
     Speed: GP hyperparameters are refitted only when the data have grown by
     ``refit_growth`` (10 %) since the last fit, and on at most ``fit_subset`` rows; in
     between the GP reuses them and is only conditioned on the new data (see
-    :mod:`sdl.planners._gp_fit`). ``refit_growth=0`` refits on every ask.
+    :mod:`sdl.planners._gp_fit`). ``refit_growth=0`` refits on every ask. Predictive
+    variances come from a root of the inverse kernel matrix cached once per ask, and noisy
+    EI's incumbents are pre-selected from posterior means (``_plausible_incumbents``);
+    ``docs/planners.md`` (Speed) has the measurements.
 
     Args:
         space: the parameters to optimize.
@@ -112,8 +128,12 @@ class BoTorchPlanner(Planner):
         n_initial: number of successful experiments before the model is used (default
             ``d + 2`` for ``d`` parameters, but at least 6 and at most ``2 * (d + 1)``).
         num_restarts: starting points of the acquisition optimization.
-        raw_samples: random points scored to pick the starting points.
-        maxiter: L-BFGS-B iterations per restart; in spaces with integer or categorical
+        raw_samples: random points scored to pick the starting points (default 256;
+            512 before issue 12).
+        maxiter: L-BFGS-B iterations per restart (default 40; 75 before issue 12: on
+            Hartmann6 data, n = 10 to 200, q = 1 and 4, the acquisition value reached
+            was as close to a reference optimizer's as with 512 samples and 75
+            iterations, see ``docs/planners.md``); in spaces with integer or categorical
             parameters, also the cap on alternating discrete/continuous rounds
             (at most 64).
         device: torch device of the computation, ``"cpu"`` or ``"cuda"``
@@ -138,6 +158,14 @@ class BoTorchPlanner(Planner):
             ``"logei"`` for one parameter, ``"lognei"`` otherwise.
         threads: CPU threads torch uses during an ask (``None``: one below
             :data:`SINGLE_THREAD_BELOW` (1000) observations, else torch's setting).
+        sample_around_best: with one objective and one point per ask, also start the
+            acquisition optimization from small perturbations of the best observed points
+            (BoTorch's ``sample_around_best``; not with equality input constraints, which
+            BoTorch refuses, nor with integer or categorical parameters). ``None``
+            (default): from :data:`SAMPLE_AROUND_BEST_FROM` (4) parameters on. On noisy
+            Hartmann6 (d = 6) it helped (uniform starts more often left the search pinned
+            at a bound); on Branin (d = 2), where 256 uniform starts already cover the
+            plane densely, it hurt (``docs/planners.md``).
 
     Raises:
         ConfigError: for an invalid option or an unavailable device.
@@ -156,8 +184,8 @@ class BoTorchPlanner(Planner):
         seed: int | None = 0,
         n_initial: int | None = None,
         num_restarts: int = 10,
-        raw_samples: int = 512,
-        maxiter: int = 75,
+        raw_samples: int = 256,
+        maxiter: int = 40,
         device: str = "auto",
         dtype: str = "float64",
         outcome_constraints: Sequence[Any] = (),
@@ -168,6 +196,7 @@ class BoTorchPlanner(Planner):
         fit_subset: int = 300,
         acquisition: str = "auto",
         threads: int | None = None,
+        sample_around_best: bool | None = None,
     ) -> None:
         super().__init__(
             space,
@@ -206,6 +235,11 @@ class BoTorchPlanner(Planner):
         if threads is not None and int(threads) < 1:
             raise ConfigError(f"BoTorchPlanner option threads must be at least 1, got {threads}")
         self.threads = None if threads is None else int(threads)
+        self.sample_around_best = (
+            self.space.dim >= SAMPLE_AROUND_BEST_FROM
+            if sample_around_best is None
+            else bool(sample_around_best)
+        )
         self.feasibility = bool(feasibility)
         self.failure_radius = float(failure_radius)
         if dtype not in _DTYPES:
@@ -406,7 +440,7 @@ class BoTorchPlanner(Planner):
             else:
                 acqf = qLogNoisyExpectedImprovement(
                     model,
-                    X_baseline=X,
+                    X_baseline=_plausible_incumbents(model, X) if len(models) == 1 else X,
                     X_pending=X_pending,
                     prune_baseline=True,
                     objective=objective,
@@ -473,7 +507,15 @@ class BoTorchPlanner(Planner):
                 q=n,
                 num_restarts=self.num_restarts,
                 raw_samples=self.raw_samples,
-                options={"maxiter": self.maxiter},
+                options={
+                    "maxiter": self.maxiter,
+                    # one point at a time only: BoTorch fills a whole q-batch with
+                    # perturbations of the same few best points, near-duplicates whose
+                    # joint posterior is singular (jitter) and poor starts for a batch
+                    "sample_around_best": (
+                        self.sample_around_best and m == 1 and n == 1 and eq is None
+                    ),
+                },
                 fixed_features=fixed_features,
                 inequality_constraints=ineq,
                 equality_constraints=eq,
@@ -604,6 +646,34 @@ def _best_predicted(model: Model, constraints: list[Callable], X: torch.Tensor) 
         return float(objective.max())
     ok = torch.stack([c(mean) <= 0 for c in constraints], dim=-1).all(dim=-1)
     return float(objective[ok].max()) if bool(ok.any()) else float(objective.min())
+
+
+def _plausible_incumbents(model: Model, X: torch.Tensor) -> torch.Tensor:
+    """The observed points ``X`` that may be the best one: noisy EI's baseline.
+
+    ``qLogNoisyExpectedImprovement`` prunes its baseline itself, by sampling the joint
+    posterior at every observed point (``n x n`` covariance, 2048 samples): 2.9 s of a
+    7.8 s ask at n=2000. At an observed point the posterior standard deviation is below
+    the noise's ``s``, so a point whose posterior mean is more than ``2 z s`` below the
+    best posterior mean is the best with probability below ``Phi(-z)`` (``z`` =
+    :data:`INCUMBENT_Z`); those are dropped first, from posterior means alone, and at most
+    :data:`MAX_INCUMBENTS` (best means first) are kept. BoTorch's pruning then runs on
+    those few. One model (no constraint models) only; else ``X`` unchanged.
+    """
+    noise = getattr(getattr(model, "likelihood", None), "noise", None)
+    transform = getattr(model, "outcome_transform", None)
+    if noise is None or len(X) <= 1:
+        return X
+    with torch.no_grad(), gpytorch.settings.skip_posterior_variances():
+        mean = model.posterior(X).mean[..., 0]
+    s = float(noise.detach().max().sqrt())
+    stdvs = getattr(transform, "stdvs", None)
+    if stdvs is not None:
+        s *= float(stdvs.max())
+    keep = torch.nonzero(mean >= mean.max() - 2 * INCUMBENT_Z * s).flatten()
+    if len(keep) > MAX_INCUMBENTS:
+        keep = keep[torch.argsort(mean[keep], descending=True)[:MAX_INCUMBENTS]]
+    return X[keep.sort().values]
 
 
 def _any_point(space: Space) -> dict[str, Any]:
