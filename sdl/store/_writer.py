@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 WRITER_OPTIONS = ("flush_interval", "flush_rows", "flush_bytes", "sync_to_disk")
 
 
+#: Life-cycle states after which an experiment is over (the log is synced to disk then).
+_SETTLED = frozenset({"done", "failed", "interrupted", "rejected"})
+
 #: The fields of an event the store keeps (so the log keeps no more).
 _EVENT_KEYS = ("descriptor", "seq_num", "time", "data")
 
@@ -97,10 +100,11 @@ class ZarrWriter(event_model.DocumentRouter):
     moment it opens the store until :meth:`close`: a second writer is refused, with a
     message naming this process.
 
-    With ``sync_to_disk`` (the default) every run stop and every pause also waits until
-    the log is on disk (``fdatasync``), and every block until the store's filesystem is
-    (``syncfs``) before the log is trimmed, so what a stopped run recorded survives a
-    crash of the OS or a power cut as well.
+    With ``sync_to_disk`` (the default) the writer also waits until the log is on disk
+    (``fdatasync``) when an experiment of a campaign settles (done, failed, interrupted,
+    rejected), which covers its run too, and at every other run stop; and every block
+    waits until the store's filesystem is on disk (``syncfs``) before the log is trimmed.
+    So a settled experiment survives a crash of the OS or a power cut as well.
 
     The writer is safe to call from the RunEngine's thread and, for :meth:`flush` and
     :meth:`log_operator_action`, from any other thread.
@@ -420,10 +424,18 @@ class ZarrWriter(event_model.DocumentRouter):
         elif name == "stop":
             if self._bulk_bytes:
                 self._flush_block()  # array data are not in the log: none at risk after a stop
-            elif self.sync_to_disk:
+            elif self.sync_to_disk and not self._in_campaign():
                 self._wal.sync()  # the run's documents are on disk
+        elif name == "event" and self.sync_to_disk:
+            stream = self._streams.get(doc["descriptor"])
+            if stream is not None and stream.ledger and doc["data"].get("status") in _SETTLED:
+                # an experiment settled: it and its run are on disk before the next starts
+                self._wal.sync()
         if self._pending and self._timer is None:
             self._arm_timer()
+
+    def _in_campaign(self) -> bool:
+        return any(run.start.get("sdl_role") == "campaign" for run in self._runs.values())
 
     # -- blocks --------------------------------------------------------------------------------
 

@@ -171,3 +171,33 @@ def test_campaign_after_a_kill_in_the_log_only_window_resumes_exactly(RE, tmp_pa
     assert df["status"].tolist() == ["done"] * 5  # nothing re-run, nothing lost
     assert df["run_uid"].is_unique
     assert check_store(store) == []
+
+
+def test_each_settled_experiment_is_synced_to_disk_before_the_next_starts(
+    RE, tmp_path, monkeypatch
+):
+    """With sync_to_disk: one fdatasync of the log per experiment, right after its final
+    transition (which comes after its run's stop), and one at the campaign's stop."""
+    import os
+
+    store = tmp_path / "sync.zarr"
+    at_sync = []
+    real = os.fdatasync
+
+    def spy(fd):
+        logged = [d["data"]["status"] for _, _, d, f in read_records(store / "_wal") if f & 1]
+        at_sync.append(logged)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", spy)
+    objectives = [Objective("det", goal="maximize")]
+    Campaign(
+        objectives=objectives,
+        planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=1),
+        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        budget=3,
+    ).run(RE, store=store, store_options={"flush_interval": 3600})
+    # the log as each sync saw it: right after each experiment's final transition, then at
+    # the campaign run's stop (no sync at the experiments' own run stops)
+    assert [logged[-1] for logged in at_sync] == ["done"] * 4
+    assert [logged.count("done") for logged in at_sync] == [1, 2, 3, 3]
