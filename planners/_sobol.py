@@ -55,6 +55,7 @@ class SobolPlanner(Planner):
     """
 
     name = "sobol"
+    quick_asks = True
     supports_fixed = True
     supports_input_constraints = True
 

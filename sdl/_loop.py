@@ -23,10 +23,6 @@ from ._resume import ResumePlan
 from ._statuses import StatusGuard
 from ._worker import Worker
 
-#: An ask that took less than this (seconds) is made in the RunEngine's thread next time:
-#: handing it to the worker thread and waiting for it costs about 2 ms.
-_INLINE_ASK_S = 0.002
-
 __all__ = ["closed_loop", "LoopOptions", "CAMPAIGN_RUN_KEY"]
 
 CAMPAIGN_RUN_KEY = "sdl-campaign"
@@ -166,7 +162,6 @@ class _Loop:
         self.instrument_failures: dict[int, int] = dict(resume.instrument_failures)
         self.rejected_points: list[dict[str, Any]] = [dict(p) for p in resume.rejected]
         self._ahead = None  # (future, batch, t0) of a plan-ahead ask
-        self._inline_ask = False  # the last ask took less than _INLINE_ASK_S
 
     # -- recording ---------------------------------------------------------------------------
     def record(self, exp: Experiment):
@@ -198,18 +193,17 @@ class _Loop:
         if fixed:
             kwargs["fixed"] = fixed
         known = len(self.planner.observations)
-        t0 = time.perf_counter()
-        points = self.planner.ask(n, **kwargs)
-        # an ask quicker than handing it to the worker thread (Sobol: microseconds) is
-        # made in the RunEngine's thread next time
-        self._inline_ask = time.perf_counter() - t0 < _INLINE_ASK_S
-        return points, known
+        return self.planner.ask(n, **kwargs), known
 
     def _start_ask(self, n: int, pending: list[dict[str, Any]]) -> None:
         batch = self.batch
         self.batch += 1
         t0 = time.perf_counter()
-        if self._inline_ask:
+        # a planner whose asks take microseconds (Sobol) is asked in the RunEngine's thread:
+        # handing the ask to the worker and waiting for it would cost ~2 ms. Not decided
+        # by timing: BoTorch's first asks (its initial design) are as quick, its later
+        # ones take seconds, which must not block the RunEngine's event loop.
+        if getattr(self.planner, "quick_asks", False):
             future: Future = Future()
             try:
                 future.set_result(self._ask_now(n, pending, batch))

@@ -279,34 +279,39 @@ def test_an_objective_function_given_as_a_partial_is_described(RE, store_path):
 
 
 class _ThreadNoting(SobolPlanner):
-    """Sobol, noting the thread of each ask and optionally taking ``delay`` seconds."""
+    """Sobol, noting the thread of each ask; ``quick`` as declared."""
 
-    def __init__(self, *args, delay=0.0, **kwargs):
+    def __init__(self, *args, quick=True, **kwargs):
         super().__init__(*args, **kwargs)
-        self.delay, self.threads = delay, []
+        self.quick_asks, self.threads = quick, []
 
     def ask(self, n, **kwargs):
         import threading
-        import time
 
         self.threads.append(threading.current_thread().name)
-        time.sleep(self.delay)
         return super().ask(n, **kwargs)
 
 
-@pytest.mark.parametrize("delay, inline_after_first", [(0.0, True), (0.01, False)])
-def test_only_asks_quicker_than_a_thread_hop_run_in_the_run_engines_thread(
-    RE, store_path, delay, inline_after_first
-):
+@pytest.mark.parametrize("quick", [True, False])
+def test_only_planners_with_quick_asks_are_asked_in_the_run_engines_thread(RE, store_path, quick):
+    """A planner whose first asks are quick but later ones are not (BoTorch's initial
+    design, then its model) must be asked in the worker: only a declared quick_asks moves
+    the ask into the RunEngine's thread."""
     objectives = [Objective("det", goal="maximize")]
-    planner = _ThreadNoting([Real("x", -2, 2)], objectives, seed=0, delay=delay)
+    planner = _ThreadNoting([Real("x", -2, 2)], objectives, seed=0, quick=quick)
     Campaign(
         objectives=objectives,
         planner=planner,
         protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
         budget=4,
     ).run(RE, store=store_path)
-    assert planner.threads[0].startswith("sdl-planner")  # the first ask: in the worker
-    in_worker = [name.startswith("sdl-planner") for name in planner.threads[1:]]
-    assert in_worker == [not inline_after_first] * 3
+    in_worker = [name.startswith("sdl-planner") for name in planner.threads]
+    assert in_worker == [not quick] * 4
     assert open_store(store_path).to_dataframe()["status"].tolist() == ["done"] * 4
+
+
+def test_botorch_asks_in_the_worker_even_after_quick_initial_asks():
+    from sdl.planners import BoTorchPlanner, SkoptPlanner
+
+    assert SobolPlanner.quick_asks
+    assert not BoTorchPlanner.quick_asks and not SkoptPlanner.quick_asks
