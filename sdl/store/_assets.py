@@ -12,7 +12,7 @@ import zarr
 from . import _layout as L
 from ._json import jsonable
 
-__all__ = ["AssetLog"]
+__all__ = ["AssetLog", "AssetRouting", "AssetTables"]
 
 
 class AssetLog:
@@ -115,3 +115,33 @@ class AssetTables:
             for (kind, name), arr in self._arrays.items()
             if name == L.ASSET_DOC
         }
+
+
+class AssetRouting:
+    """Routes a run's asset documents to ``self._asset(kind, run, doc)``, finding the run
+    of a datum from its resource (both writers mix this into their document router; they
+    keep open runs in ``self._runs`` by uid and resources in ``self._resource_run``)."""
+
+    _runs: dict[str, Any]
+    _resource_run: dict[str, Any]
+
+    def _asset(self, kind: str, run: Any, doc: dict) -> dict:
+        raise NotImplementedError
+
+    def _resource(self, kind: str, doc: dict) -> dict:
+        run = self._runs.get(doc.get("run_start", ""))  # the RunEngine fills run_start in
+        if run is not None:
+            self._resource_run[doc["uid"]] = run
+        return self._asset(kind, run, doc)
+
+    def resource(self, doc):
+        return self._resource("resource", doc)
+
+    def datum(self, doc):
+        return self._asset("datum", self._resource_run.get(doc["resource"]), doc)
+
+    def stream_resource(self, doc):
+        return self._resource("stream_resource", doc)
+
+    def stream_datum(self, doc):
+        return self._asset("stream_datum", self._resource_run.get(doc["stream_resource"]), doc)

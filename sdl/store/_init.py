@@ -5,17 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
 
-from sdl.errors import StoreError
+from sdl.errors import ConfigError, StoreError
 
 from . import _layout as L
 from ._lock import LOCK_DIR
 from ._wal import WAL
 
-__all__ = ["init_store", "store_version"]
+__all__ = ["check_writer_options", "init_store", "store_version"]
 
 
 def _clear_for_overwrite(path: Path) -> None:
@@ -82,3 +83,17 @@ def init_store(path: str | os.PathLike, *, overwrite: bool = False) -> zarr.Grou
 def store_version(root: zarr.Group) -> int:
     """The layout version of an opened store (see :data:`~sdl.store.FORMAT_VERSION`)."""
     return int(root.attrs.get(L.ROOT_ATTR, {}).get("format_version", 0))
+
+
+def check_writer_options(flush_interval: Any, flush_rows: Any, flush_bytes: Any) -> None:
+    """Refuse a writer limit that is not positive (naming the ``store_options`` field)."""
+    for name, value in (
+        ("flush_interval", flush_interval),
+        ("flush_rows", flush_rows),
+        ("flush_bytes", flush_bytes),
+    ):
+        if not value > 0:
+            raise ConfigError(
+                f"store_options.{name} must be greater than 0, got {value!r}; it bounds "
+                f"the data held in memory (see docs/store.md)"
+            )

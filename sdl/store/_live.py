@@ -59,14 +59,20 @@ class LiveView:
 
     @classmethod
     def read(
-        cls, root: zarr.Group, path: Path, *, between: Callable[[], Any] | None = None
+        cls,
+        root: zarr.Group,
+        path: Path,
+        *,
+        between: Callable[[], Any] | None = None,
+        runs: bool = True,
     ) -> LiveView:
         """A consistent view; ``between`` is called after the mark and the runs are read and
-        before the log is (what it reads from Zarr is then consistent with the view)."""
+        before the log is (what it reads from Zarr is then consistent with the view).
+        ``runs=False``: the runs in Zarr are not read (for the table alone)."""
         wal = path / WAL
         for _ in range(100):
             mark = read_applied(wal)
-            rows = _run_rows(root)
+            rows = _run_rows(root) if runs else {}
             if between is not None:
                 between()
             try:

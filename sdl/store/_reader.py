@@ -17,7 +17,7 @@ from sdl.errors import StoreError
 
 from . import _layout as L
 from ._live import LiveView
-from ._table import ledger_row
+from ._table import ledger_writes
 from ._wal import WAL
 
 __all__ = ["open_store", "CampaignStore", "RunView"]
@@ -266,7 +266,7 @@ class CampaignStore:
             return self._stored_table()
         frames: list[pd.DataFrame] = []
         live = LiveView.read(
-            self.root, self.path, between=lambda: frames.append(self._stored_table())
+            self.root, self.path, between=lambda: frames.append(self._stored_table()), runs=False
         )
         return self._apply_logged(frames[-1], live.transitions())
 
@@ -276,13 +276,15 @@ class CampaignStore:
         specs = {p["name"]: p for p in self.campaign.get("parameters", [])}
         for values, timestamp in logged:
             row = int(values["experiment_id"])
-            new = ledger_row(
+            columns, params, objectives, measurements = ledger_writes(
                 values,
                 timestamp,
                 self.parameter_names,
                 self.objective_names,
                 self.measurement_names,
             )
+            columns.pop("experiment_id")
+            new = {**params, **objectives, **measurements, **columns}
             for name in self.parameter_names:
                 choices = specs[name].get("choices")
                 if choices:

@@ -11,34 +11,36 @@ import zarr
 from . import _layout as L
 from ._concurrent import concurrently
 
-__all__ = ["CampaignTable", "ledger_row", "parameter_dtype", "set_rows"]
+__all__ = ["CampaignTable", "ledger_writes", "parameter_dtype", "set_rows"]
 
 
-def ledger_row(
+def ledger_writes(
     values: Mapping[str, Any],
     timestamp: float,
     parameters: Sequence[str],
     objectives: Sequence[str],
     measurements: Sequence[str] = (),
-) -> dict[str, Any]:
-    """What one ledger event writes into its row, by the column names of
-    :meth:`CampaignStore.to_dataframe <sdl.store.CampaignStore.to_dataframe>` (the same
-    writes as :meth:`CampaignTable.apply`)."""
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """What one ledger event writes into its row: (columns, parameters, objectives,
+    measurements), each name -> value; ``status`` is the last column (the commit mark)."""
     status = str(values["status"])
     time_column = {"planned": "t_planned", "running": "t_started"}.get(status, "t_finished")
-    out: dict[str, Any] = {
+    columns: dict[str, Any] = {
+        "experiment_id": int(values["experiment_id"]),
         "batch": int(values["batch"]),
         "run_uid": str(values.get("run_uid", "")),
         "cause": str(values.get("cause", "")),
         "failure_kind": str(values.get("failure_kind", "")),
         "rerun_of": int(values.get("rerun_of", -1)),
         time_column: timestamp,
+        "status": status,
     }
-    out.update({name: values[L.param_key(name)] for name in parameters})
-    out.update({name: values.get(L.objective_key(name), np.nan) for name in objectives})
-    out.update({name: values.get(L.measurement_key(name), np.nan) for name in measurements})
-    out["status"] = status
-    return out
+    return (
+        columns,
+        {name: values[L.param_key(name)] for name in parameters},
+        {name: values.get(L.objective_key(name), np.nan) for name in objectives},
+        {name: values.get(L.measurement_key(name), np.nan) for name in measurements},
+    )
 
 
 async def set_rows(arr: zarr.AsyncArray, rows: np.ndarray, values: np.ndarray) -> None:
@@ -115,30 +117,17 @@ class CampaignTable:
         yield from self.measurements.values()
 
     def _writes(self, values: Mapping[str, Any], timestamp: float) -> list[tuple[zarr.Array, Any]]:
-        """(array, value) of every column one ledger event writes into its row."""
-        row = int(values["experiment_id"])
-        status = str(values["status"])
-        time_column = {"planned": "t_planned", "running": "t_started"}.get(status, "t_finished")
-        writes = {
-            "experiment_id": row,
-            "batch": int(values["batch"]),
-            "run_uid": str(values.get("run_uid", "")),
-            "cause": str(values.get("cause", "")),
-            "failure_kind": str(values.get("failure_kind", "")),
-            "rerun_of": int(values.get("rerun_of", -1)),
-            time_column: timestamp,
-        }
-        out = [(self.columns[name], v) for name, v in writes.items()]
-        out += [(arr, values[L.param_key(name)]) for name, arr in self.parameters.items()]
-        out += [
-            (arr, values.get(L.objective_key(name), np.nan))
-            for name, arr in self.objectives.items()
-        ]
-        out += [
-            (arr, values.get(L.measurement_key(name), np.nan))
-            for name, arr in self.measurements.items()
-        ]
-        out.append((self.columns["status"], status))  # last: the commit mark of the row
+        """(array, value) of every column one ledger event writes into its row, ``status``
+        last (the commit mark of the row)."""
+        columns, params, objectives, measurements = ledger_writes(
+            values, timestamp, self.parameters, self.objectives, self.measurements
+        )
+        status = columns.pop("status")
+        out = [(self.columns[name], v) for name, v in columns.items()]
+        out += [(self.parameters[name], v) for name, v in params.items()]
+        out += [(self.objectives[name], v) for name, v in objectives.items()]
+        out += [(self.measurements[name], v) for name, v in measurements.items()]
+        out.append((self.columns["status"], status))
         return out
 
     def _grow(self, n_rows: int) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from ._json import _default
 
 __all__ = ["LEDGER", "WAL", "WriteAheadLog", "read_applied", "read_records", "segments"]
 
@@ -30,16 +30,6 @@ WAL = "_wal"
 LEDGER = 1
 APPLIED = "applied.json"
 _PREFIX, _SUFFIX = "log-", ".jsonl"
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    return repr(obj)
 
 
 def encode(n: int, name: str, doc: Any, flags: int = 0) -> bytes:

@@ -18,9 +18,9 @@ import event_model
 from sdl.errors import ConfigError, StoreError
 
 from . import _layout as L
-from ._assets import AssetTables
+from ._assets import AssetRouting, AssetTables
 from ._disk import sync_filesystem
-from ._init import init_store, store_version
+from ._init import check_writer_options, init_store, store_version
 from ._json import jsonable
 from ._lock import WriterLock
 from ._runs import RunTable
@@ -74,7 +74,7 @@ def _is_bulk(data_keys: Mapping[str, Mapping[str, Any]]) -> bool:
     return any(list(d.get("shape") or []) and not d.get("external") for d in data_keys.values())
 
 
-class ZarrWriter(event_model.DocumentRouter):
+class ZarrWriter(AssetRouting, event_model.DocumentRouter):
     """Stream bluesky documents into a campaign store (format 2, see docs/store.md).
 
     Every document but the events of array-valued streams is first appended to the
@@ -143,7 +143,7 @@ class ZarrWriter(event_model.DocumentRouter):
         new: bool = False,
     ):
         super().__init__()
-        _check_options(flush_interval, flush_rows, flush_bytes)
+        check_writer_options(flush_interval, flush_rows, flush_bytes)
         self.path = Path(path)
         self.flush_interval = float(flush_interval)
         self.flush_rows = int(flush_rows)
@@ -219,7 +219,7 @@ class ZarrWriter(event_model.DocumentRouter):
                 f"store_options: unknown option(s) {unknown}; the options are "
                 f"{', '.join(WRITER_OPTIONS)}"
             )
-        _check_options(
+        check_writer_options(
             options.get("flush_interval", 1.0),
             options.get("flush_rows", 1),
             options.get("flush_bytes", 1),
@@ -388,24 +388,6 @@ class ZarrWriter(event_model.DocumentRouter):
             self._flush_block()
         return doc
 
-    def _resource(self, kind: str, doc: dict) -> dict:
-        run = self._runs.get(doc.get("run_start", ""))  # the RunEngine fills run_start in
-        if run is not None:
-            self._resource_run[doc["uid"]] = run
-        return self._asset(kind, run, doc)
-
-    def resource(self, doc):
-        return self._resource("resource", doc)
-
-    def datum(self, doc):
-        return self._asset("datum", self._resource_run.get(doc["resource"]), doc)
-
-    def stream_resource(self, doc):
-        return self._resource("stream_resource", doc)
-
-    def stream_datum(self, doc):
-        return self._asset("stream_datum", self._resource_run.get(doc["stream_resource"]), doc)
-
     def stop(self, doc):
         run = self._runs.pop(doc["run_start"], None)
         if run is None:
@@ -517,19 +499,6 @@ class ZarrWriter(event_model.DocumentRouter):
             self.log_operator_action("running -> paused", who="RunEngine")
         elif old_state == "paused":
             self.log_operator_action(f"paused -> {new_state}", who="RunEngine")
-
-
-def _check_options(flush_interval: Any, flush_rows: Any, flush_bytes: Any) -> None:
-    for name, value in (
-        ("flush_interval", flush_interval),
-        ("flush_rows", flush_rows),
-        ("flush_bytes", flush_bytes),
-    ):
-        if not value > 0:
-            raise ConfigError(
-                f"store_options.{name} must be greater than 0, got {value!r}; it bounds "
-                f"the data held in memory (see docs/store.md)"
-            )
 
 
 def _existing_version(path: Path) -> int | None:

@@ -12,12 +12,12 @@ from typing import Any
 import event_model
 import zarr
 
-from sdl.errors import ConfigError, StoreError
+from sdl.errors import StoreError
 
 from . import _layout as L
-from ._assets import AssetLog
+from ._assets import AssetLog, AssetRouting
 from ._disk import sync_filesystem
-from ._init import init_store
+from ._init import check_writer_options, init_store
 from ._json import jsonable
 from ._lock import WriterLock
 from ._stream import StreamWriter
@@ -40,7 +40,7 @@ class _Run:
             stream.flush()
 
 
-class ZarrWriterV1(event_model.DocumentRouter):
+class ZarrWriterV1(AssetRouting, event_model.DocumentRouter):
     """Stream bluesky documents into a campaign store.
 
     Every run becomes ``runs/<uid>`` with its start, descriptors and stop documents as
@@ -101,16 +101,7 @@ class ZarrWriterV1(event_model.DocumentRouter):
         new: bool = False,
     ):
         super().__init__()
-        for name, value in (
-            ("flush_interval", flush_interval),
-            ("flush_rows", flush_rows),
-            ("flush_bytes", flush_bytes),
-        ):
-            if not value > 0:
-                raise ConfigError(
-                    f"store_options.{name} must be greater than 0, got {value!r}; it bounds "
-                    f"the data held in memory (see docs/store.md)"
-                )
+        check_writer_options(flush_interval, flush_rows, flush_bytes)
         self.path = Path(path)
         self.flush_interval = float(flush_interval)
         self.flush_rows = int(flush_rows)
@@ -216,24 +207,6 @@ class ZarrWriterV1(event_model.DocumentRouter):
         elif self._timer is None:
             self._arm_timer()
         return doc
-
-    def _resource(self, kind: str, doc: dict) -> dict:
-        run = self._runs.get(doc.get("run_start", ""))  # the RunEngine fills run_start in
-        if run is not None:
-            self._resource_run[doc["uid"]] = run
-        return self._asset(kind, run, doc)
-
-    def resource(self, doc):
-        return self._resource("resource", doc)
-
-    def datum(self, doc):
-        return self._asset("datum", self._resource_run.get(doc["resource"]), doc)
-
-    def stream_resource(self, doc):
-        return self._resource("stream_resource", doc)
-
-    def stream_datum(self, doc):
-        return self._asset("stream_datum", self._resource_run.get(doc["stream_resource"]), doc)
 
     def stop(self, doc):
         run = self._runs.pop(doc["run_start"], None)

@@ -302,7 +302,10 @@ def test_only_planners_with_quick_asks_are_asked_in_the_run_engines_thread(RE, s
     Campaign(
         objectives=objectives,
         planner=planner,
-        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        # moves take real time: the next ask (made ahead) overlaps a moving motor
+        protocol=functools.partial(
+            set_settle_measure, movables={"x": SynAxis(name="x", delay=0.05)}, detectors=[det]
+        ),
         budget=4,
     ).run(RE, store=store_path)
     in_worker = [name.startswith("sdl-planner") for name in planner.threads]
