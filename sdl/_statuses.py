@@ -62,6 +62,7 @@ class StatusGuard:
 
     def __init__(self) -> None:
         self._current: list[Any] = []  # statuses of the experiment in progress
+        self._swallowed: list[Any] = []  # failed at an unstage, reported by drain()
         self._abandoned: dict[int, tuple[Any, int]] = {}  # id(status) -> (status, exp id)
         self._experiment: int | None = None
         self._in_protocol = False
@@ -101,6 +102,8 @@ class StatusGuard:
         statuses = list(self._current)
         pending = [s for s in statuses if not s.done]
         report = {id(s) for s in (statuses if failed else pending) if s is not cause}
+        report |= {id(s) for s in self._swallowed if s is not cause}
+        self._swallowed = []
         failures: list[str] = []
         deadline = time.monotonic() + timeout
         # one message at least: a failure already scheduled on the event loop arrives now
@@ -152,6 +155,19 @@ class StatusGuard:
                     response = yield msg
                 except FailedStatus as err:
                     status = _status_of(err)
+                    if (
+                        self._in_protocol
+                        and msg.command == "unstage"
+                        and status is not None
+                        and any(status is c for c in self._current)
+                    ):
+                        # bluesky carried the unstage out and threw the failure in its
+                        # place: thrown into the protocol here, it would skip the unstaging
+                        # of the other devices (left staged: the next experiment fails with
+                        # RedundantStaging). Unstage on; drain() reports the failure.
+                        self._swallowed.append(status)
+                        response = None
+                        break
                     if status is None or id(status) not in self._abandoned:
                         exc, response = err, None
                         break

@@ -7,6 +7,7 @@ because at time scale 0 every status is finished inside ``set()`` and none of th
 import functools
 import logging
 import threading
+import time
 
 import bluesky.plan_stubs as bps
 import pytest
@@ -156,3 +157,37 @@ def test_halting_a_paused_campaign_skips_clean_up_and_resume_completes_it(RE, st
     df = open_store(store_path).to_dataframe()
     assert df["status"].tolist() == ["done", "done", "interrupted", "done", "done"]
     assert df.loc[3, "rerun_of"] == 2 and df.loc[3, "x"] == df.loc[2, "x"]
+
+
+def test_a_failure_thrown_at_an_unstage_leaves_no_device_staged(RE, store_path):
+    """A move that stalls while the protocol unstages: bluesky throws the failure in place
+    of the unstage's response; the other devices must still be unstaged, or every later
+    experiment fails with RedundantStaging (seen in the real-time fault tier)."""
+    import bluesky.plan_stubs as bps
+    import bluesky.preprocessors as bpp
+    from bluesky.utils import Msg
+
+    class SlowUnstage(_FailsLater):
+        def unstage(self):
+            time.sleep(0.15)  # the stall (0.05 s after the move began) comes meanwhile
+            return super().unstage()
+
+    x = SlowUnstage(name="x", after=0.05)
+    gauss = SynGauss("gauss", x, "x", center=0.0, Imax=1.0, sigma=1.0)
+
+    def protocol(point, md=None):
+        @bpp.run_decorator(md=md)
+        @bpp.stage_decorator([gauss, x])  # unstaged in reverse: x (slow), then gauss
+        def inner():
+            yield from bps.trigger_and_read([gauss])
+            yield Msg("set", x, point["x"])  # not waited for: it fails during x's unstage
+
+        return (yield from inner())
+
+    planner = SobolPlanner([Real("x", -1, 1)], OBJ, seed=4)
+    campaign = Campaign(objectives=OBJ, planner=planner, protocol=protocol, budget=3)
+    campaign.run(RE, store=store_path)
+    df = open_store(store_path).to_dataframe()
+    assert df.loc[0, "status"] == "failed" and "x stalled" in df.loc[0, "cause"]
+    assert "RedundantStaging" not in " ".join(df["cause"])
+    assert (df.loc[1:, "status"] == "done").all() and (df["status"] == "done").sum() == 3
