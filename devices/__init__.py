@@ -44,6 +44,7 @@ from ._epics_positioner import EpicsPositioner
 from ._epics_reactor import EpicsReactor
 from ._epics_safety import connect_together, make_safe, safe_state_plan
 from ._faults import DeviceTimeoutError, Faults
+from ._film import FILM_OPTIMUM, SimProcess, film_figure_of_merit, make_spectrometer
 from ._motor import SimMotor
 from ._registry import ENTRY_POINT_GROUP, available_devices, make_device, register_device
 
@@ -62,7 +63,11 @@ __all__ = [
     "EpicsSetpointController",
     "PVDisconnectedError",
     "PutFailedError",
+    "FILM_OPTIMUM",
     "Faults",
+    "SimProcess",
+    "film_figure_of_merit",
+    "make_spectrometer",
     "GaussianPeak",
     "HartmannIntensity",
     "SimColorSensor",

@@ -2,6 +2,8 @@
 
 A protocol is a callable ``protocol(point, md=...)`` returning a bluesky plan that opens
 one run, sets devices, waits, triggers and reads. It never touches the store.
+
+The step plans of the simulated film lab are in :mod:`sdl.protocols.film`.
 """
 
 from ._capture import Capture, capture

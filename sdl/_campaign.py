@@ -105,7 +105,7 @@ class Campaign:
         self,
         *,
         objectives: Sequence[Objective | Mapping[str, Any] | str],
-        protocol: Callable[..., Any],
+        protocol: Callable[..., Any] | None = None,
         parameters: Space | Iterable[Any] | None = None,
         planner: Planner | str = "botorch",
         planner_options: Mapping[str, Any] | None = None,
@@ -120,6 +120,11 @@ class Campaign:
         operator: str | None = None,
         safe_state: str | Callable[[], Any] | None = "devices",
         warm_start: Any = None,
+        lab: Any = None,
+        workflow: Any = None,
+        max_in_flight: int | None = None,
+        lookahead: int = 1,
+        backend: Callable[[Any], Any] | None = None,
         **options: Any,
     ):
         self.objectives = tuple(_objective(o) for o in objectives)
@@ -152,12 +157,21 @@ class Campaign:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         from sdl.protocols import check_protocol
 
-        check_protocol(protocol, self.space.names)  # before anything runs or is stored
-        self.protocol = protocol
         if isinstance(devices, Mapping):
             self.devices = dict(devices)
         else:
             self.devices = {d.name: d for d in devices}
+        self.lab, self.workflow, self.lab_options = _lab_parts(
+            lab, workflow, protocol, max_in_flight, lookahead
+        )
+        self.backend_factory = backend
+        if self.lab is not None:
+            self.devices = {**self.lab.devices(), **self.devices}
+        else:
+            if protocol is None:
+                raise ValueError("give the campaign a protocol (or a lab and its workflow)")
+            check_protocol(protocol, self.space.names)  # before anything runs or is stored
+        self.protocol = protocol
         self.budget = int(budget)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -212,7 +226,18 @@ class Campaign:
                 if not callable(getattr(self.loop_options, name))
             },
             "warm_start": self.warm_start_source,
+            **self._describe_lab(),
             **self.metadata,
+        }
+
+    def _describe_lab(self) -> dict[str, Any]:
+        if self.lab is None:
+            return {}
+        return {
+            "lab": self.lab.describe(),
+            "workflow": self.workflow.describe(),
+            "max_in_flight": self.lab_options.max_in_flight,
+            "lookahead": self.lab_options.lookahead,
         }
 
     def _claim(self) -> None:
@@ -231,6 +256,8 @@ class Campaign:
         resume: ResumePlan | None = None,
         approve: Callable | None = None,
         additions: Callable | None = None,
+        backend: Any = None,
+        station_requests: Callable | None = None,
     ):
         """The campaign as a bluesky plan, for ``RE(campaign.plan())``. Once per campaign.
 
@@ -238,6 +265,10 @@ class Campaign:
             resume: where to start when continuing from a store (see :meth:`resume`).
             approve: ``approve(points, batch) -> ApprovalDecision`` run before each batch.
             additions: ``additions() -> ApprovalDecision | None``: operators' added points.
+            backend: a lab campaign's :class:`~sdl.lab.StepBackend`, already open (its
+                engines' documents subscribed to the store); required with a lab.
+            station_requests: a lab campaign's operator requests to take stations out
+                of service or back (``() -> [(station, enable, who)]``).
 
         Raises:
             RuntimeError: this campaign has already run (a plan was made before).
@@ -249,6 +280,28 @@ class Campaign:
             "sdl_provenance": jsonable(collect_provenance(self.devices)),
             "campaign_name": self.name,
         }
+        if self.lab is not None:
+            from sdl.lab import lab_loop
+
+            if backend is None:
+                raise ValueError(
+                    "a lab campaign's plan needs its backend: sdl.lab.InProcessBackend(lab), "
+                    "opened with the RunEngine's subscribers (Campaign.run does this)"
+                )
+            return lab_loop(
+                planner=self.planner,
+                lab=self.lab,
+                workflow=self.workflow,
+                backend=backend,
+                objectives=self.objectives,
+                measurements=self.measurements,
+                budget=self.budget,
+                md=md,
+                resume=resume,
+                options=replace(self.loop_options, approve=approve, additions=additions),
+                lab_options=self.lab_options,
+                station_requests=station_requests,
+            )
         return closed_loop(
             planner=self.planner,
             protocol=self.protocol,
@@ -368,10 +421,33 @@ class Campaign:
     ) -> CampaignResult:
         """Run the plan in a session that owns ``writer`` (closed on error)."""
 
-        def make_plan(approve, additions):
-            return self.plan(resume=resume, approve=approve, additions=additions)
+        backend = None
+        if self.lab is not None:
+            from sdl.lab import InProcessBackend
 
-        return _closing_on_error(writer, lambda: run_session(self, RE, writer, make_plan, options))
+            backend = (self.backend_factory or InProcessBackend)(self.lab)
+
+        def make_plan(approve, additions, station_requests=None):
+            return self.plan(
+                resume=resume,
+                approve=approve,
+                additions=additions,
+                backend=backend,
+                station_requests=station_requests,
+            )
+
+        return _closing_on_error(
+            writer, lambda: run_session(self, RE, writer, make_plan, options, backend)
+        )
+
+    def station_requests(self, watcher: Any) -> Callable | None:
+        """Operators' station requests for a lab campaign (the control channel's ``station``)."""
+        if self.lab is None:
+            return None
+        from sdl.control import take_station_requests
+
+        names = list(self.lab.stations)
+        return lambda: take_station_requests(watcher, names)
 
     def additions(self, watcher: Any) -> Callable | None:
         """Operators' added points for the loop (from the control channel's ``add``)."""
@@ -434,6 +510,29 @@ def _closing_on_error(writer: ZarrWriter, session: Callable[[], CampaignResult])
     except BaseException:
         writer.close()
         raise
+
+
+def _lab_parts(lab, workflow, protocol, max_in_flight, lookahead):
+    """(lab, workflow, lab options) of a campaign; (None, None, None) without a lab."""
+    if lab is None:
+        if workflow is not None:
+            raise ValueError("a workflow runs on a lab: give the campaign its lab too")
+        return None, None, None
+    from sdl.lab import Lab, LabOptions, Workflow
+
+    if not isinstance(lab, Lab):
+        raise TypeError(f"lab must be an sdl.lab.Lab, got {type(lab).__name__}")
+    if workflow is None:
+        if protocol is None or len(lab.stations) != 1:
+            raise ValueError(
+                "give a lab campaign its workflow (sdl.lab.Workflow); only a one-station lab "
+                "may run a protocol as a one-step workflow"
+            )
+        workflow = Workflow.single(protocol, station=next(iter(lab.stations)))
+    elif protocol is not None:
+        raise ValueError("give a lab campaign a workflow or a protocol, not both")
+    lab.check(workflow)
+    return lab, workflow, LabOptions(max_in_flight=max_in_flight, lookahead=lookahead)
 
 
 def _warm_start(planner: Planner, data: Any) -> str:

@@ -222,8 +222,10 @@ class _Loop:
         )
         return points, batch
 
-    def _next_batch(self):
-        """Plan: the next batch of experiments (asked, approved, recorded as planned)."""
+    def _next_batch(self, room: int | None = None):
+        """Plan: the next batch of experiments (asked, approved, recorded as planned);
+        at most ``room`` of them (default: what is left of the budget)."""
+        room = self.budget - self.completed if room is None else room
         if self._ahead is None:
             self._start_ask(min(self.opt.batch_size, self.budget - self.completed), [])
         points, batch = yield from self._finish_ask()
@@ -244,7 +246,7 @@ class _Loop:
                 yield from self.approval_log.record(batch, added)
                 points = [*added.added, *points]
         # a plan-ahead ask made before a retry, or operators adding points, may overshoot
-        points = points[: max(self.budget - self.completed, 0)]
+        points = points[: max(room, 0)]
         exps = self._new(points, batch)
         for exp in exps:
             yield from self.record(exp)
@@ -298,6 +300,9 @@ class _Loop:
             return failed, root
         return running.advance(Status.DONE, run_uid=sink.run_uid or "", objectives=values), None
 
+    def _tell(self, point: dict[str, Any], outcome: dict[str, float]) -> None:
+        self.planner.tell([point], [outcome])
+
     def _retryable(self, final: Experiment, error: BaseException | None, attempt: int) -> bool:
         # a set-point outside the limits fails the same way every time: never retried
         return (
@@ -338,7 +343,7 @@ class _Loop:
         yield from self.record(final)
         if not instrument:  # an instrument's fault says nothing about the point
             outcome = self._failed_outcome() if failed else final.objectives
-            self.planner.tell([final.point], [outcome])
+            self._tell(final.point, outcome)
         if again != "rerun":
             self.completed += 1
         self.failures_in_row = self.failures_in_row + 1 if failed else 0

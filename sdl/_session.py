@@ -50,8 +50,9 @@ def run_session(
     campaign: Any,
     RE: RunEngine | None,
     writer: ZarrWriter,
-    make_plan: Callable[[Callable | None, Callable | None], Any],
+    make_plan: Callable[..., Any],
     options: SessionOptions,
+    backend: Any = None,
 ) -> CampaignResult:
     """Run ``make_plan(approve)`` on ``RE`` and return the campaign's summary from the store.
 
@@ -61,6 +62,8 @@ def run_session(
         writer: the store writer, subscribed for the duration.
         make_plan: builds the campaign plan, given the approval callable (or None).
         options: see :class:`SessionOptions`.
+        backend: a lab campaign's step backend: opened here with the same subscribers
+            as ``RE`` (the writer first), closed when the session ends.
     """
     RE = RE if RE is not None else RunEngine({}, context_managers=[])
     subs = [writer, *options.callbacks]
@@ -74,6 +77,8 @@ def run_session(
 
         subs.append(make_live_plot(campaign.describe()))
     tokens = [RE.subscribe(cb) for cb in subs]
+    if backend is not None:
+        backend.open([writer, *options.callbacks])
     previous_hook = RE.state_hook
     watcher = None
     if options.control or campaign.approval:
@@ -91,6 +96,8 @@ def run_session(
         RE.state_hook = previous_hook
         for token in tokens:
             RE.unsubscribe(token)
+        if backend is not None:
+            backend.close()  # its engines' last documents before the writer closes
         writer.flush()
         if watcher is not None:
             watcher.stop()
@@ -110,7 +117,11 @@ def run_session(
     RE.state_hook = hook
     approve = campaign.approver(watcher) if watcher is not None else None
     additions = campaign.additions(watcher) if watcher is not None else None
-    plan = make_plan(approve, additions)
+    if backend is not None:
+        stations = campaign.station_requests(watcher) if watcher is not None else None
+        plan = make_plan(approve, additions, stations)
+    else:
+        plan = make_plan(approve, additions)
     t0 = time.monotonic()
     try:
         if watcher is not None:

@@ -10,6 +10,7 @@
   requests' signatures with (``$SDL_CONTROL_TOKEN`` or a file), and a requester signs with.
 """
 
+from ._stations import take_station_requests
 from ._approval import (
     ApprovalDecision,
     approve_in_terminal,
@@ -42,6 +43,7 @@ __all__ = [
     "active_control_token",
     "approve_in_terminal",
     "take_additions",
+    "take_station_requests",
     "control_token",
     "decision_from_request",
     "operator_name",

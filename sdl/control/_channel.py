@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 #: What an operator can ask a running campaign to do.
-ACTIONS = ("pause", "resume", "stop", "abort", "approve", "add")
+ACTIONS = ("pause", "resume", "stop", "abort", "approve", "add", "station")
 
 #: What a campaign process publishes about itself in ``state.json``.
 STATES = (
@@ -102,7 +102,7 @@ class Request:
         id: sortable by time of creation.
         action: one of :data:`ACTIONS`.
         args: action arguments (``approve``: ``accepted``/``rejected``/``edited``/``added``;
-            ``add``: ``points``).
+            ``add``: ``points``; ``station``: ``name``, ``enable``).
         who: the operator's name, as the requester gives it.
         time: seconds since the epoch.
         expires: seconds since the epoch after which the campaign ignores it (None: never).

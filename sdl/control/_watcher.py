@@ -44,7 +44,7 @@ __all__ = ["ControlWatcher"]
 logger = logging.getLogger(__name__)
 
 _MAIN_THREAD_ACTIONS = ("resume", "stop", "abort")
-_LOOP_ACTIONS = ("approve", "add")
+_LOOP_ACTIONS = ("approve", "add", "station")
 
 #: refusals logged one by one per poll; beyond this a flood is logged as one count
 _REFUSALS_LOGGED_PER_POLL = 5

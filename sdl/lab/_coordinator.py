@@ -1,0 +1,493 @@
+"""The lab campaign as one bluesky plan: keep every station busy while the planner proposes.
+
+The coordinator runs on the campaign's RunEngine, inside the campaign run, like the
+one-instrument loop (:mod:`sdl._loop`), whose recording, asking and failure policy it
+shares. It never blocks on a station: steps run on their stations' engines (a
+:class:`~sdl.lab.StepBackend`) and the coordinator waits, with one ``wait_for`` message,
+for the first of them (or of the planner's ask) to end. Each round it
+
+1. takes operators' station requests (out of service / back in service);
+2. collects the steps that ended: the next step of their experiment is queued, or the
+   experiment settles (done, or failed with the step and the cause) and is told to the
+   planner;
+3. asks the planner, in its worker thread, for as many points as first-step stations are
+   free (plus ``lookahead``), with every experiment in flight passed as pending;
+4. grants leases (:mod:`sdl.lab._leases`) and submits the steps that got them.
+
+A pause stops new steps at the next round; steps already running go on and are collected
+after the resume. A stop or an abort cancels the running steps and records their
+experiments as interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import Callable, Generator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import bluesky.preprocessors as bpp
+from bluesky.utils import Msg, RequestAbort, RequestStop
+
+from sdl._failures import FailureKind, classify_failure
+from sdl._lifecycle import Experiment, Status
+from sdl._loop import (
+    _CONTROL_FLOW,
+    CAMPAIGN_RUN_KEY,
+    LoopOptions,
+    _describe_failure,
+    _Loop,
+    _root_error,
+    _with_safe_state,
+)
+from sdl._resume import ResumePlan
+from sdl.errors import NotConnectedError
+from sdl.planners import Objective, Planner
+from sdl.protocols import extract_objectives
+
+from ._backend import StepBackend, StepOutcome, StepRequest
+from ._leases import Grant, LeaseBook, LeaseRequest
+from ._model import Lab, StepContext, Workflow
+from ._records import StationLog, StepLog
+
+__all__ = ["LabOptions", "lab_loop"]
+
+#: Seconds between looks at the control channel while steps run (with station control).
+POLL = 0.25
+#: Seconds a stop or an abort waits for cancelled steps to end.
+CANCEL_WAIT = 30.0
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    """How the lab's coordinator runs.
+
+    Attributes:
+        max_in_flight: experiments started and not settled at once (None: the total
+            capacity of the stations the workflow runs on).
+        lookahead: experiments asked for ahead of a free first-step station, so a station
+            that frees up starts its next sample at once instead of waiting for an ask
+            (0: ask only when a station is free, as today's sequential campaign does).
+    """
+
+    max_in_flight: int | None = None
+    lookahead: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_in_flight is not None and (
+            isinstance(self.max_in_flight, bool)
+            or not isinstance(self.max_in_flight, int)
+            or self.max_in_flight < 1
+        ):
+            raise ValueError(f"max_in_flight must be an integer >= 1 or None, got {self.max_in_flight!r}")
+        if isinstance(self.lookahead, bool) or not isinstance(self.lookahead, int) or self.lookahead < 0:
+            raise ValueError(f"lookahead must be an integer >= 0, got {self.lookahead!r}")
+
+
+@dataclass
+class _Job:
+    """An experiment in flight: which step it is at and what its steps gave."""
+
+    exp: Experiment
+    index: int = 0
+    order: int | None = None  # order of its first start (None: not started)
+    history: dict[str, str] = field(default_factory=dict)
+    readings: dict[str, Any] = field(default_factory=dict)
+    run_uids: list[str] = field(default_factory=list)
+    attempts: int = 0  # retries (the ``retries`` policy) spent on its point
+
+    @property
+    def key(self) -> tuple:
+        # experiments in progress first, by first start; then new ones by id
+        return (0, self.order, 0) if self.order is not None else (1, 0, self.exp.id)
+
+
+class _LabLoop(_Loop):
+    def __init__(
+        self,
+        planner: Planner,
+        lab: Lab,
+        workflow: Workflow,
+        backend: StepBackend,
+        objectives: tuple[Objective, ...],
+        measurements: tuple[Objective, ...],
+        budget: int,
+        options: LoopOptions,
+        lab_options: LabOptions,
+        md: dict[str, Any],
+        resume: ResumePlan,
+        station_requests: Callable[[], list[tuple[str, bool, str]]] | None,
+    ):
+        # a lost connection takes its station out of service instead of pausing the lab
+        options = replace(options, pause_on_disconnect=False)
+        super().__init__(planner, None, objectives, measurements, budget, options, md, resume)
+        self.lab = lab
+        self.workflow = workflow
+        self.pools = lab.check(workflow)
+        self.backend = backend
+        self.book = LeaseBook({n: lab.capacity(n) for n in lab.names}, lab.stations)
+        self.step_log = StepLog()
+        self.station_log = StationLog()
+        self.jobs: dict[int, _Job] = {}  # experiments planned or running
+        self.waiting: list[_Job] = []  # jobs whose next step waits for its leases
+        self.running: dict[Future, tuple[_Job, Grant]] = {}
+        self.station_failures: Counter[str] = Counter()
+        self.starts = itertools.count()
+        self.untold: list[tuple[dict[str, Any], dict[str, float]]] = []
+        self.station_requests = station_requests
+        used = sorted({s for stations, _ in self.pools for s in stations})
+        self.max_in_flight = lab_options.max_in_flight or sum(lab.capacity(s) for s in used)
+        self.lookahead = lab_options.lookahead
+
+    # -- the planner ------------------------------------------------------------------------
+    def _tell(self, point: dict[str, Any], outcome: dict[str, float]) -> None:
+        # never while an ask runs in the worker: told before the next ask starts
+        self.untold.append((point, outcome))
+        if self._ahead is None:
+            self._flush_tells()
+
+    def _flush_tells(self) -> None:
+        if self.untold:
+            points, outcomes = zip(*self.untold)
+            self.untold = []
+            self.planner.tell(list(points), list(outcomes))
+
+    def _maybe_ask(self) -> None:
+        if self._ahead is not None:
+            return
+        room = self.budget - self.completed - len(self.jobs)
+        fresh = sum(1 for job in self.waiting if job.order is None)
+        first = self.book.in_service(self.pools[0][0])
+        slots = sum(self.book.free(s) for s in first)
+        started = len(self.jobs) - fresh
+        n = min(
+            room,
+            self.max_in_flight - started + self.lookahead - fresh,
+            slots + self.lookahead - fresh,
+        )
+        if n <= 0 or not first:
+            return
+        self._flush_tells()
+        pending = [dict(job.exp.point) for job in self.jobs.values()]
+        self._start_ask(n, pending)
+
+    def _collect_ask(self):
+        if self._ahead is None or not self._ahead[0].done():
+            return
+        room = self.budget - self.completed - len(self.jobs)
+        exps = yield from self._next_batch(room=room)
+        self._flush_tells()
+        for exp in exps:
+            yield from self._enqueue(_Job(exp))
+
+    # -- steps --------------------------------------------------------------------------------
+    def _enqueue(self, job: _Job):
+        self.jobs[job.exp.id] = job
+        self.waiting.append(job)
+        step = self.workflow.steps[job.index]
+        yield from self.step_log.record(job.exp.id, step.name, job.index, "queued")
+
+    def _schedule(self):
+        requests = []
+        for job in self.waiting:
+            stations, uses = self.pools[job.index]
+            requests.append(LeaseRequest(job.key, stations, uses, token=job))
+        for req, grant in self.book.schedule(requests):
+            job = req.token
+            self.waiting.remove(job)
+            yield from self._start_step(job, grant)
+
+    def _start_step(self, job: _Job, grant: Grant):
+        step = self.workflow.steps[job.index]
+        if job.order is None:
+            job.order = next(self.starts)
+            job.exp = job.exp.advance(Status.RUNNING)
+            yield from self.record(job.exp)
+        devices = dict(self.lab.stations[grant.station].devices)
+        for name in grant.resources:
+            item = self.lab.stations.get(name) or self.lab.resources[name]
+            devices.update(item.devices)
+        context = StepContext(
+            experiment_id=job.exp.id,
+            step=step.name,
+            station=grant.station,
+            lane=grant.lane,
+            devices=devices,
+            resources=grant.resources,
+            history=dict(job.history),
+        )
+        md = {
+            "sdl_campaign_uid": self.md.get("sdl_campaign_uid", ""),
+            "sdl_experiment_id": job.exp.id,
+            "sdl_batch": job.exp.batch,
+            "sdl_point": dict(job.exp.point),
+            "sdl_step": step.name,
+            "sdl_station": grant.station,
+            "sdl_lane": grant.lane,
+        }
+        yield from self.step_log.record(
+            job.exp.id,
+            step.name,
+            job.index,
+            "started",
+            station=grant.station,
+            lane=grant.lane,
+            resources=grant.resources,
+        )
+        future = self.backend.submit(StepRequest(step, dict(job.exp.point), context, md))
+        self.running[future] = (job, grant)
+
+    def _collect_steps(self):
+        for future in [f for f in self.running if f.done()]:
+            job, grant = self.running.pop(future)
+            self.book.release(grant)
+            try:
+                outcome = future.result()
+            except Exception as err:  # a backend's own failure: the step's
+                outcome = StepOutcome(error=err)
+            yield from self._step_ended(job, grant, outcome)
+
+    def _step_ended(self, job: _Job, grant: Grant, outcome: StepOutcome):
+        step = self.workflow.steps[job.index]
+        job.run_uids.extend(outcome.run_uids)
+        if outcome.ok:
+            self.station_failures[grant.station] = 0
+            yield from self.step_log.record(
+                job.exp.id, step.name, job.index, "done", station=grant.station,
+                lane=grant.lane, resources=grant.resources, run_uids=outcome.run_uids,
+            )  # fmt: skip
+            job.readings.update(outcome.readings)
+            job.history[step.name] = grant.station
+            job.index += 1
+            if job.index < len(self.workflow.steps):
+                yield from self._enqueue(job)
+                return
+            yield from self._finish(job, None)
+            return
+        err = outcome.error or RuntimeError("step failed")
+        root = _root_error(err)
+        cause = f"step {step.name!r} on {grant.station}: {_describe_failure(err)}"[:1000]
+        status = "cancelled" if outcome.cancelled else "failed"
+        yield from self.step_log.record(
+            job.exp.id, step.name, job.index, status, station=grant.station, lane=grant.lane,
+            resources=grant.resources, run_uids=outcome.run_uids, cause=cause,
+        )  # fmt: skip
+        if outcome.cancelled:
+            return  # the stop or abort that cancelled it records its experiment
+        kind = classify_failure(root)
+        if kind is FailureKind.INSTRUMENT:
+            yield from self._station_fault(grant.station, root, cause)
+        yield from self._finish(job, root, cause=cause, kind=kind)
+
+    def _station_fault(self, station: str, root: BaseException, cause: str):
+        self.station_failures[station] += 1
+        limit = self.lab.stations[station].max_failures
+        lost = isinstance(root, NotConnectedError)
+        if station in self.book.out_of_service:
+            return
+        if lost or self.station_failures[station] >= limit:
+            why = (
+                "lost connection"
+                if lost
+                else f"{self.station_failures[station]} instrument failures in a row"
+            )
+            yield from self._set_service(station, False, f"{why}; last: {cause}", "sdl")
+
+    def _set_service(self, station: str, in_service: bool, cause: str, who: str):
+        if in_service:
+            self.book.out_of_service.discard(station)
+            self.station_failures[station] = 0
+        else:
+            self.book.out_of_service.add(station)
+        yield from self.station_log.record(station, in_service, cause, who)
+
+    def _finish(self, job: _Job, error: BaseException | None, cause: str = "", kind=None):
+        """Settle ``job``'s experiment: done (objectives from its steps' readings) or failed."""
+        del self.jobs[job.exp.id]
+        run_uid = job.run_uids[-1] if job.run_uids else ""
+        if error is None:
+            try:
+                values = extract_objectives(self.objectives + self.measurements, job.readings)
+            except Exception as err:  # NaN or missing data: the sample's verdict
+                error, cause = err, f"after step {self.workflow.steps[-1].name!r}: {_describe_failure(err)}"
+                kind = classify_failure(err)
+            else:
+                final = job.exp.advance(Status.DONE, run_uid=run_uid, objectives=values)
+        if error is not None:
+            final = job.exp.advance(
+                Status.FAILED, run_uid=run_uid, cause=cause, failure_kind=kind.value
+            )
+        how = yield from self._settle(final, error, job.attempts)
+        if how is not None:
+            if how == "rerun":
+                (again,) = self._new([job.exp.point], job.exp.batch, rerun_of=job.exp.chain)
+                attempts = job.attempts
+            else:
+                (again,) = self._new([job.exp.point], job.exp.batch)
+                attempts = job.attempts + 1
+            yield from self.record(again)
+            yield from self._enqueue(_Job(again, attempts=attempts))
+
+    # -- control --------------------------------------------------------------------------------
+    def _control(self):
+        if self.station_requests is None:
+            return
+        for name, enable, who in self.station_requests():
+            if name not in self.lab.stations:
+                continue  # refused (and answered) by the request's reader
+            if enable != (name not in self.book.out_of_service):
+                what = "put back in service" if enable else "taken out of service"
+                yield from self._set_service(name, enable, f"{what} by an operator", who)
+
+    def _wait(self):
+        futures = list(self.running)
+        if self._ahead is not None:
+            futures.append(self._ahead[0])
+        if not futures or any(f.done() for f in futures):
+            return
+        timeout = POLL if self.station_requests is not None else None
+
+        def first_done():
+            return asyncio.wait(
+                [asyncio.wrap_future(f) for f in futures],
+                timeout=timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+
+        yield Msg("wait_for", None, [first_done])
+
+    def _stalled(self) -> bool:
+        """Experiments wait, but nothing runs and nothing can start: every station a
+        waiting step may use is out of service."""
+        return bool(self.waiting) and not self.running and self._ahead is None
+
+    def _cancel_all(self, cause: str):
+        """Plan: cancel every running step, wait for them, record their experiments
+        (and the planned ones) as interrupted."""
+        for job, grant in self.running.values():
+            self.backend.cancel(grant.station, grant.lane, cause)
+        futures = list(self.running)
+        if futures:
+
+            def all_done():
+                return asyncio.wait([asyncio.wrap_future(f) for f in futures], timeout=CANCEL_WAIT)
+
+            try:
+                yield Msg("wait_for", None, [all_done])
+            except Exception:  # noqa: BLE001 - recording the interruption matters more
+                pass
+        for future in [f for f in self.running if f.done()]:
+            job, grant = self.running.pop(future)
+            self.book.release(grant)
+            step = self.workflow.steps[job.index]
+            outcome = future.result()
+            yield from self.step_log.record(
+                job.exp.id, step.name, job.index, "cancelled", station=grant.station,
+                lane=grant.lane, resources=grant.resources, run_uids=outcome.run_uids,
+                cause=cause,
+            )  # fmt: skip
+        for job in sorted(self.jobs.values(), key=lambda j: j.exp.id):
+            run_uid = job.run_uids[-1] if job.run_uids else ""
+            yield from self.record(job.exp.advance(Status.INTERRUPTED, run_uid=run_uid, cause=cause))
+        self.jobs.clear()
+        self.waiting.clear()
+
+    # -- the campaign -----------------------------------------------------------------------------
+    def plan(self):
+        for cut in self.resume.to_interrupt:
+            yield from self.record(cut.advance(Status.INTERRUPTED))
+        for exp in list(self.resume.reruns)[: max(self.budget - self.completed, 0)]:
+            yield from self.record(exp)
+            yield from self._enqueue(_Job(exp))
+        try:
+            while True:
+                yield Msg("checkpoint")
+                yield from self._control()
+                yield from self._collect_steps()
+                yield from self._collect_ask()
+                if not self.jobs and self._ahead is None and self.completed >= self.budget:
+                    break
+                self._maybe_ask()
+                yield from self._collect_ask()  # a quick planner's ask is already done
+                yield from self._schedule()
+                if not self.jobs and self._ahead is None:
+                    break  # nothing more can be asked (the budget is spoken for)
+                if self._stalled():
+                    names = sorted({s for j in self.waiting for s in self.pools[j.index][0]})
+                    yield from self.step_log.record(
+                        -1, "", -1, "stalled",
+                        cause=f"no station in service for the waiting steps ({', '.join(names)}); "
+                        f"put one back (sdl station enable STORE NAME) and resume",
+                    )  # fmt: skip
+                    yield Msg("pause", None, defer=False)
+                    continue
+                yield from self._wait()
+        except GeneratorExit:  # RE.halt(): no clean-up, and no messages
+            for job, grant in self.running.values():
+                self.backend.cancel(grant.station, grant.lane, "campaign halted")
+            raise
+        except _CONTROL_FLOW as err:
+            cause = {RequestAbort: "campaign aborted", RequestStop: "campaign stopped"}.get(
+                type(err), f"campaign interrupted ({type(err).__name__})"
+            )
+            yield from self._cancel_all(cause)
+            raise
+        except Exception as err:
+            yield from self._cancel_all(f"campaign ended by an error ({_describe_failure(err)})")
+            raise
+
+
+def lab_loop(
+    *,
+    planner: Planner,
+    lab: Lab,
+    workflow: Workflow,
+    backend: StepBackend,
+    objectives: tuple[Objective, ...],
+    budget: int,
+    measurements: tuple[Objective, ...] = (),
+    md: Mapping[str, Any] | None = None,
+    resume: ResumePlan | None = None,
+    options: LoopOptions | None = None,
+    lab_options: LabOptions | None = None,
+    station_requests: Callable[[], list[tuple[str, bool, str]]] | None = None,
+) -> Generator[Msg, Any, list[Experiment]]:
+    """The lab campaign plan: run ``workflow`` experiments on ``lab`` until ``budget`` are done.
+
+    Records like :func:`sdl._loop.closed_loop` (the ``experiments``, ``planner`` and
+    ``approvals`` streams of the campaign run), plus the ``steps`` and ``stations``
+    streams (:mod:`sdl.lab._records`). Each step's runs carry ``sdl_campaign_uid``,
+    ``sdl_experiment_id``, ``sdl_step`` and ``sdl_station`` in their start documents.
+
+    Args:
+        backend: where steps run, already open (its engines' documents go to the store).
+        station_requests: ``() -> [(station, enable, who)]``, operators' requests taken
+            each round (None: no operator control).
+        Others as for :func:`sdl._loop.closed_loop`.
+    """
+    options = options or LoopOptions()
+    resume = resume or ResumePlan(completed=0, next_id=0, next_batch=0)
+    start_md = {"plan_name": "lab_loop", "sdl_role": "campaign", **dict(md or {})}
+    if resume.previous_runs:
+        start_md["sdl_resumed_from"] = list(resume.previous_runs)
+    loop = _LabLoop(
+        planner, lab, workflow, backend, tuple(objectives), tuple(measurements), budget,
+        options, lab_options or LabOptions(), start_md, resume, station_requests,
+    )  # fmt: skip
+
+    def body():
+        try:
+            yield from loop.plan()
+        finally:
+            loop.worker.close()
+
+    plan = bpp.run_wrapper(body(), md=start_md)
+    plan = bpp.set_run_key_wrapper(plan, CAMPAIGN_RUN_KEY)
+    if options.safe_state is not None:
+        plan = _with_safe_state(plan, options.safe_state)
+    yield from bpp.rewindable_wrapper(plan, False)
+    return [*loop.experiments.values()]
+
