@@ -1,0 +1,297 @@
+"""The lab coordinator end to end: real RunEngines per station lane, a real store, steps
+that take real (scaled) time, injected faults, stops and SIGKILLs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+import numpy as np
+import pytest
+from bluesky.utils import RunEngineInterrupted
+from ophyd.sim import SynAxis
+
+from sdl import Campaign, open_store
+from sdl._lifecycle import budget_spent
+from sdl.devices import SimMotor
+from sdl.lab import Lab, Resource, Station, Step, Workflow, film_lab
+from sdl.planners import Objective, Real
+
+CHILD = Path(__file__).with_name("_lab_child.py")
+
+
+def _steps(store):
+    s = open_store(store)
+    frames = [s.run(uid).to_dataframe("steps") for uid in s.campaign_runs]
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True).sort_values("time")
+
+
+def _intervals(steps):
+    """(experiment, step index) -> (station, lane, resources, started, ended, status)."""
+    out = {}
+    for _, row in steps.iterrows():
+        key = (int(row["experiment_id"]), int(row["index"]))
+        if row["status"] == "started":
+            out[key] = [row["station"], int(row["lane"]), json.loads(row["resources"]), row["time"], None, None]
+        elif row["status"] in ("done", "failed", "cancelled") and key in out:
+            out[key][4], out[key][5] = row["time"], row["status"]
+    return out
+
+
+def _assert_capacities_respected(intervals, capacity):
+    """No station or resource ever held by more steps than its capacity; no lane by two."""
+    events = []
+    for station, lane, resources, t0, t1, _ in intervals.values():
+        assert t1 is not None, "a step started and never ended"
+        for name in (station, *resources):
+            events += [(t0, 1, name), (t1, -1, name)]
+    held: dict[str, int] = {}
+    for _, delta, name in sorted(events, key=lambda e: (e[0], e[1])):  # ends before starts
+        held[name] = held.get(name, 0) + delta
+        assert held[name] <= capacity[name], f"{name} held {held[name]} times at once"
+    by_lane: dict[tuple, list] = {}
+    for station, lane, _, t0, t1, _ in intervals.values():
+        by_lane.setdefault((station, lane), []).append((t0, t1))
+    for spans in by_lane.values():
+        spans.sort()
+        for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+            assert b0 >= a1, "two steps on one lane at once"
+
+
+def _film_campaign(budget=10, time_scale=0.05, faults=None, planner="sobol", **kw):
+    lab, workflow, space, objectives = film_lab(synth_stations=3, time_scale=time_scale, seed=3, faults=faults)
+    campaign = Campaign(
+        parameters=space, objectives=objectives, lab=lab, workflow=workflow,
+        planner=planner, budget=budget, seed=3, **kw,
+    )  # fmt: skip
+    return campaign, lab
+
+
+def test_three_station_lab_runs_steps_in_parallel_and_records_them(tmp_path):
+    campaign, lab = _film_campaign(budget=9, time_scale=0.2)
+    t0 = time.monotonic()
+    campaign.run(store=tmp_path / "lab.zarr")
+    wall = time.monotonic() - t0
+    store = open_store(tmp_path / "lab.zarr")
+    table = store.to_dataframe()
+    assert list(table["status"]) == ["done"] * 9
+    assert table["fom"].notna().all()
+    steps = _steps(tmp_path / "lab.zarr")
+    intervals = _intervals(steps)
+    assert len(intervals) == 9 * 5
+    names = ["synthesize", "transfer", "anneal", "unload", "characterize"]
+    for exp in range(9):
+        stations = [intervals[(exp, i)][0] for i in range(5)]
+        assert stations[0].startswith("synth-") and stations[1:] == ["robot", "furnace", "robot", "characterizer"]
+        ends = [intervals[(exp, i)][4] for i in range(5)]
+        starts = [intervals[(exp, i)][3] for i in range(5)]
+        assert all(s2 >= e1 for e1, s2 in zip(ends, starts[1:])), "a step started before the one before it ended"
+    _assert_capacities_respected(intervals, {n: lab.capacity(n) for n in lab.names})
+    # every synthesis station was used, and syntheses overlapped in time
+    synth = [v for (e, i), v in intervals.items() if i == 0]
+    assert {v[0] for v in synth} == {"synth-1", "synth-2", "synth-3"}
+    overlap = any(a[3] < b[4] and b[3] < a[4] for a in synth for b in synth if a is not b)
+    assert overlap
+    # sequentially the 9 experiments take 9 * 2.0 s * 0.2 = 3.6 s of steps; in parallel far less
+    busy = sum(v[4] - v[3] for v in intervals.values())
+    assert busy > 3.0 and wall < busy, (wall, busy)
+    # every step's run is in the store, with its experiment, step and station
+    runs = store.run_documents()
+    step_runs = [start for start, stop in runs.values() if "sdl_step" in start]
+    assert len(step_runs) == 9 * 5
+    assert all(stop is not None for start, stop in runs.values())
+    assert {r["sdl_step"] for r in step_runs} == set(names)
+
+
+def test_failing_station_is_taken_out_of_service_and_the_campaign_goes_on(tmp_path):
+    campaign, lab = _film_campaign(budget=10, time_scale=0.05, faults={"synth-2": {"exception": 1.0}})
+    campaign.run(store=tmp_path / "lab.zarr")
+    store = open_store(tmp_path / "lab.zarr")
+    table = store.to_dataframe()
+    failed = table[table["status"] == "failed"]
+    # max_failures=3: three failures on synth-2, each its step's and station's fault
+    assert len(failed) == 3
+    assert all("step 'synthesize' on synth-2" in c for c in failed["cause"])
+    assert set(failed["failure_kind"]) == {"instrument"}
+    # an instrument failure is measured again once (instrument_reruns=1; the re-run may
+    # fail on synth-2 again, and then counts), and the budget is met
+    assert budget_spent(table) == 10
+    chains = table["rerun_of"].where(table["rerun_of"] >= 0, table.index.to_series())
+    for root, chain in table.groupby(chains):
+        assert len(chain) <= 2 and chain["status"].iloc[-1] in ("done", "failed")
+        assert (chain["status"] == "done").sum() <= 1
+    stations = store.run(store.campaign_runs[0]).to_dataframe("stations")
+    assert list(stations["station"]) == ["synth-2"]
+    assert list(stations["in_service"]) == [0]
+    assert "3 instrument failures in a row" in stations["cause"].iloc[0]
+    out_at = stations["time"].iloc[0]
+    steps = _steps(tmp_path / "lab.zarr")
+    late = steps[(steps["status"] == "started") & (steps["station"] == "synth-2") & (steps["time"] > out_at)]
+    assert late.empty
+
+
+def _plan_on(motor_key):
+    def plan(point, context, md=None):
+        motor = context.devices[motor_key]
+
+        @bpp.run_decorator(md=dict(md or {}))
+        def inner():
+            yield from bps.mv(motor, float(point["x"]))
+            yield from bps.trigger_and_read([motor])
+
+        return (yield from inner())
+
+    return plan
+
+
+def test_two_robots_and_cross_station_workflows_never_deadlock(tmp_path):
+    """Steps that each need a station and both robots (in either order), and steps that
+    need one robot and another station: under all-or-none leases the campaign ends."""
+    ts = 0.02
+
+    def motor(name):
+        return SimMotor(name, limits=(-10, 10), settle_time=1.0, time_scale=ts)
+
+    stations = [Station("a", {"m": motor("a_m")}), Station("b", {"m": motor("b_m")})]
+    robots = [Resource("robot-1", devices={"r1": motor("r1_m")}), Resource("robot-2", devices={"r2": motor("r2_m")})]
+    lab = Lab(stations, robots, name="cross")
+    workflow = Workflow(
+        [
+            Step("first", _plan_on("m"), ["a", "b"], uses=["robot-1", "robot-2"]),
+            Step("second", _plan_on("m"), "b", uses=["robot-2", ["a"]]),
+            Step("third", _plan_on("r1"), "a", uses=["robot-1"]),
+        ]
+    )
+    det = {"name": "y", "key": "a_m"}
+    campaign = Campaign(
+        parameters=[Real("x", -1, 1)], objectives=[Objective(**det)], lab=lab, workflow=workflow,
+        planner="sobol", budget=8, seed=0, max_in_flight=4,
+    )  # fmt: skip
+    done = threading.Event()
+    result = {}
+
+    def go():
+        try:
+            result["r"] = campaign.run(store=tmp_path / "x.zarr")
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+    assert done.wait(120), "the lab campaign deadlocked"
+    table = open_store(tmp_path / "x.zarr").to_dataframe()
+    assert (table["status"] == "done").sum() == 8
+    intervals = _intervals(_steps(tmp_path / "x.zarr"))
+    _assert_capacities_respected(intervals, {n: lab.capacity(n) for n in lab.names})
+    # the middle step held station b, robot-2 and station a at once
+    second = [v for (e, i), v in intervals.items() if i == 1]
+    assert all(v[0] == "b" and sorted(v[2]) == ["a", "robot-2"] for v in second)
+
+
+def test_stop_cancels_running_steps_and_records_them_interrupted(tmp_path, RE):
+    campaign, lab = _film_campaign(budget=30, time_scale=0.2)
+    timer = threading.Timer(1.5, lambda: RE.request_pause(defer=False))
+    timer.start()
+    with pytest.raises(RunEngineInterrupted):
+        campaign.run(RE, store=tmp_path / "lab.zarr")
+    RE.stop()
+    store = open_store(tmp_path / "lab.zarr")
+    table = store.to_dataframe()
+    assert not table["status"].isin(["planned", "running"]).any()
+    assert (table["status"] == "interrupted").sum() >= 1
+    assert all(c == "campaign stopped" for c in table.loc[table["status"] == "interrupted", "cause"])
+    steps = _steps(tmp_path / "lab.zarr")
+    intervals = _intervals(steps)
+    assert all(v[4] is not None for v in intervals.values()), "a step was left running"
+    for lane_RE in []:  # noqa: B007 - (the backend's engines are closed with the session)
+        pass
+    runs = store.run_documents()
+    assert all(stop is not None for _, stop in runs.values())
+
+
+def test_one_station_lab_is_todays_campaign(tmp_path):
+    """Same seed, same devices, same protocol: a one-station lab with a one-step workflow
+    (lookahead 0: asked when the station is free, as the sequential loop does) measures
+    the same points and gets the same values as today's campaign."""
+    from functools import partial
+
+    from sdl.devices import SimDetector
+    from sdl.protocols import set_settle_measure
+
+    def build():
+        x = SimMotor("x", limits=(-2, 2))
+        y = SimMotor("y", limits=(-2, 2))
+        det = SimDetector("det", physics=lambda p: (p["x"] - 0.3) ** 2 + (p["y"] + 0.5) ** 2, inputs=[x, y], noise=0.01, seed=4)
+        protocol = partial(set_settle_measure, movables={"x": x, "y": y}, detectors=[det])
+        return protocol, [x, y, det]
+
+    params = [Real("x", -2, 2), Real("y", -2, 2)]
+    options = {"num_restarts": 2, "raw_samples": 64, "n_initial": 3}
+    protocol, devices = build()
+    Campaign(parameters=params, objectives=["det"], protocol=protocol, devices=devices, planner="botorch",
+             planner_options=options, budget=6, seed=11).run(store=tmp_path / "plain.zarr")  # fmt: skip
+    protocol, devices = build()
+    Campaign(parameters=params, objectives=["det"], protocol=protocol, lab=Lab.single(devices),
+             planner="botorch", planner_options=options, budget=6, seed=11, lookahead=0
+             ).run(store=tmp_path / "lab.zarr")  # fmt: skip
+    plain = open_store(tmp_path / "plain.zarr").to_dataframe()
+    lab = open_store(tmp_path / "lab.zarr").to_dataframe()
+    cols = ["x", "y", "det", "status", "batch"]
+    assert len(plain) == len(lab) == 6
+    np.testing.assert_allclose(plain[["x", "y", "det"]].to_numpy(float), lab[["x", "y", "det"]].to_numpy(float), rtol=1e-9)
+    assert list(plain[cols[3]]) == list(lab[cols[3]]) and list(plain["batch"]) == list(lab["batch"])
+
+
+@pytest.mark.slow
+def test_sigkill_with_experiments_in_flight_then_resume_measures_each_point_once(tmp_path):
+    store = tmp_path / "killed.zarr"
+    budget, ts = 14, 0.1
+    proc = subprocess.Popen([sys.executable, str(CHILD), "run", str(store), str(budget), str(ts)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            try:
+                table = open_store(store).to_dataframe()
+            except Exception:  # noqa: BLE001 - not created yet
+                continue
+            # several experiments in flight on different stations, some already done
+            if (table["status"] == "running").sum() >= 3 and (table["status"] == "done").sum() >= 2:
+                break
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = open_store(store).to_dataframe()
+    in_flight = before[before["status"].isin(["planned", "running"])]
+    assert len(in_flight) >= 3
+    kept = before[before["status"] == "done"]
+    final = subprocess.run([sys.executable, str(CHILD), "resume", str(store), str(budget), str(ts)],
+                           capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert final.returncode == 0, final.stderr
+    table = open_store(store).to_dataframe()
+    # what was done before the kill kept its result
+    for exp_id, row in kept.iterrows():
+        assert table.loc[exp_id, "status"] == "done" and table.loc[exp_id, "fom"] == row["fom"]
+    # every experiment in flight was interrupted and re-run exactly once
+    for exp_id in in_flight.index:
+        assert table.loc[exp_id, "status"] == "interrupted"
+        assert (table["rerun_of"] == exp_id).sum() == 1
+    assert not table["status"].isin(["planned", "running"]).any()
+    done = table[table["status"] == "done"]
+    assert len(done) == budget
+    # no point measured twice
+    points = done[["speed", "temperature", "fraction_a", "anneal"]].round(12)
+    assert not points.duplicated().any()
