@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future
@@ -57,6 +58,9 @@ __all__ = ["LabOptions", "lab_loop"]
 
 #: Seconds between looks at the control channel while steps run (with station control).
 POLL = 0.25
+#: A first-step lane "frees soon" when its step should end within this many ask durations:
+#: its point is asked for now, so the next ask (as long as this one) finds it taken care of.
+ASK_HORIZON = 2.5
 #: Seconds a stop or an abort waits for cancelled steps to end.
 CANCEL_WAIT = 30.0
 
@@ -134,6 +138,9 @@ class _LabLoop(_Loop):
         self.jobs: dict[int, _Job] = {}  # experiments planned or running
         self.waiting: list[_Job] = []  # jobs whose next step waits for its leases
         self.running: dict[Future, tuple[_Job, Grant]] = {}
+        self.started_at: dict[Future, float] = {}
+        self.step_seconds: dict[int, float] = {}  # step index -> running mean of its duration
+        self.ask_seconds = 0.0  # recent asks' duration (a running mean, and at least the last)
         self.station_failures: Counter[str] = Counter()
         self.starts = itertools.count()
         self.untold: list[tuple[dict[str, Any], dict[str, float]]] = []
@@ -155,6 +162,37 @@ class _LabLoop(_Loop):
             self.untold = []
             self.planner.tell(list(points), list(outcomes))
 
+    def _freeing_soon(self) -> int:
+        """First-step lanes whose step should end before an ask started now would: the
+        points they need are asked for now (just in time, not earlier: a point asked
+        later is chosen knowing more results)."""
+        mean = self.step_seconds.get(0)
+        if mean is None:
+            return 0
+        horizon = ASK_HORIZON * self.ask_seconds + 0.05
+        now = time.time()
+        return sum(
+            1
+            for future, (job, _) in self.running.items()
+            if job.index == 0 and self.started_at[future] + mean - now <= horizon
+        )
+
+    def _next_ask_due(self) -> float | None:
+        """Seconds until a first-step lane starts "freeing soon" (None: no such lane, or
+        an ask already runs): the coordinator wakes up then to ask in time."""
+        mean = self.step_seconds.get(0)
+        if mean is None or self._ahead is not None:
+            return None
+        horizon = ASK_HORIZON * self.ask_seconds + 0.05
+        now = time.time()
+        due = [
+            self.started_at[f] + mean - horizon - now
+            for f, (job, _) in self.running.items()
+            if job.index == 0
+        ]
+        due = [d for d in due if d > 0]
+        return min(due) + 0.001 if due else None
+
     def _maybe_ask(self) -> None:
         if self._ahead is not None:
             return
@@ -162,12 +200,7 @@ class _LabLoop(_Loop):
         fresh = sum(1 for job in self.waiting if job.order is None)
         first = self.book.in_service(self.pools[0][0])
         slots = sum(self.book.free(s) for s in first)
-        started = len(self.jobs) - fresh
-        n = min(
-            room,
-            self.max_in_flight - started + self.lookahead - fresh,
-            slots + self.lookahead - fresh,
-        )
+        n = min(room, slots + self._freeing_soon() + self.lookahead - fresh)
         if n <= 0 or not first:
             return
         self._flush_tells()
@@ -178,7 +211,10 @@ class _LabLoop(_Loop):
         if self._ahead is None or not self._ahead[0].done():
             return
         room = self.budget - self.completed - len(self.jobs)
+        t0 = self._ahead[2]
         exps = yield from self._next_batch(room=room)
+        took = time.perf_counter() - t0
+        self.ask_seconds = max(took, 0.5 * (self.ask_seconds + took))
         self._flush_tells()
         for exp in exps:
             yield from self._enqueue(_Job(exp))
@@ -192,7 +228,10 @@ class _LabLoop(_Loop):
 
     def _schedule(self):
         requests = []
+        started = sum(1 for job in self.jobs.values() if job.order is not None)
         for job in self.waiting:
+            if job.order is None and started >= self.max_in_flight:
+                continue  # a new experiment waits until one in flight settles
             stations, uses = self.pools[job.index]
             requests.append(LeaseRequest(job.key, stations, uses, token=job))
         for req, grant in self.book.schedule(requests):
@@ -239,15 +278,21 @@ class _LabLoop(_Loop):
         )
         future = self.backend.submit(StepRequest(step, dict(job.exp.point), context, md))
         self.running[future] = (job, grant)
+        self.started_at[future] = time.time()
 
     def _collect_steps(self):
         for future in [f for f in self.running if f.done()]:
             job, grant = self.running.pop(future)
+            started = self.started_at.pop(future)
             self.book.release(grant)
             try:
                 outcome = future.result()
             except Exception as err:  # a backend's own failure: the step's
                 outcome = StepOutcome(error=err)
+            if outcome.ok:
+                took = time.time() - started
+                mean = self.step_seconds.get(job.index, took)
+                self.step_seconds[job.index] = 0.7 * mean + 0.3 * took
             yield from self._step_ended(job, grant, outcome)
 
     def _step_ended(self, job: _Job, grant: Grant, outcome: StepOutcome):
@@ -349,6 +394,9 @@ class _LabLoop(_Loop):
         if not futures or any(f.done() for f in futures):
             return
         timeout = POLL if self.station_requests is not None else None
+        wake = self._next_ask_due()
+        if wake is not None:
+            timeout = wake if timeout is None else min(timeout, wake)
 
         def first_done():
             return asyncio.wait(
@@ -381,6 +429,7 @@ class _LabLoop(_Loop):
                 pass
         for future in [f for f in self.running if f.done()]:
             job, grant = self.running.pop(future)
+            self.started_at.pop(future, None)
             self.book.release(grant)
             step = self.workflow.steps[job.index]
             outcome = future.result()
