@@ -35,7 +35,9 @@ import time
 from pathlib import Path
 
 
-def _campaign(n_synth: int, time_scale: float, planner: str, budget: int, seed: int, lookahead: int = 1):
+def _campaign(
+    n_synth: int, time_scale: float, planner: str, budget: int, seed: int, lookahead: int = 1
+):
     from sdl import Campaign
     from sdl.lab import film_lab
 
@@ -45,8 +47,14 @@ def _campaign(n_synth: int, time_scale: float, planner: str, budget: int, seed: 
     options = {"num_restarts": 4, "raw_samples": 128} if planner == "botorch" else {}
     return (
         Campaign(
-            parameters=space, objectives=objectives, lab=lab, workflow=workflow,
-            planner=planner, planner_options=options, budget=budget, seed=seed,
+            parameters=space,
+            objectives=objectives,
+            lab=lab,
+            workflow=workflow,
+            planner=planner,
+            planner_options=options,
+            budget=budget,
+            seed=seed,
             lookahead=lookahead,
         ),  # fmt: skip
         lab,
@@ -137,7 +145,9 @@ def main(argv=None) -> None:
         for n in args.stations
     ]
     base = rows[0]["throughput"]
-    names = sorted({s for r in rows for s in r["util"]}, key=lambda s: (not s.startswith("synth"), s))
+    names = sorted(
+        {s for r in rows for s in r["util"]}, key=lambda s: (not s.startswith("synth"), s)
+    )
     print(
         f"{'synth':>5} {'done':>4} {'wall s':>7} {'exp/s':>6} {'x 1st':>6} {'exp s':>6} "
         f"{'ask s':>6} {'synth util':>10} {'steady':>6}  utilization per station"
@@ -146,7 +156,9 @@ def main(argv=None) -> None:
         synth = [v for k, v in r["util"].items() if k.startswith("synth")]
         steady_synth = [v for k, v in r["steady"].items() if k.startswith("synth")]
         steady = statistics.mean(steady_synth) if steady_synth else float("nan")
-        others = "  ".join(f"{k} {r['util'][k]:.0%}" for k in names if k in r["util"] and not k.startswith("synth"))
+        others = "  ".join(
+            f"{k} {r['util'][k]:.0%}" for k in names if k in r["util"] and not k.startswith("synth")
+        )
         print(
             f"{r['stations']:>5} {r['done']:>4} {r['wall_s']:>7.1f} {r['throughput']:>6.2f} "
             f"{r['throughput'] / base:>6.2f} {r['experiment_s']:>6.2f} {r['ask_median_s']:>6.3f} "
@@ -161,13 +173,31 @@ def main(argv=None) -> None:
         print(f"{'seed':>4} {'sequential':>10} {'async x4':>9}")
         seq, asy = [], []
         for seed in range(args.efficiency_seeds):
-            s, _, _ = _run(1, args.efficiency_time_scale, args.planner, args.efficiency_budget, seed, directory, 0)
-            a, _, _ = _run(4, args.efficiency_time_scale, args.planner, args.efficiency_budget, seed, directory, 1)
+            s, _, _ = _run(
+                1,
+                args.efficiency_time_scale,
+                args.planner,
+                args.efficiency_budget,
+                seed,
+                directory,
+                0,
+            )
+            a, _, _ = _run(
+                4,
+                args.efficiency_time_scale,
+                args.planner,
+                args.efficiency_budget,
+                seed,
+                directory,
+                1,
+            )
             seq.append(float(s.to_dataframe()["fom"].max()))
             asy.append(float(a.to_dataframe()["fom"].max()))
             print(f"{seed:>4} {seq[-1]:>10.4f} {asy[-1]:>9.4f}")
         ms, ma = statistics.median(seq), statistics.median(asy)
-        print(f"{'med':>4} {ms:>10.4f} {ma:>9.4f}   async / sequential: {ma / ms:.3f} (regret {(1 - ma) / max(1 - ms, 1e-9):.2f}x)")
+        print(
+            f"{'med':>4} {ms:>10.4f} {ma:>9.4f}   async / sequential: {ma / ms:.3f} (regret {(1 - ma) / max(1 - ms, 1e-9):.2f}x)"
+        )
         print(f"# load average at end: {os.getloadavg()[0]:.2f}")
     if args.dir is None:
         shutil.rmtree(directory, ignore_errors=True)

@@ -19,7 +19,14 @@ from sdl.errors import ConfigError, ProtocolNotFoundError
 from ._mix_color import mix_color
 from ._set_settle_measure import set_settle_measure
 
-__all__ = ["ProtocolBuilder", "build_protocol", "protocols", "available_protocols"]
+__all__ = [
+    "ProtocolBuilder",
+    "available_protocols",
+    "available_step_plans",
+    "build_protocol",
+    "protocols",
+    "step_plans",
+]
 
 #: ``builder(devices, parameters, param_devices, **options) -> protocol``
 ProtocolBuilder = Callable[..., Callable[..., Any]]
@@ -122,3 +129,19 @@ def build_protocol(
     builder = protocols.get(name)
     check_options(builder, options, what=f"protocol {name!r}")
     return builder(devices, list(parameters), dict(param_devices or {}), **options)
+
+
+#: Step plans of lab workflows by name: ``plan(point, context, md=None) -> plan`` (see
+#: :class:`sdl.lab.Step`). Third-party step plans register under ``sdl.step_plans``.
+step_plans: Registry[Callable[..., Any]] = Registry(
+    "step plan", "sdl.step_plans", ProtocolNotFoundError
+)
+
+for _name in ("synthesize", "transfer", "anneal", "characterize"):
+    step_plans.register_reference(f"film.{_name}", f"sdl.protocols.film:{_name}")
+del _name
+
+
+def available_step_plans() -> dict[str, str]:
+    """Step plan name -> where it came from."""
+    return step_plans.available()

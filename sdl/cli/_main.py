@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "sdl.cli._run",
     "sdl.cli._plugins",
     "sdl.cli._operate",
+    "sdl.cli._station",
     "sdl.cli._store",
 ]
 

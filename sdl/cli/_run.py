@@ -43,7 +43,7 @@ def _session_kwargs(args: argparse.Namespace, config: Any) -> dict:
 def _cmd_run(args: argparse.Namespace) -> int:
     from sdl.cli._operate import control_token_from
     from sdl.config import build_campaign, load_config
-    from sdl.config._check import check_store_path, summary
+    from sdl.config._check import check_store_path, summary, what_runs
     from sdl.control import control_token
 
     config = load_config(args.campaign, budget=args.budget, seed=args.seed, store=args.store)
@@ -59,7 +59,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(
         f"sdl: campaign {config.name!r}: {config.budget} experiments, planner "
-        f"{config.planner.name!r}, protocol {config.protocol.name!r}, store {store}",
+        f"{config.planner.name!r}, {what_runs(config, campaign)}, store {store}",
         flush=True,
     )
     with control_token(token):  # the campaign's watcher accepts only requests signed with it
@@ -91,7 +91,39 @@ def _cmd_show(args: argparse.Namespace) -> int:
     ):
         print(df[cols].tail(args.rows).to_string())
     print(CampaignResult.from_store(store).summary())
+    if store.campaign.get("lab"):
+        print(_stations_table(store))
     return EXIT_OK
+
+
+def _stations_table(store: Any) -> str:
+    """A lab campaign's stations: what each does now, its steps, utilization, idle time by cause."""
+    import pandas as pd
+
+    from sdl.store import station_overview
+
+    df = station_overview(store)
+    wall = float(df["wall_s"].max()) if len(df) else 0.0
+
+    def seconds(v: float) -> str:
+        return f"{v:.2f} s" if wall < 100 else f"{v:.0f} s"
+
+    table = pd.DataFrame(
+        {
+            "now": df["now"],
+            "done": df["steps_done"],
+            "failed": df["steps_failed"],
+            "utilization": [("" if v != v else f"{100 * v:.0f}%") for v in df["utilization"]],
+            "out of service": df["idle_out_of_service"].map(seconds),
+            "waiting lease": df["idle_waiting_lease"].map(seconds),
+            "waiting planner": df["idle_waiting_planner"].map(seconds),
+            "no work": df["idle_no_work"].map(seconds),
+        },
+        index=df.index,
+    )
+    lab = store.campaign["lab"].get("name", "lab")
+    head = f"stations of lab {lab!r} (over {seconds(wall)} of wall time; idle time by cause):"
+    return f"{head}\n{table.to_string()}"
 
 
 def _live_campaign_state(store: str) -> str | None:

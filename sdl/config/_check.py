@@ -28,6 +28,7 @@ __all__ = [
     "data_keys",
     "no_campaign_yet",
     "summary",
+    "what_runs",
 ]
 
 #: how many of the devices' data keys a message lists
@@ -276,9 +277,24 @@ def summary(config: CampaignConfig, campaign: Any, store: Path | None = None) ->
         f"{len(config.measurements)} measurement(s)",
         f"{n_dev} device(s)" + (f" giving {len(keys)} data keys" if keys is not None else ""),
         f"planner {config.planner.name!r}",
-        f"protocol {config.protocol.name!r}",
+        what_runs(config, campaign),
         f"budget {config.budget}",
     ]
     if store is not None:
         parts.append(f"store {store}")
     return ", ".join(parts)
+
+
+def what_runs(config: CampaignConfig, campaign: Any = None) -> str:
+    """What runs each experiment, in words: ``protocol 'mix_color'`` or a lab's workflow."""
+    if config.lab is None:
+        return f"protocol {config.protocol.name!r}" if config.protocol else "no protocol"
+    lab = getattr(campaign, "lab", None)
+    stations = len(lab.stations) if lab is not None else len(config.lab.station_names)
+    text = f"lab {config.lab.name!r} ({stations} station(s))"
+    if config.protocol is not None:
+        return f"{text}, protocol {config.protocol.name!r}"
+    workflow = getattr(campaign, "workflow", None)
+    steps = [s.name for s in workflow.steps] if workflow is not None else []
+    steps = steps or [s.name for s in config.workflow or ()]
+    return f"{text}, workflow {' -> '.join(steps)}"

@@ -25,13 +25,25 @@ _HINTS = {
 }
 
 
+#: tags of tagged unions (parameter types, lab kinds) and validator steps: not fields
+_TAGS = (
+    "real",
+    "integer",
+    "categorical",
+    "film_lab",
+    "station_lab",
+    "function-after",
+    "function-before",
+)
+
+
 def field_path(loc: Sequence[Any]) -> str:
     """``("parameters", 0, "high")`` -> ``"parameters[0].high"`` (tags of unions dropped)."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("real", "integer", "categorical", "function-after", "function-before"):
+        elif part in _TAGS:
             continue
         else:
             out += f".{part}" if out else str(part)

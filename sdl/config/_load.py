@@ -30,14 +30,18 @@ def load_config(source: str | os.PathLike | Mapping[str, Any], **overrides: Any)
 
     Raises:
         ConfigError: the file is missing, not UTF-8, empty or not YAML, gives a key twice
-            (both lines named), leaves ``store:`` empty, or a field is invalid; the message
-            names every bad field and how to fix it.
+            (both lines named), leaves ``store:`` empty, names a ``lab:`` file that does not
+            exist, or a field is invalid; the message names every bad field and how to fix it.
+
+    A ``lab:`` given as a path is read from that file (relative to the campaign file's
+    folder; to the working folder for a mapping) and kept inline in the returned config,
+    so the store records the lab itself.
     """
     if isinstance(source, Mapping):
-        data, where = dict(source), "campaign config"
+        data, where, base = dict(source), "campaign config", Path.cwd()
     else:
         path = Path(source)
-        where = str(path)
+        where, base = str(path), path.parent
         data = read_campaign_file(path)
         if not isinstance(data, dict):
             raise ConfigError(f"{where}: expected a mapping of campaign fields at the top level")
@@ -48,6 +52,15 @@ def load_config(source: str | os.PathLike | Mapping[str, Any], **overrides: Any)
                 f"default (runs/<name>-<date>-<time>.zarr)"
             )
     data.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(data.get("lab"), str):  # a lab kept in its own file, shared by campaigns
+        from ._lab import read_lab_file
+
+        try:
+            lab_file = data["lab"]
+            data["lab"] = read_lab_file(lab_file, base)
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        where = f"{where} (lab: {lab_file})"
     try:
         return CampaignConfig.model_validate(data)
     except ValidationError as err:
@@ -88,7 +101,7 @@ def build_devices(config: CampaignConfig) -> tuple[dict[str, Any], dict[str, Any
     devices: dict[str, Any] = {}
     # EPICS devices connect together when the block ends: every missing PV in one error
     with connect_together():
-        for name, dc in config.devices.items():
+        for name, dc in (config.devices or {}).items():
             try:
                 entries[name] = make_device(dc.type, name, **_device_options(dc.options))
             except SdlError as err:
@@ -116,8 +129,12 @@ def build_campaign(config: CampaignConfig, *, allow_import: bool = False):
     from sdl._plugins import allow_import as allowing
     from sdl._plugins import check_config_imports
 
+    from ._lab import check_lab_imports
+
     with allowing(allow_import):
-        check_config_imports(config.model_dump(mode="json"))
+        data = config.model_dump(mode="json")
+        check_config_imports(data)
+        check_lab_imports(data)
         return _build_campaign(config)
 
 
@@ -151,7 +168,15 @@ def _build_campaign(config: CampaignConfig):
         )
     except SdlError as err:
         raise type(err)(f"planner: {err}") from None
-    _, devices = build_devices(config)
+    built = None
+    if config.lab is not None:
+        from ._lab import build_lab
+
+        built = build_lab(config)
+        devices, protocol_devices = built.devices, built.station_devices
+    else:
+        _, devices = build_devices(config)
+        protocol_devices = devices
     param_devices = {p.name: p.device for p in config.parameters if p.device}
     for pname, dname in param_devices.items():
         if dname not in devices:
@@ -159,35 +184,51 @@ def _build_campaign(config: CampaignConfig):
                 f"parameters.{pname}.device: no device named {dname!r}; devices: "
                 f"{', '.join(sorted(devices))}"
             )
-    try:
-        protocol = build_protocol(
-            config.protocol.name,
-            devices,
-            [p.name for p in parameters],
-            param_devices,
-            **config.protocol.options,
-        )
-    except SdlError as err:
-        raise type(err)(f"protocol: {err}") from None
+    protocol = None
+    if config.protocol is not None:
+        try:
+            protocol = build_protocol(
+                config.protocol.name,
+                protocol_devices,
+                [p.name for p in parameters],
+                param_devices,
+                **config.protocol.options,
+            )
+        except SdlError as err:
+            raise type(err)(f"protocol: {err}") from None
     check_campaign(config, devices=devices, protocol=protocol, planner=planner)
     check_warm_start(config)
-    return Campaign(
-        objectives=objectives,
-        protocol=protocol,
-        planner=planner,
-        devices=devices,
-        budget=config.budget,
-        batch_size=config.batch_size,
-        name=config.name,
-        metadata={"config": config.model_dump(mode="json")},
-        measurements=measurements,
-        approval=config.approval,
-        operator=config.operator,
-        safe_state="devices" if config.safe_state else None,
-        warm_start=config.warm_start,
-        # the loop's policy: the YAML's top-level keys of the same names
-        **{name: getattr(config, name) for name in LoopOptions.POLICY},
-    )
+    lab: dict[str, Any] = {}
+    if built is not None:
+        lab = {
+            "lab": built.lab,
+            "workflow": built.workflow,
+            "max_in_flight": config.max_in_flight,
+            "lookahead": config.lookahead,
+        }
+    try:
+        return Campaign(
+            objectives=objectives,
+            protocol=protocol,
+            planner=planner,
+            devices=devices,
+            budget=config.budget,
+            batch_size=config.batch_size,
+            name=config.name,
+            metadata={"config": config.model_dump(mode="json")},
+            measurements=measurements,
+            approval=config.approval,
+            operator=config.operator,
+            safe_state="devices" if config.safe_state else None,
+            warm_start=config.warm_start,
+            # the loop's policy: the YAML's top-level keys of the same names
+            **{name: getattr(config, name) for name in LoopOptions.POLICY},
+            **lab,
+        )
+    except ValueError as err:
+        if built is None:
+            raise
+        raise ConfigError(f"lab: {err}") from None  # what the validation could not foresee
 
 
 def load_campaign(

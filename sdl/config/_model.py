@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Annotated, Any, Literal
 
@@ -23,6 +24,13 @@ __all__ = [
     "CampaignConfig",
     "DeviceConfig",
     "FaultsConfig",
+    "FilmLabConfig",
+    "LabConfig",
+    "LabDeviceConfig",
+    "ResourceConfig",
+    "StationConfig",
+    "StationLabConfig",
+    "StepConfig",
     "ObjectiveConfig",
     "ParameterConfig",
     "PlannerConfig",
@@ -174,6 +182,165 @@ class DeviceConfig(_Strict):
     options: DeviceOptions = Field(default_factory=dict)  # type: ignore[arg-type]
 
 
+def _capacity(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(
+            f"must be a whole number >= 1 (how many samples it holds at once), got {v!r}; "
+            f"give 1 or more"
+        )
+    return v
+
+
+def _lab_name(v: str) -> str:
+    if not v or v.strip() != v or any(c in v for c in "*?[],"):
+        raise ValueError(
+            f"{v!r} is not a usable name: give a non-empty name without spaces at its ends "
+            f"or the characters * ? [ ] , (they select stations in a workflow)"
+        )
+    return v
+
+
+class LabDeviceConfig(DeviceConfig):
+    """A device of a station or resource: its role there (the key) and how to build it."""
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the device's own name (its data keys start with it); default: its role",
+    )
+
+
+class StationConfig(_Strict):
+    """``lab.stations[i]``: a place where step plans run (:class:`sdl.lab.Station`)."""
+
+    name: str
+    capacity: int = Field(default=1, description="samples (steps) it holds at once")
+    max_failures: int = Field(
+        default=3, description="instrument failures in a row that take it out of service"
+    )
+    devices: dict[str, LabDeviceConfig] = Field(
+        default_factory=dict, description="role -> device, given to its steps' plans"
+    )
+
+    _name = field_validator("name")(_lab_name)
+    _cap = field_validator("capacity", mode="before")(_capacity)
+
+    @field_validator("max_failures", mode="before")
+    @classmethod
+    def _failures(cls, v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"must be a whole number >= 1, got {v!r}")
+        return v
+
+
+class ResourceConfig(_Strict):
+    """``lab.resources[i]``: something steps lease besides their station (a robot arm)."""
+
+    name: str
+    capacity: int = Field(default=1, description="steps that may hold it at once")
+    devices: dict[str, LabDeviceConfig] = Field(default_factory=dict)
+
+    _name = field_validator("name")(_lab_name)
+    _cap = field_validator("capacity", mode="before")(_capacity)
+
+
+class StationLabConfig(_Strict):
+    """A lab described station by station (:class:`sdl.lab.Lab`)."""
+
+    kind: Literal["stations"] = "stations"
+    name: str = "lab"
+    stations: list[StationConfig] = Field(min_length=1)
+    resources: list[ResourceConfig] = Field(default_factory=list)
+
+    @property
+    def station_names(self) -> list[str]:
+        return [s.name for s in self.stations]
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.station_names, *(r.name for r in self.resources)]
+
+
+#: The film lab's step names, with their default ``(mean, sd)`` durations (sdl.lab.FILM_DURATIONS)
+FILM_STEPS = ("synthesize", "transfer", "anneal", "characterize")
+
+
+class FilmLabConfig(_Strict):
+    """``lab: {kind: film}``: the shipped simulated film lab (:func:`sdl.lab.film_lab`)."""
+
+    kind: Literal["film"]
+    synth_stations: PositiveInt = Field(default=3, description="number of spin coaters")
+    time_scale: float = Field(
+        default=0.0, ge=0, description="real seconds per simulated second (0: no waiting)"
+    )
+    noise: float = Field(default=0.01, ge=0, description="sd of the spectrometer's noise")
+    durations: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="step -> [mean, sd] simulated seconds"
+    )
+    faults: dict[str, FaultsConfig] = Field(
+        default_factory=dict, description="station -> fault chances of its devices"
+    )
+    seed: int | None = Field(default=None, description="seed of durations, faults, noise")
+
+    @property
+    def name(self) -> str:
+        return "film"
+
+    @property
+    def station_names(self) -> list[str]:
+        synth = [f"synth-{i + 1}" for i in range(self.synth_stations)]
+        return [*synth, "furnace", "robot", "characterizer"]
+
+    @property
+    def names(self) -> list[str]:
+        return self.station_names
+
+    @field_validator("durations")
+    @classmethod
+    def _known_steps(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        unknown = sorted(set(v) - set(FILM_STEPS))
+        if unknown:
+            raise ValueError(
+                f"no step {unknown} in the film lab; its steps: {', '.join(FILM_STEPS)}"
+            )
+        for step, (mean, sd) in v.items():
+            if mean < 0 or sd < 0:
+                raise ValueError(f"{step}: mean and sd must be >= 0 seconds, got [{mean}, {sd}]")
+        return v
+
+
+def _lab_kind(v: Any) -> str:
+    kind = v.get("kind", "stations") if isinstance(v, dict) else getattr(v, "kind", "stations")
+    return {"film": "film_lab", "stations": "station_lab"}.get(kind, str(kind))
+
+
+LabConfig = Annotated[
+    Annotated[FilmLabConfig, Tag("film_lab")] | Annotated[StationLabConfig, Tag("station_lab")],
+    Discriminator(
+        _lab_kind,
+        custom_error_type="lab_kind",
+        custom_error_message=(
+            "kind must be 'film' (the simulated film lab), or be left out for a lab of "
+            "stations (name, stations, resources)"
+        ),
+    ),
+]
+
+
+class StepConfig(_Strict):
+    """``workflow[i]``: one step of an experiment (:class:`sdl.lab.Step`)."""
+
+    name: str
+    station: str | list[str] = Field(description="a station name, a glob ('synth-*') or a list")
+    uses: list[str | list[str]] = Field(
+        default_factory=list, description="resources (or stations) it holds while it runs"
+    )
+    plan: str = Field(min_length=1, description="registered step plan or 'module:attribute'")
+    options: dict[str, Any] = Field(default_factory=dict, description="the plan's keywords")
+
+    _name = field_validator("name")(_lab_name)
+
+
 class PlannerConfig(_Strict):
     name: str = "botorch"
     options: dict[str, Any] = Field(default_factory=dict)
@@ -208,13 +375,29 @@ class CampaignConfig(_Strict):
     seed: int = 0
     store: str | None = Field(default=None, description="path of the Zarr store")
     store_options: StoreOptionsConfig = Field(default_factory=StoreOptionsConfig)
-    devices: dict[str, DeviceConfig] = Field(min_length=1)
+    devices: dict[str, DeviceConfig] | None = Field(
+        default=None, description="the devices (without a lab; a lab's are its stations')"
+    )
     parameters: list[ParameterConfig] = Field(min_length=1)
     objectives: list[ObjectiveConfig] = Field(min_length=1)
     measurements: list[ObjectiveConfig] = Field(
         default_factory=list, description="other quantities to record (e.g. constrained ones)"
     )
-    protocol: ProtocolConfig
+    protocol: ProtocolConfig | None = Field(
+        default=None, description="the experiment (required without a workflow)"
+    )
+    lab: LabConfig | None = Field(
+        default=None, description="the lab: {kind: film, ...} or {name, stations, resources}"
+    )
+    workflow: list[StepConfig] | None = Field(
+        default=None, description="the steps of one experiment on the lab's stations"
+    )
+    max_in_flight: PositiveInt | None = Field(
+        default=None, description="lab: experiments in flight at once (default: capacity)"
+    )
+    lookahead: int = Field(
+        default=1, ge=0, description="lab: experiments asked for ahead of a free station"
+    )
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     plan_ahead: bool = Field(default=False, description="propose the next point while measuring")
     retries: int = Field(default=0, ge=0, description="re-measure a failed point this many times")
@@ -249,6 +432,150 @@ class CampaignConfig(_Strict):
             raise ValueError("is empty; give the store's path, or remove the line for the default")
         return v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _film_defaults(cls, data: Any) -> Any:
+        """The film lab brings its parameters and objective unless the file gives them."""
+        lab = data.get("lab") if isinstance(data, dict) else None
+        if not (isinstance(lab, dict) and lab.get("kind") == "film"):
+            return data
+        parameters, objectives = film_defaults()
+        data = dict(data)
+        data.setdefault("parameters", parameters)
+        data.setdefault("objectives", objectives)
+        return data
+
+    @model_validator(mode="after")
+    def _lab_rules(self) -> CampaignConfig:
+        if self.lab is None:
+            return self._no_lab_rules()
+        if self.devices is not None:
+            raise ValueError(
+                "devices: with a lab the devices belong to its stations and resources "
+                "(lab.stations[i].devices); move them there and remove devices:"
+            )
+        if isinstance(self.lab, FilmLabConfig):
+            self._film_rules()
+        else:
+            self._station_rules(self.lab)
+        if self.workflow is not None:
+            self._workflow_rules(self.lab, self.workflow)
+        return self
+
+    def _no_lab_rules(self) -> CampaignConfig:
+        if self.workflow is not None:
+            raise ValueError(
+                "workflow: a workflow runs on a lab's stations, and there is no lab: add a "
+                "lab: section (or remove workflow: and give a protocol:)"
+            )
+        for name, default in (("max_in_flight", None), ("lookahead", 1)):
+            if getattr(self, name) != default:
+                raise ValueError(
+                    f"{name}: applies to a lab campaign only; add a lab: section or remove it"
+                )
+        if self.protocol is None:
+            raise ValueError(
+                "protocol: missing: this field is required; add it (or a lab: and its workflow:)"
+            )
+        if self.devices is None:
+            raise ValueError("devices: missing: this field is required; add it (or a lab:)")
+        if not self.devices:
+            raise ValueError("devices: is empty; list the campaign's devices (or give a lab:)")
+        return self
+
+    def _film_rules(self) -> None:
+        assert isinstance(self.lab, FilmLabConfig)
+        names = self.lab.station_names
+        for station in self.lab.faults:
+            if station not in names:
+                raise ValueError(
+                    f"lab.faults.{station}: no station {station!r} in the film lab "
+                    f"(synth_stations: {self.lab.synth_stations}); its stations: "
+                    f"{', '.join(names)}"
+                )
+        if self.protocol is not None:
+            raise ValueError(
+                "protocol: the film lab runs its own workflow (synthesize, transfer, anneal, "
+                "unload, characterize); remove protocol:, or give a workflow: of its stations"
+            )
+        film, _ = film_defaults()
+        expected = [p["name"] for p in film]
+        given = [p.name for p in self.parameters]
+        if sorted(given) != sorted(expected):
+            raise ValueError(
+                f"parameters: the film lab's step plans read the parameters "
+                f"{', '.join(expected)}; got {', '.join(given)}. Remove parameters: for the "
+                f"film lab's own, or give exactly these (with ranges of your choice)"
+            )
+
+    def _station_rules(self, lab: StationLabConfig) -> None:
+        seen: dict[str, str] = {}
+        items = [("stations", i, s) for i, s in enumerate(lab.stations)]
+        items += [("resources", i, r) for i, r in enumerate(lab.resources)]
+        for section, i, item in items:
+            where = f"lab.{section}[{i}]"
+            if item.name in seen:
+                raise ValueError(
+                    f"{where}.name: {item.name!r} is already the name of {seen[item.name]}; "
+                    f"give each station and resource a unique name"
+                )
+            seen[item.name] = where
+        owners: dict[str, str] = {}
+        for section, i, item in items:
+            for role, dev in item.devices.items():
+                where = f"lab.{section}[{i}].devices.{role}"
+                name = dev.name or role
+                if name in owners:
+                    raise ValueError(
+                        f"{where}: the device name {name!r} is taken by {owners[name]}; device "
+                        f"names are unique in a lab (they start its data keys): give one of "
+                        f"them a name: (e.g. name: {item.name.replace('-', '_')}_{role})"
+                    )
+                owners[name] = where
+        if self.workflow is None:
+            if self.protocol is None:
+                raise ValueError(
+                    "workflow: missing: a lab campaign needs a workflow: (its steps); a "
+                    "one-station lab may give a protocol: instead"
+                )
+            if len(lab.stations) != 1:
+                raise ValueError(
+                    f"protocol: runs as a one-step workflow on a one-station lab only, and lab "
+                    f"{lab.name!r} has {len(lab.stations)} stations; give a workflow: of steps "
+                    f"instead of protocol:"
+                )
+        elif self.protocol is not None:
+            raise ValueError(
+                "protocol: a lab campaign runs a workflow: or a protocol:, not both; remove "
+                "one (a protocol: runs as a one-step workflow on a one-station lab)"
+            )
+
+    @staticmethod
+    def _workflow_rules(lab: Any, workflow: list[StepConfig]) -> None:
+        if not workflow:
+            raise ValueError("workflow: is empty; give at least one step")
+        seen: dict[str, int] = {}
+        for i, step in enumerate(workflow):
+            if step.name in seen:
+                raise ValueError(
+                    f"workflow[{i}].name: {step.name!r} is already the name of "
+                    f"workflow[{seen[step.name]}]; give each step a unique name"
+                )
+            seen[step.name] = i
+            if not _select(step.station, lab.station_names):
+                raise ValueError(
+                    f"workflow[{i}].station: {_text(step.station)!r} matches no station of lab "
+                    f"{lab.name!r}; its stations: {', '.join(lab.station_names)}. Fix the name "
+                    f"or add the station to the lab"
+                )
+            for j, pattern in enumerate(step.uses):
+                if not _select(pattern, lab.names):
+                    raise ValueError(
+                        f"workflow[{i}].uses[{j}]: {_text(pattern)!r} matches no resource or "
+                        f"station of lab {lab.name!r}; it has: {', '.join(lab.names)}. Fix the "
+                        f"name or add it under lab.resources"
+                    )
+
     @model_validator(mode="after")
     def _unique_names(self) -> CampaignConfig:
         for what, names in (
@@ -282,3 +609,23 @@ def _outside(p: Any, value: Any) -> str | None:
     if not p.low <= value <= p.high:
         return f"is outside the parameter's range [{p.low}, {p.high}]; fix it inside the range"
     return None
+
+
+def _text(pattern: str | list[str]) -> str:
+    return pattern if isinstance(pattern, str) else ",".join(pattern)
+
+
+def _select(pattern: str | list[str], names: list[str]) -> list[str]:
+    """The names a workflow's station pattern selects (as :func:`sdl.lab._model.resolve`)."""
+    if isinstance(pattern, str):
+        return [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    return [n for n in names if n in pattern]
+
+
+def film_defaults() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The film lab's parameters and objectives, as a campaign file writes them."""
+    from sdl.lab import film_lab
+
+    _, _, space, objectives = film_lab(synth_stations=1)
+    parameters = [{"name": p.name, "type": "real", "low": p.low, "high": p.high} for p in space]
+    return parameters, [{"name": o.name, "goal": o.goal, "key": o.key} for o in objectives]

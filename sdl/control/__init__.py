@@ -10,7 +10,6 @@
   requests' signatures with (``$SDL_CONTROL_TOKEN`` or a file), and a requester signs with.
 """
 
-from ._stations import take_station_requests
 from ._approval import (
     ApprovalDecision,
     approve_in_terminal,
@@ -28,6 +27,7 @@ from ._auth import (
 )
 from ._channel import ACTIONS, STATES, Acknowledgement, ControlChannel, Request, operator_name
 from ._run import run_controlled
+from ._stations import take_station_requests
 from ._watcher import ControlWatcher
 
 __all__ = [

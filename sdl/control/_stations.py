@@ -20,7 +20,9 @@ def take_station_requests(watcher: Any, stations: Sequence[str]) -> list[tuple[s
         name, enable = req.args.get("name"), req.args.get("enable")
         if name not in stations:
             watcher.acknowledge(
-                req, f"no station {name!r} in this lab; its stations: {', '.join(stations)}", ok=False
+                req,
+                f"no station {name!r} in this lab; its stations: {', '.join(stations)}",
+                ok=False,
             )
             continue
         if not isinstance(enable, bool):

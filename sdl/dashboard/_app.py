@@ -32,6 +32,19 @@ STATUS_COLORS = {
     "not started": "#757575",
 }
 UPDATE_MS = 500
+#: The stations panel's columns (a lab campaign's): field -> title.
+STATION_COLUMNS = {
+    "station": "station",
+    "now": "now",
+    "in_service": "in service",
+    "steps": "steps",
+    "utilization": "utilization",
+    "idle_out_of_service": "out of service",
+    "idle_waiting_lease": "waiting lease",
+    "idle_waiting_planner": "waiting planner",
+    "idle_no_work": "no work",
+}
+STATION_WIDTHS = {"station": 120, "now": 260, "in_service": 120, "steps": 140, "utilization": 80}
 
 
 def _num(values: Any, spec: dict[str, Any]) -> np.ndarray:
@@ -246,6 +259,7 @@ class DashboardSession:
             ],
         )
         self.proposals_note = Div(text="", name="proposals_note")
+        stations_panel = self._build_stations()
 
         # control
         self.control_msg = Div(text="", name="control_message", css_classes=["sdl-control-message"])
@@ -320,11 +334,33 @@ class DashboardSession:
                 self.error,
                 row(*figs),
                 row(approval, column(control, Div(text="<b>Failures</b>"), failures_view)),
+                *stations_panel,
                 Div(text="<b>Experiments</b>"),
                 self.table_view,
                 name="sdl_dashboard",
             )
         )
+
+    def _build_stations(self) -> list[Any]:
+        """A lab campaign's stations panel (what each does now, utilization, service);
+        nothing for a one-instrument campaign."""
+        from bokeh.models import ColumnDataSource, DataTable, Div, TableColumn
+
+        self.stations = ColumnDataSource({c: [] for c in STATION_COLUMNS}, name="stations")
+        if not self.campaign.get("lab"):
+            return []
+        view = DataTable(
+            source=self.stations,
+            name="stations_table",
+            height=40 + 26 * len(self.campaign["lab"].get("stations", [])),
+            width=1280,
+            index_position=None,
+            columns=[
+                TableColumn(field=c, title=title, width=STATION_WIDTHS.get(c, 110))
+                for c, title in STATION_COLUMNS.items()
+            ],
+        )
+        return [Div(text="<b>Stations</b> (idle time by cause, seconds)"), view]
 
     # -- updates ------------------------------------------------------------------------
     def update(self) -> None:
@@ -446,6 +482,7 @@ class DashboardSession:
             "experiment_id": bad.index.to_numpy(),
             "cause": [f"{s}: {c}" for s, c in zip(bad["status"], bad["cause"])],
         }
+        self._apply_stations(snap)
         # proposals: refreshed only when they change, so an operator's edits are not overwritten
         awaiting = snap.status == "waiting-approval"
         key = (awaiting, repr(snap.proposals))
@@ -468,6 +505,25 @@ class DashboardSession:
                 if awaiting
                 else ""
             )
+
+    def _apply_stations(self, snap: Snapshot) -> None:
+        rows = snap.station_rows()
+
+        def seconds(v: Any) -> str:
+            return "" if v is None else f"{float(v):.1f}"
+
+        data: dict[str, list[Any]] = {c: [] for c in STATION_COLUMNS}
+        for r in rows:
+            data["station"].append(r["station"])
+            data["now"].append(r["now"])
+            data["in_service"].append("yes" if r["in_service"] else "OUT OF SERVICE")
+            data["steps"].append(f"{r['steps_done']} done, {r['steps_failed']} failed")
+            u = r["utilization"]
+            data["utilization"].append("" if u is None else f"{100 * u:.0f}%")
+            for c in STATION_COLUMNS:
+                if c.startswith("idle_"):
+                    data[c].append(seconds(r[c]))
+        self.stations.data = data
 
     # -- control ------------------------------------------------------------------------
     def _say(self, text: str, ok: bool = True) -> None:

@@ -86,8 +86,14 @@ class LabOptions:
             or not isinstance(self.max_in_flight, int)
             or self.max_in_flight < 1
         ):
-            raise ValueError(f"max_in_flight must be an integer >= 1 or None, got {self.max_in_flight!r}")
-        if isinstance(self.lookahead, bool) or not isinstance(self.lookahead, int) or self.lookahead < 0:
+            raise ValueError(
+                f"max_in_flight must be an integer >= 1 or None, got {self.max_in_flight!r}"
+            )
+        if (
+            isinstance(self.lookahead, bool)
+            or not isinstance(self.lookahead, int)
+            or self.lookahead < 0
+        ):
             raise ValueError(f"lookahead must be an integer >= 0, got {self.lookahead!r}")
 
 
@@ -357,7 +363,10 @@ class _LabLoop(_Loop):
             try:
                 values = extract_objectives(self.objectives + self.measurements, job.readings)
             except Exception as err:  # NaN or missing data: the sample's verdict
-                error, cause = err, f"after step {self.workflow.steps[-1].name!r}: {_describe_failure(err)}"
+                error, cause = (
+                    err,
+                    f"after step {self.workflow.steps[-1].name!r}: {_describe_failure(err)}",
+                )
                 kind = classify_failure(err)
             else:
                 final = job.exp.advance(Status.DONE, run_uid=run_uid, objectives=values)
@@ -415,7 +424,7 @@ class _LabLoop(_Loop):
     def _cancel_all(self, cause: str):
         """Plan: cancel every running step, wait for them, record their experiments
         (and the planned ones) as interrupted."""
-        for job, grant in self.running.values():
+        for _, grant in self.running.values():
             self.backend.cancel(grant.station, grant.lane, cause)
         futures = list(self.running)
         if futures:
@@ -440,7 +449,9 @@ class _LabLoop(_Loop):
             )  # fmt: skip
         for job in sorted(self.jobs.values(), key=lambda j: j.exp.id):
             run_uid = job.run_uids[-1] if job.run_uids else ""
-            yield from self.record(job.exp.advance(Status.INTERRUPTED, run_uid=run_uid, cause=cause))
+            yield from self.record(
+                job.exp.advance(Status.INTERRUPTED, run_uid=run_uid, cause=cause)
+            )
         self.jobs.clear()
         self.waiting.clear()
 
@@ -475,7 +486,7 @@ class _LabLoop(_Loop):
                     continue
                 yield from self._wait()
         except GeneratorExit:  # RE.halt(): no clean-up, and no messages
-            for job, grant in self.running.values():
+            for _job, grant in self.running.values():
                 self.backend.cancel(grant.station, grant.lane, "campaign halted")
             raise
         except _CONTROL_FLOW as err:
@@ -539,4 +550,3 @@ def lab_loop(
         plan = _with_safe_state(plan, options.safe_state)
     yield from bpp.rewindable_wrapper(plan, False)
     return [*loop.experiments.values()]
-

@@ -57,10 +57,16 @@ def film_lab(
     """
     d = {**FILM_DURATIONS, **dict(durations or {})}
     faults = dict(faults or {})
-    names = [f"synth-{i + 1}" for i in range(synth_stations)] + ["furnace", "robot", "characterizer"]
+    names = [f"synth-{i + 1}" for i in range(synth_stations)] + [
+        "furnace",
+        "robot",
+        "characterizer",
+    ]
     unknown = sorted(set(faults) - set(names))
     if unknown:
-        raise ValueError(f"faults: no station {unknown} in the film lab; stations: {', '.join(names)}")
+        raise ValueError(
+            f"faults: no station {unknown} in the film lab; stations: {', '.join(names)}"
+        )
     if synth_stations < 1:
         raise ValueError(f"synth_stations must be >= 1, got {synth_stations}")
 
@@ -75,7 +81,10 @@ def film_lab(
         )
 
     stations = [
-        Station(f"synth-{i + 1}", {"coater": process(f"synth-{i + 1}", "coater", "synthesize", egu="rpm")})
+        Station(
+            f"synth-{i + 1}",
+            {"coater": process(f"synth-{i + 1}", "coater", "synthesize", egu="rpm")},
+        )
         for i in range(synth_stations)
     ]
     stations.append(

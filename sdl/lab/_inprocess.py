@@ -114,7 +114,7 @@ class InProcessBackend:
             item.cancel(reason or "cancelled by the campaign")
 
     def close(self) -> None:
-        for (station, lane), item in self._lanes.items():
+        for (_station, _lane), item in self._lanes.items():
             item.cancel("campaign closed")
         for item in self._lanes.values():
             item.close()

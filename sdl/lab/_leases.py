@@ -78,7 +78,9 @@ class LeaseBook:
     def in_service(self, names: Iterable[str]) -> list[str]:
         return [n for n in names if n not in self.out_of_service]
 
-    def _pick(self, names: Sequence[str], taken: Counter[str], reserved: Counter[str]) -> str | None:
+    def _pick(
+        self, names: Sequence[str], taken: Counter[str], reserved: Counter[str]
+    ) -> str | None:
         best, best_free = None, 0
         for n in names:
             room = self.free(n) - taken[n] - reserved[n]
@@ -86,20 +88,34 @@ class LeaseBook:
                 best, best_free = n, room
         return best
 
-    def _choose(self, req: LeaseRequest, reserved: Counter[str]) -> tuple[str, tuple[str, ...]] | None:
-        taken: Counter[str] = Counter()
-        station = self._pick(req.stations, taken, reserved)
-        if station is None:
-            return None
-        taken[station] += 1
-        chosen = []
-        for options in req.uses:
-            name = self._pick(options, taken, reserved)
-            if name is None:
-                return None
+    def _search(
+        self, demands: Sequence[Sequence[str]], taken: Counter[str], reserved: Counter[str]
+    ) -> list[str] | None:
+        """One name per demand, each with room left (the emptiest first), or None."""
+        if not demands:
+            return []
+        options = [n for n in demands[0] if self.free(n) - taken[n] - reserved[n] > 0]
+        options.sort(key=lambda n: -(self.free(n) - taken[n] - reserved[n]))
+        for name in options:  # backtracking: a station of the pool may also be a resource
             taken[name] += 1
-            chosen.append(name)
-        return station, tuple(chosen)
+            rest = self._search(demands[1:], taken, reserved)
+            if rest is not None:
+                return [name, *rest]
+            taken[name] -= 1
+        return None
+
+    def _choose(
+        self, req: LeaseRequest, reserved: Counter[str]
+    ) -> tuple[str, tuple[str, ...]] | None:
+        found = self._search([req.stations, *req.uses], Counter(), reserved)
+        if found is None:
+            return None
+        return found[0], tuple(found[1:])
+
+    def feasible(self, req: LeaseRequest) -> bool:
+        """Whether ``req`` could be granted in an empty lab with every station in service."""
+        book = LeaseBook(self.capacity, self.stations)
+        return book._choose(req, Counter()) is not None
 
     def _reserve(self, req: LeaseRequest, reserved: Counter[str]) -> None:
         taken: Counter[str] = Counter()

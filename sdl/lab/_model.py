@@ -20,7 +20,12 @@ __all__ = ["Lab", "Resource", "Station", "Step", "StepContext", "Workflow"]
 
 
 def _check_name(kind: str, name: Any) -> None:
-    if not isinstance(name, str) or not name or any(c in name for c in "*?[],") or name.strip() != name:
+    if (
+        not isinstance(name, str)
+        or not name
+        or any(c in name for c in "*?[],")
+        or name.strip() != name
+    ):
         raise ValueError(
             f"{kind} name {name!r} must be a non-empty string without spaces at its ends "
             f"or the characters * ? [ ] , (they select stations in a workflow)"
@@ -56,7 +61,11 @@ class Station:
     def __post_init__(self) -> None:
         _check_name("station", self.name)
         _check_capacity("station", self.name, self.capacity)
-        if isinstance(self.max_failures, bool) or not isinstance(self.max_failures, int) or self.max_failures < 1:
+        if (
+            isinstance(self.max_failures, bool)
+            or not isinstance(self.max_failures, int)
+            or self.max_failures < 1
+        ):
             raise ValueError(
                 f"station {self.name!r}: max_failures must be an integer >= 1, got {self.max_failures!r}"
             )
@@ -257,7 +266,9 @@ class Lab:
                 out[getattr(device, "name", key)] = device
         return out
 
-    def check(self, workflow: Workflow) -> list[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]:
+    def check(
+        self, workflow: Workflow
+    ) -> list[tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]]:
         """Resolve every step's station pool and resources; per step ``(stations, uses)``.
 
         Raises:
@@ -285,6 +296,15 @@ class Lab:
                     )
                 uses.append(found)
             out.append((stations, tuple(uses)))
+            from ._leases import LeaseBook, LeaseRequest
+
+            book = LeaseBook({n: self.capacity(n) for n in self.names}, self.stations)
+            if not book.feasible(LeaseRequest((), stations, tuple(uses))):
+                raise ValueError(
+                    f"workflow.steps[{i}] ({step.name!r}): its station and the resources it "
+                    f"uses can never be held at once (a station used twice beyond its "
+                    f"capacity?); give it a station other than those it uses"
+                )
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import numpy as np
 from sdl.errors import StoreError
 
 from ._figures import convergence_figure, failures_figure, parameters_figure, pareto_figure
+from ._lab_figures import gantt_figure, utilization_figure
 from ._snapshot import Snapshot, read_snapshot
 
 __all__ = ["write_report"]
@@ -24,7 +25,7 @@ table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 th { background: #f0f0f0; }
 td.text { text-align: left; }
-tr.failed td { background: #fde8e8; } tr.best td { background: #e6f4e6; font-weight: bold; }
+tr.failed td, tr[data-out-of-service] td { background: #fde8e8; } tr.best td { background: #e6f4e6; font-weight: bold; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
 dt { font-weight: bold; }
@@ -48,8 +49,10 @@ def write_report(store_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
     """Write PNG figures and an ``index.html`` summary of a campaign into ``out_dir``.
 
     Figures: ``convergence.png``, ``parameters.png``, ``pareto.png`` (two or more
-    objectives), ``failures.png``. The HTML embeds them by relative path, so the folder can
-    be moved or attached to a lab notebook as a whole.
+    objectives), ``failures.png``; for a lab campaign also ``gantt.png`` (the steps on
+    each station lane over time) and ``utilization.png`` (each station's busy time and
+    idle time by cause), with a table of the stations. The HTML embeds them by relative
+    path, so the folder can be moved or attached to a lab notebook as a whole.
 
     Args:
         store_path: the campaign store (it may still be running: the report is of now).
@@ -72,6 +75,9 @@ def write_report(store_path: str | os.PathLike, out_dir: str | os.PathLike) -> P
     if len(snap.objectives) >= 2:
         images["Pareto front"] = _save(pareto_figure(snap), out / "pareto.png")
     images["Failures"] = _save(failures_figure(snap), out / "failures.png")
+    if snap.is_lab and len(snap.stations):
+        images["Stations: steps over time"] = _save(gantt_figure(snap), out / "gantt.png")
+        images["Stations: utilization"] = _save(utilization_figure(snap), out / "utilization.png")
     index = out / "index.html"
     index.write_text(_page(snap, images))
     return index
@@ -120,12 +126,54 @@ def _page(snap: Snapshot, images: dict[str, str]) -> str:
 {dl}
 </dl>
 {figs}
+{_stations(snap)}
 <h2>Experiments</h2>
 {_table(snap, best[0] if best else None)}
 <h2>Campaign description</h2>
 <pre>{esc(json.dumps({k: v for k, v in c.items() if k != "config"}, indent=2, default=str))}</pre>
 </body></html>
 """
+
+
+def _stations(snap: Snapshot) -> str:
+    """A lab campaign's stations as an HTML table ("" without a lab)."""
+    if not snap.is_lab or snap.stations.empty:
+        return ""
+    cols = {
+        "now": "now",
+        "in_service": "in service",
+        "steps_done": "steps done",
+        "steps_failed": "steps failed",
+        "utilization": "utilization",
+        "busy_s": "busy (s)",
+        "idle_out_of_service": "out of service (s)",
+        "idle_waiting_lease": "waiting lease (s)",
+        "idle_waiting_planner": "waiting planner (s)",
+        "idle_no_work": "no work (s)",
+    }
+    head = "<tr><th>station</th>" + "".join(f"<th>{html.escape(t)}</th>" for t in cols.values())
+    body = []
+    for name, row in snap.stations.iterrows():
+        cells = []
+        for c in cols:
+            v = row[c]
+            if c == "utilization":
+                text = "" if v != v else f"{100 * float(v):.0f}%"
+            elif c == "in_service":
+                text = "yes" if v else "no"
+            else:
+                text = _fmt(v)
+            cls = ' class="text"' if c == "now" else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        out = "" if row["in_service"] else " data-out-of-service"
+        body.append(f'<tr{out}><td class="text">{html.escape(str(name))}</td>{"".join(cells)}</tr>')
+    return (
+        '<h2>Stations</h2>\n<table class="stations">\n'
+        + head
+        + "</tr>\n"
+        + "\n".join(body)
+        + "\n</table>"
+    )
 
 
 def _describe_param(p: dict[str, Any]) -> str:

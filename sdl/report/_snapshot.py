@@ -45,6 +45,10 @@ class Snapshot:
             rows, or the batch awaiting approval).
         error: the read error, if the store could not be read.
         time: when this was read (seconds since the epoch).
+        stations: a lab campaign's stations (:func:`sdl.store.station_overview`: what
+            each does now, its utilization and idle time by cause); empty otherwise.
+        intervals: a lab campaign's steps that started
+            (``CampaignStore.step_intervals``); empty otherwise.
     """
 
     path: Path
@@ -58,6 +62,22 @@ class Snapshot:
     proposals: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     time: float = 0.0
+    stations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    intervals: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def is_lab(self) -> bool:
+        """Whether the campaign runs a lab (several stations, a workflow of steps)."""
+        return bool(self.campaign.get("lab"))
+
+    def station_rows(self) -> list[dict[str, Any]]:
+        """The stations as JSON-able rows (``station``, ``now``, ``in_service``,
+        ``steps_done``, ``steps_failed``, ``utilization``, ``busy_s``, ``wall_s``,
+        ``idle_s`` and the idle causes); empty without a lab."""
+        return [
+            {"station": str(name), **{k: _plain(v) for k, v in row.items()}}
+            for name, row in self.stations.iterrows()
+        ]
 
     @property
     def parameter_names(self) -> list[str]:
@@ -167,6 +187,9 @@ def read_snapshot(store_path: str | os.PathLike) -> Snapshot:
             }
             for eid, row in pending.iterrows()
         ]
+    stations, intervals, lab_error = _lab_views(store, now)
+    if lab_error:
+        detail = f"{detail}; {lab_error}" if detail else lab_error
     return Snapshot(
         path=path,
         status=status,
@@ -178,7 +201,22 @@ def read_snapshot(store_path: str | os.PathLike) -> Snapshot:
         control=control,
         proposals=proposals,
         time=now,
+        stations=stations,
+        intervals=intervals,
     )
+
+
+def _lab_views(store: Any, now: float) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """(stations, step intervals, read error) of a lab campaign; empty without a lab."""
+    if not store.campaign.get("lab"):
+        return pd.DataFrame(), pd.DataFrame(), ""
+    from sdl.store._lab_views import LabTimeline
+
+    try:
+        timeline = LabTimeline(store, now)
+        return timeline.overview(), timeline.intervals, ""
+    except Exception as err:  # the streams are being written: the next read has them
+        return pd.DataFrame(), pd.DataFrame(), f"stations unreadable: {type(err).__name__}: {err}"
 
 
 def _plain(v: Any) -> Any:

@@ -259,16 +259,64 @@ class CampaignStore:
         experiment whose point this one measures again, or -1), ``run_uid`` and the
         times ``t_planned``, ``t_started``, ``t_finished`` (seconds since the epoch).
 
+        A lab campaign's table (its campaign has a ``workflow``) also has, per workflow
+        step, ``<step>_station``, ``<step>_queued``, ``<step>_started`` and
+        ``<step>_finished``, from the last attempt of that step of that experiment.
+
         In format 2, the transitions a live writer has logged but not yet written to Zarr
         are applied too: the table is as current as the campaign.
         """
         if self.format_version < 2 or not (self.path / WAL).is_dir():
-            return self._stored_table()
-        frames: list[pd.DataFrame] = []
-        live = LiveView.read(
-            self.root, self.path, between=lambda: frames.append(self._stored_table()), runs=False
-        )
-        return self._apply_logged(frames[-1], live.transitions())
+            df = self._stored_table()
+        else:
+            frames: list[pd.DataFrame] = []
+            live = LiveView.read(
+                self.root,
+                self.path,
+                between=lambda: frames.append(self._stored_table()),
+                runs=False,
+            )
+            df = self._apply_logged(frames[-1], live.transitions())
+        return self._with_step_columns(df)
+
+    def _with_step_columns(self, df: pd.DataFrame) -> pd.DataFrame:
+        workflow = self.campaign.get("workflow")
+        if not workflow:
+            return df
+        from ._lab_views import step_attempts, step_table_columns
+
+        names = [w["name"] for w in workflow]
+        columns = step_table_columns(step_attempts(self), names, df.index)
+        return pd.concat([df, columns], axis=1)
+
+    def steps(self) -> pd.DataFrame:
+        """Every step transition of a lab campaign (the ``steps`` stream of each campaign
+        run), sorted by time; empty for a campaign without a lab.
+
+        Columns: ``time``, ``experiment_id``, ``step``, ``index``, ``status``
+        (``queued``, ``started``, ``done``, ``failed``, ``cancelled``; ``stalled`` with
+        experiment -1 for the lab as a whole), ``station``, ``lane``, ``resources`` and
+        ``run_uids`` (lists), ``cause``.
+        """
+        from ._lab_views import read_steps
+
+        return read_steps(self)
+
+    def station_log(self) -> pd.DataFrame:
+        """Changes of a lab's stations' service (the ``stations`` streams): ``time``,
+        ``station``, ``in_service`` (0 or 1), ``cause``, ``who``."""
+        from ._lab_views import read_station_log
+
+        return read_station_log(self)
+
+    def step_intervals(self) -> pd.DataFrame:
+        """One row per step that started: ``experiment_id``, ``step``, ``index``,
+        ``station``, ``lane``, ``resources``, ``queued``, ``started``, ``finished`` (NaN
+        while it runs) and ``status`` (``done``, ``failed``, ``cancelled`` or ``running``).
+        See :func:`sdl.store.utilization` for what the stations did with their time."""
+        from ._lab_views import step_intervals
+
+        return step_intervals(self)
 
     def _apply_logged(self, df: pd.DataFrame, logged: list) -> pd.DataFrame:
         if not logged:

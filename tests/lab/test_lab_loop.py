@@ -16,7 +16,6 @@ import bluesky.preprocessors as bpp
 import numpy as np
 import pytest
 from bluesky.utils import RunEngineInterrupted
-from ophyd.sim import SynAxis
 
 from sdl import Campaign, open_store
 from sdl._lifecycle import budget_spent
@@ -41,7 +40,14 @@ def _intervals(steps):
     for _, row in steps.iterrows():
         key = (int(row["experiment_id"]), int(row["index"]))
         if row["status"] == "started":
-            out[key] = [row["station"], int(row["lane"]), json.loads(row["resources"]), row["time"], None, None]
+            out[key] = [
+                row["station"],
+                int(row["lane"]),
+                json.loads(row["resources"]),
+                row["time"],
+                None,
+                None,
+            ]
         elif row["status"] in ("done", "failed", "cancelled") and key in out:
             out[key][4], out[key][5] = row["time"], row["status"]
     return out
@@ -50,7 +56,7 @@ def _intervals(steps):
 def _assert_capacities_respected(intervals, capacity):
     """No station or resource ever held by more steps than its capacity; no lane by two."""
     events = []
-    for station, lane, resources, t0, t1, _ in intervals.values():
+    for station, _lane, resources, t0, t1, _ in intervals.values():
         assert t1 is not None, "a step started and never ended"
         for name in (station, *resources):
             events += [(t0, 1, name), (t1, -1, name)]
@@ -63,12 +69,14 @@ def _assert_capacities_respected(intervals, capacity):
         by_lane.setdefault((station, lane), []).append((t0, t1))
     for spans in by_lane.values():
         spans.sort()
-        for (a0, a1), (b0, b1) in zip(spans, spans[1:]):
+        for (_a0, a1), (b0, _b1) in zip(spans, spans[1:]):
             assert b0 >= a1, "two steps on one lane at once"
 
 
 def _film_campaign(budget=10, time_scale=0.05, faults=None, planner="sobol", **kw):
-    lab, workflow, space, objectives = film_lab(synth_stations=3, time_scale=time_scale, seed=3, faults=faults)
+    lab, workflow, space, objectives = film_lab(
+        synth_stations=3, time_scale=time_scale, seed=3, faults=faults
+    )
     campaign = Campaign(
         parameters=space, objectives=objectives, lab=lab, workflow=workflow,
         planner=planner, budget=budget, seed=3, **kw,
@@ -91,10 +99,17 @@ def test_three_station_lab_runs_steps_in_parallel_and_records_them(tmp_path):
     names = ["synthesize", "transfer", "anneal", "unload", "characterize"]
     for exp in range(9):
         stations = [intervals[(exp, i)][0] for i in range(5)]
-        assert stations[0].startswith("synth-") and stations[1:] == ["robot", "furnace", "robot", "characterizer"]
+        assert stations[0].startswith("synth-") and stations[1:] == [
+            "robot",
+            "furnace",
+            "robot",
+            "characterizer",
+        ]
         ends = [intervals[(exp, i)][4] for i in range(5)]
         starts = [intervals[(exp, i)][3] for i in range(5)]
-        assert all(s2 >= e1 for e1, s2 in zip(ends, starts[1:])), "a step started before the one before it ended"
+        assert all(s2 >= e1 for e1, s2 in zip(ends, starts[1:])), (
+            "a step started before the one before it ended"
+        )
     _assert_capacities_respected(intervals, {n: lab.capacity(n) for n in lab.names})
     # every synthesis station was used, and syntheses overlapped in time
     synth = [v for (e, i), v in intervals.items() if i == 0]
@@ -113,7 +128,9 @@ def test_three_station_lab_runs_steps_in_parallel_and_records_them(tmp_path):
 
 
 def test_failing_station_is_taken_out_of_service_and_the_campaign_goes_on(tmp_path):
-    campaign, lab = _film_campaign(budget=10, time_scale=0.05, faults={"synth-2": {"exception": 1.0}})
+    campaign, lab = _film_campaign(
+        budget=10, time_scale=0.05, faults={"synth-2": {"exception": 1.0}}
+    )
     campaign.run(store=tmp_path / "lab.zarr")
     store = open_store(tmp_path / "lab.zarr")
     table = store.to_dataframe()
@@ -126,7 +143,7 @@ def test_failing_station_is_taken_out_of_service_and_the_campaign_goes_on(tmp_pa
     # fail on synth-2 again, and then counts), and the budget is met
     assert budget_spent(table) == 10
     chains = table["rerun_of"].where(table["rerun_of"] >= 0, table.index.to_series())
-    for root, chain in table.groupby(chains):
+    for _root, chain in table.groupby(chains):
         assert len(chain) <= 2 and chain["status"].iloc[-1] in ("done", "failed")
         assert (chain["status"] == "done").sum() <= 1
     stations = store.run(store.campaign_runs[0]).to_dataframe("stations")
@@ -135,7 +152,9 @@ def test_failing_station_is_taken_out_of_service_and_the_campaign_goes_on(tmp_pa
     assert "3 instrument failures in a row" in stations["cause"].iloc[0]
     out_at = stations["time"].iloc[0]
     steps = _steps(tmp_path / "lab.zarr")
-    late = steps[(steps["status"] == "started") & (steps["station"] == "synth-2") & (steps["time"] > out_at)]
+    late = steps[
+        (steps["status"] == "started") & (steps["station"] == "synth-2") & (steps["time"] > out_at)
+    ]
     assert late.empty
 
 
@@ -162,7 +181,10 @@ def test_two_robots_and_cross_station_workflows_never_deadlock(tmp_path):
         return SimMotor(name, limits=(-10, 10), settle_time=1.0, time_scale=ts)
 
     stations = [Station("a", {"m": motor("a_m")}), Station("b", {"m": motor("b_m")})]
-    robots = [Resource("robot-1", devices={"r1": motor("r1_m")}), Resource("robot-2", devices={"r2": motor("r2_m")})]
+    robots = [
+        Resource("robot-1", devices={"r1": motor("r1_m")}),
+        Resource("robot-2", devices={"r2": motor("r2_m")}),
+    ]
     lab = Lab(stations, robots, name="cross")
     workflow = Workflow(
         [
@@ -208,12 +230,12 @@ def test_stop_cancels_running_steps_and_records_them_interrupted(tmp_path, RE):
     table = store.to_dataframe()
     assert not table["status"].isin(["planned", "running"]).any()
     assert (table["status"] == "interrupted").sum() >= 1
-    assert all(c == "campaign stopped" for c in table.loc[table["status"] == "interrupted", "cause"])
+    assert all(
+        c == "campaign stopped" for c in table.loc[table["status"] == "interrupted", "cause"]
+    )
     steps = _steps(tmp_path / "lab.zarr")
     intervals = _intervals(steps)
     assert all(v[4] is not None for v in intervals.values()), "a step was left running"
-    for lane_RE in []:  # noqa: B007 - (the backend's engines are closed with the session)
-        pass
     runs = store.run_documents()
     assert all(stop is not None for _, stop in runs.values())
 
@@ -230,7 +252,13 @@ def test_one_station_lab_is_todays_campaign(tmp_path):
     def build():
         x = SimMotor("x", limits=(-2, 2))
         y = SimMotor("y", limits=(-2, 2))
-        det = SimDetector("det", physics=lambda p: (p["x"] - 0.3) ** 2 + (p["y"] + 0.5) ** 2, inputs=[x, y], noise=0.01, seed=4)
+        det = SimDetector(
+            "det",
+            physics=lambda p: (p["x"] - 0.3) ** 2 + (p["y"] + 0.5) ** 2,
+            inputs=[x, y],
+            noise=0.01,
+            seed=4,
+        )
         protocol = partial(set_settle_measure, movables={"x": x, "y": y}, detectors=[det])
         return protocol, [x, y, det]
 
@@ -247,7 +275,9 @@ def test_one_station_lab_is_todays_campaign(tmp_path):
     lab = open_store(tmp_path / "lab.zarr").to_dataframe()
     cols = ["x", "y", "det", "status", "batch"]
     assert len(plain) == len(lab) == 6
-    np.testing.assert_allclose(plain[["x", "y", "det"]].to_numpy(float), lab[["x", "y", "det"]].to_numpy(float), rtol=1e-9)
+    np.testing.assert_allclose(
+        plain[["x", "y", "det"]].to_numpy(float), lab[["x", "y", "det"]].to_numpy(float), rtol=1e-9
+    )
     assert list(plain[cols[3]]) == list(lab[cols[3]]) and list(plain["batch"]) == list(lab["batch"])
 
 
@@ -295,3 +325,24 @@ def test_sigkill_with_experiments_in_flight_then_resume_measures_each_point_once
     # no point measured twice
     points = done[["speed", "temperature", "fraction_a", "anneal"]].round(12)
     assert not points.duplicated().any()
+
+
+def test_pause_starts_no_step_running_steps_finish_and_resume_completes(tmp_path, RE):
+    campaign, lab = _film_campaign(budget=8, time_scale=0.2)
+    timer = threading.Timer(1.0, lambda: RE.request_pause(defer=False))
+    timer.start()
+    with pytest.raises(RunEngineInterrupted):
+        campaign.run(RE, store=tmp_path / "lab.zarr")
+    paused_at = time.time()
+    time.sleep(1.0)  # steps running at the pause go on in their stations meanwhile
+    resumed_at = time.time()
+    RE.resume()
+    table = open_store(tmp_path / "lab.zarr").to_dataframe()
+    assert list(table["status"]) == ["done"] * 8
+    steps = _steps(tmp_path / "lab.zarr")
+    started = steps[(steps["status"] == "started") & steps["time"].between(paused_at, resumed_at)]
+    assert started.empty, "a step started while the campaign was paused"
+    intervals = _intervals(steps)
+    # some step was running when the pause came, and its station finished it meanwhile
+    assert any(v[3] < paused_at for v in intervals.values())
+    _assert_capacities_respected(intervals, {n: lab.capacity(n) for n in lab.names})
