@@ -41,6 +41,8 @@ class ResumePlan:
         instrument_failures: id of the first experiment of a chain -> instrument failures
             recorded in that chain (so re-runs are not granted twice across a crash).
         rejected: points an operator rejected (passed to later asks as pending).
+        out_of_service: a lab's stations out of service when the store was last written
+            (they stay out until an operator puts them back).
     """
 
     completed: int
@@ -51,6 +53,7 @@ class ResumePlan:
     previous_runs: tuple[str, ...] = field(default_factory=tuple)
     instrument_failures: dict[int, int] = field(default_factory=dict)
     rejected: tuple[dict[str, Any], ...] = ()
+    out_of_service: tuple[str, ...] = ()
 
 
 def _orphan_runs(store: CampaignStore, campaign_uid: str) -> dict[int, str]:
@@ -176,6 +179,7 @@ def plan_resume(
                 )
             )
     return ResumePlan(
+        out_of_service=_out_of_service(store),
         completed=completed,
         next_id=next_id + len(reruns),
         next_batch=planner.n_asks,
@@ -188,6 +192,17 @@ def plan_resume(
             for _, row in df[df["status"] == Status.REJECTED.value].iterrows()
         ),
     )
+
+
+def _out_of_service(store: CampaignStore) -> tuple[str, ...]:
+    """A lab's stations whose last service record says out of service."""
+    if "workflow" not in store.campaign:
+        return ()
+    log = store.station_log()
+    if log.empty:
+        return ()
+    last = log.sort_values("time").groupby("station")["in_service"].last()
+    return tuple(sorted(str(name) for name, value in last.items() if int(value) == 0))
 
 
 def _measured_later(df, outcome, row, params) -> bool:

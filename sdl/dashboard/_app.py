@@ -360,7 +360,37 @@ class DashboardSession:
                 for c, title in STATION_COLUMNS.items()
             ],
         )
-        return [Div(text="<b>Stations</b> (idle time by cause, seconds)"), view]
+        from bokeh.layouts import row
+        from bokeh.models import Button, Select
+
+        names = [s["name"] for s in self.campaign["lab"].get("stations", [])]
+        self.station_select = Select(
+            title="station", value=names[0] if names else "", options=names, width=160,
+            name="station_select",
+        )  # fmt: skip
+        take_out = Button(
+            label="Take out of service", button_type="warning", width=170,
+            name="btn_station_disable", css_classes=["sdl-btn-station-disable"],
+        )  # fmt: skip
+        put_back = Button(
+            label="Put back in service", button_type="success", width=170,
+            name="btn_station_enable", css_classes=["sdl-btn-station-enable"],
+        )  # fmt: skip
+        take_out.on_click(lambda _e=None: self.on_station(False))
+        put_back.on_click(lambda _e=None: self.on_station(True))
+        if self.token is None:
+            take_out.disabled = put_back.disabled = True
+        return [
+            Div(text="<b>Stations</b> (idle time by cause, seconds)"),
+            view,
+            row(self.station_select, take_out, put_back),
+        ]
+
+    def on_station(self, enable: bool) -> None:
+        """Take the selected station out of service (no new steps start there) or put it
+        back, as ``sdl station disable|enable`` does."""
+        if self._authorized("station"):
+            self._send("station", name=self.station_select.value, enable=bool(enable))
 
     # -- updates ------------------------------------------------------------------------
     def update(self) -> None:

@@ -457,6 +457,10 @@ class _LabLoop(_Loop):
 
     # -- the campaign -----------------------------------------------------------------------------
     def plan(self):
+        for name in self.resume.out_of_service:
+            if name in self.lab.stations:
+                cause = "out of service when the campaign was last written; still out"
+                yield from self._set_service(name, False, cause, "sdl")
         for cut in self.resume.to_interrupt:
             yield from self.record(cut.advance(Status.INTERRUPTED))
         for exp in list(self.resume.reruns)[: max(self.budget - self.completed, 0)]:

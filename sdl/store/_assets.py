@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -99,14 +99,22 @@ class AssetTables:
 
     def flush(self) -> None:
         """Append what is buffered, resources before the datums that name them."""
+        self.take()()
+
+    def take(self) -> Callable[[], None]:
+        """Hand over what is buffered: returns the call that appends it."""
+        pending = self._pending
+        self._pending = {kind: [] for kind in L.ASSET_KINDS}
+        return lambda: self._append(pending)
+
+    def _append(self, pending: dict[str, list[tuple[int, str]]]) -> None:
         for kind in L.ASSET_KINDS:
-            docs = self._pending[kind]
+            docs = pending[kind]
             if docs:
                 runs = np.array([r for r, _ in docs], dtype="int64")
                 self._array(kind, L.RUN_ROW, "int64", -1).append(runs)
                 texts = np.array([d for _, d in docs], dtype=object)
                 self._array(kind, L.ASSET_DOC, "str", "").append(texts)
-                docs.clear()
 
     def lengths(self) -> dict[str, int]:
         """Committed rows of each kind's table written by this process (path -> rows)."""

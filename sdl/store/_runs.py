@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,21 +56,28 @@ class RunTable:
             staged[name] = value if isinstance(value, str) else json.dumps(jsonable(value))
 
     def commit(self) -> None:
-        if not self._staged:
+        self.take()()
+
+    def take(self) -> Callable[[], None]:
+        """Hand over the staged rows: returns the call that writes them."""
+        staged, self._staged = self._staged, {}
+        return lambda: self._write(staged)
+
+    def _write(self, staged: dict[int, dict[str, str]]) -> None:
+        if not staged:
             return
-        rows = sorted(self._staged)
+        rows = sorted(staged)
         short = [a for a in self.columns.values() if a.shape[0] < rows[-1] + 1]
         concurrently([a._async_array.resize((rows[-1] + 1,)) for a in short])
         for names in (L.RUN_COLUMNS[:-1], ("uid",)):  # uid last: the commit mark
             coroutines = []
             for name in names:
-                have = [r for r in rows if name in self._staged[r]]
+                have = [r for r in rows if name in staged[r]]
                 if have:
-                    values = np.array([self._staged[r][name] for r in have], dtype=object)
+                    values = np.array([staged[r][name] for r in have], dtype=object)
                     idx = np.asarray(have, dtype=np.int64)
                     coroutines.append(set_rows(self.columns[name]._async_array, idx, values))
             concurrently(coroutines)
-        self._staged.clear()
 
     def documents(self, row: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The start document and the descriptors stored in ``row``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -134,12 +134,33 @@ class StreamWriter:
 
     def flush(self) -> int:
         """Append everything buffered; return the number of rows written."""
-        n = len(self._time)
+        return self.take()()
+
+    def take(self) -> Callable[[], int]:
+        """Hand over what is buffered: returns the call that appends it (the rows it
+        writes); events added meanwhile wait for the next block."""
+        time_, seq, run = self._time, self._seq, self._run
+        rows = self._rows
+        self._time, self._seq = [], []
+        if self._run is not None:
+            self._run = []
+        self._rows = {k: [] for k in rows}
+        self.nbytes = 0
+        return lambda: self._append(time_, seq, run, rows)
+
+    def _append(
+        self,
+        time_: list[float],
+        seq: list[int],
+        run: list[int] | None,
+        rows_by_key: dict[str, list[Any]],
+    ) -> int:
+        n = len(time_)
         self.last_flush = time.monotonic()
         if n == 0:
             return 0
         appends = []
-        for key, rows in self._rows.items():
+        for key, rows in rows_by_key.items():
             desc = self.data_keys[key]
             dtype = _dtype_for(desc, rows[0])
             try:
@@ -158,21 +179,14 @@ class StreamWriter:
                 raise StoreError(
                     f"cannot store data key {key!r} of stream {self.group.path!r}: {err}"
                 ) from err
-            rows.clear()
-        seq = self._require(L.STREAM_SEQ, "int64", 0)
-        appends.append(seq._async_array.append(np.asarray(self._seq, dtype="int64")))
-        if self._run is not None:
+        seq_arr = self._require(L.STREAM_SEQ, "int64", 0)
+        appends.append(seq_arr._async_array.append(np.asarray(seq, dtype="int64")))
+        if run is not None:
             runs = self._require(L.RUN_ROW, "int64", -1)
-            appends.append(runs._async_array.append(np.asarray(self._run, dtype="int64")))
-            self._run.clear()
+            appends.append(runs._async_array.append(np.asarray(run, dtype="int64")))
         concurrently(appends)
         # last: the commit mark (NaN fill marks a row cut between resize and write)
-        self._require(L.STREAM_TIME, "float64", np.nan).append(
-            np.asarray(self._time, dtype="float64")
-        )
-        self._time.clear()
-        self._seq.clear()
-        self.nbytes = 0
+        self._require(L.STREAM_TIME, "float64", np.nan).append(np.asarray(time_, dtype="float64"))
         return n
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -158,21 +158,28 @@ class CampaignTable:
 
     def commit(self) -> None:
         """Write every staged row: all columns together, then ``status`` (the commit mark)."""
-        if not self._staged:
+        self.take()()
+
+    def take(self) -> Callable[[], None]:
+        """Hand over the staged rows: returns the call that writes them (as :meth:`commit`)."""
+        staged, self._staged = self._staged, {}
+        return lambda: self._write(staged)
+
+    def _write(self, staged: dict[int, dict[int, Any]]) -> None:
+        if not staged:
             return
-        rows = {r for per_array in self._staged.values() for r in per_array}
+        rows = {r for per_array in staged.values() for r in per_array}
         self._grow(max(rows) + 1)
         status = self.columns["status"]
         coroutines = []
         for arr in self._all():
-            per_array = self._staged.get(id(arr))
+            per_array = staged.get(id(arr))
             if not per_array or arr is status:
                 continue
             coroutines.append(_set_column(arr, per_array))
         concurrently(coroutines)
-        if id(status) in self._staged:
-            concurrently([_set_column(status, self._staged[id(status)])])
-        self._staged.clear()
+        if id(status) in staged:
+            concurrently([_set_column(status, staged[id(status)])])
 
 
 def _set_column(arr: zarr.Array, per_row: Mapping[int, Any]):

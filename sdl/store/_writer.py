@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,12 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
                     f"{self.path} has store format {store_version(self.root)}: continue it "
                     f"with ZarrWriter.open(path), which picks that format's writer"
                 )
-            self._lock = threading.RLock()
+            self._lock = threading.RLock()  # the documents' intake
+            # one block at a time; written outside the intake lock (taken first when both)
+            self._block_lock = threading.Lock()
+            self._block_due = False
+            self._block_error: BaseException | None = None
+            self._flusher: ThreadPoolExecutor | None = None
             self._timer: asyncio.TimerHandle | None = None
             self._wal_dir = self.path / WAL
             self._wal_dir.mkdir(exist_ok=True)
@@ -233,9 +239,19 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
     def __call__(self, name, doc, validate=False):
         with self._lock:
             self._log(name, doc)
+            if self._block_error is not None:
+                raise StoreError(
+                    f"{self.path}: writing a block of the store failed "
+                    f"({type(self._block_error).__name__}: {self._block_error}); the "
+                    f"documents since the last block are in its log, and are written into "
+                    f"Zarr when the store is opened again"
+                ) from self._block_error
             result = super().__call__(name, doc, validate)
             self._after(name, doc)
-            return result
+            due, self._block_due = self._block_due, False
+        if due:  # a block the document called for: written outside the intake lock
+            self.flush()
+        return result
 
     # -- the log -------------------------------------------------------------------------------
 
@@ -375,7 +391,7 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
         if self._replaying:
             return doc
         if len(stream.writer) >= self.flush_rows or stream.writer.nbytes >= self.flush_bytes:
-            self._flush_block()
+            self._block_due = True
         return doc
 
     def _asset(self, kind: str, run: _Run | None, doc: dict) -> dict:
@@ -385,7 +401,7 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
             )
         self._assets.add(kind, doc, run.row)
         if not self._replaying and len(self._assets) >= self.flush_rows:
-            self._flush_block()
+            self._block_due = True
         return doc
 
     def stop(self, doc):
@@ -402,10 +418,10 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
     def _after(self, name: str, doc: Mapping[str, Any]) -> None:
         self._pending += 1
         if name == "start" and doc.get("sdl_role") == "campaign":
-            self._flush_block()  # readers see the campaign run at once
+            self._block_due = True  # readers see the campaign run at once
         elif name == "stop":
             if self._bulk_bytes:
-                self._flush_block()  # array data are not in the log: none at risk after a stop
+                self._block_due = True  # array data are not in the log: none at risk after a stop
             elif self.sync_to_disk and not self._in_campaign():
                 self._wal.sync()  # the run's documents are on disk
         elif name == "event" and self.sync_to_disk:
@@ -422,30 +438,53 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
     # -- blocks --------------------------------------------------------------------------------
 
     def _flush_block(self) -> None:
+        """Take a block and write it now (the caller holds the intake lock, or is alone)."""
+        block = self._take_block()
+        if block is not None:
+            self._write_block(*block)
+
+    def _take_block(self):
+        """Under the intake lock: cut the log and hand over what the block writes."""
         closed = self._wal.rotate()
         if not closed and not self._pending and not self._bulk_bytes:
-            return
-        self._assets.flush()  # first: events may point at these
-        lengths = dict(self._mark["lengths"])
-        lengths.update(self._assets.lengths())
-        lengths[L.RUNS] = self._runs_table.n_rows
-        for table, writer in self._tables.items():
-            writer.flush()
-            lengths[f"{L.STREAMS}/{table}"] = writer.n_rows
-        self._runs_table.commit()  # before the table: its run uids name these runs
+            return None
+        writes = [self._assets.take()]  # first: events may point at these
+        tables = dict(self._tables)
+        writes += [writer.take() for writer in tables.values()]
+        writes.append(self._runs_table.take())  # before the table: its run uids name these runs
         if self._table is not None:
-            self._table.commit()
-        if self.sync_to_disk:
-            sync_filesystem(self.path)  # the block is on disk before the log is trimmed
-        self._mark = {"through": self._wal.next_n - 1, "lengths": lengths}
+            writes.append(self._table.take())
+        through = self._wal.next_n - 1
+        n_runs = self._runs_table.n_rows
         open_runs = {
             uid: {"row": run.row, "descriptors": [d["uid"] for d in run.descriptors]}
             for uid, run in self._runs.items()
         }
-        self._wal.mark_applied(self._mark["through"], lengths, open_runs, sync=self.sync_to_disk)
-        self._wal.trim(closed)
         self._pending = 0
         self._bulk_bytes = 0
+        return closed, writes, tables, through, n_runs, open_runs
+
+    def _write_block(self, closed, writes, tables, through, n_runs, open_runs) -> None:
+        """Write a block taken by :meth:`_take_block` into Zarr, then mark it and trim the
+        log. Documents go on arriving meanwhile (into the next block)."""
+        try:
+            for write in writes:
+                write()
+            lengths = dict(self._mark["lengths"])
+            lengths.update(self._assets.lengths())
+            lengths[L.RUNS] = n_runs
+            for table, writer in tables.items():
+                lengths[f"{L.STREAMS}/{table}"] = writer.n_rows
+            if self.sync_to_disk:
+                sync_filesystem(self.path)  # the block is on disk before the log is trimmed
+            self._mark = {"through": through, "lengths": lengths}
+            self._wal.mark_applied(through, lengths, open_runs, sync=self.sync_to_disk)
+            self._wal.trim(closed)
+        except BaseException as err:
+            # the block's documents are in the log, which is no longer trimmed: the next
+            # open of the store writes them (later blocks would put rows out of order)
+            self._block_error = err
+            raise
 
     def _arm_timer(self) -> None:
         try:
@@ -456,22 +495,45 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.flush()
+        # in the writer's own thread: the RunEngine's event loop goes on meanwhile
+        with self._lock:
+            if not self.lock.held:  # closed
+                return
+            if self._flusher is None:
+                self._flusher = ThreadPoolExecutor(1, thread_name_prefix="sdl-store-block")
+            self._flusher.submit(self._flush_in_background)
+
+    def _flush_in_background(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # reported to the RunEngine at the next document
+            logger.exception("%s: writing a block of the store failed", self.path)
 
     def flush(self) -> None:
-        """Write everything waiting into Zarr (one block) and trim the log."""
-        with self._lock:
-            if self.lock.held:
-                self._flush_block()
+        """Write everything waiting into Zarr (one block) and trim the log.
+
+        Documents may go on arriving (from any thread) while the block is written; they
+        wait in the log and in memory for the next block."""
+        with self._block_lock:
+            with self._lock:
+                if not self.lock.held or self._block_error is not None:
+                    return
+                block = self._take_block()
+            if block is not None:
+                self._write_block(*block)
 
     def close(self, *, release_lock: bool = True) -> None:
         """Write what is waiting and release the store's writer lock (idempotent).
 
         Another writer may now open the store.
         """
-        with self._lock:
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.shutdown(wait=True)
+        with self._block_lock, self._lock:
             if self.lock.held:
-                self._flush_block()
+                if self._block_error is None:
+                    self._flush_block()
                 self._wal.close()
             if release_lock:
                 self.lock.release()

@@ -151,7 +151,7 @@ def test_campaign_after_a_kill_in_the_log_only_window_resumes_exactly(RE, tmp_pa
     def spy(*args, **kwargs):
         w = real_open(*args, **kwargs)
         writers.append(w)
-        w._flush_block = lambda: None  # no block written, as if it died at once
+        w._flush_block = w.flush = lambda: None  # no block written, as if it died at once
         w.close = lambda **_: None  # the process "dies": no last block at the end
         return w
 

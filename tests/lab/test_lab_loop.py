@@ -346,3 +346,18 @@ def test_pause_starts_no_step_running_steps_finish_and_resume_completes(tmp_path
     # some step was running when the pause came, and its station finished it meanwhile
     assert any(v[3] < paused_at for v in intervals.values())
     _assert_capacities_respected(intervals, {n: lab.capacity(n) for n in lab.names})
+
+
+def test_a_station_out_of_service_stays_out_when_the_campaign_is_resumed(tmp_path):
+    faults = {"synth-2": {"exception": 1.0}}
+    campaign, _ = _film_campaign(budget=6, time_scale=0.02, faults=faults)
+    campaign.run(store=tmp_path / "lab.zarr")
+    again, _ = _film_campaign(budget=6, time_scale=0.02)  # synth-2 repaired, not put back
+    again.resume(store=tmp_path / "lab.zarr", budget=10)
+    store = open_store(tmp_path / "lab.zarr")
+    second = store.run(store.campaign_runs[1])
+    stations = second.to_dataframe("stations")
+    assert list(stations["station"]) == ["synth-2"] and list(stations["in_service"]) == [0]
+    steps = second.to_dataframe("steps")
+    assert not ((steps["status"] == "started") & (steps["station"] == "synth-2")).any()
+    assert (store.to_dataframe()["status"] == "done").sum() >= 7

@@ -290,3 +290,38 @@ def test_the_dashboard_gets_the_stations(broken_store):
     i = data["station"].index("synth-2")
     assert data["in_service"][i] == "OUT OF SERVICE" and data["now"][i] == "out of service"
     assert doc.get_model_by_name("stations_table") is not None
+
+
+def test_the_dashboard_takes_a_station_out_of_service_and_puts_it_back(broken_store):
+    """The buttons send the same signed ``station`` request as ``sdl station``; the
+    campaign's side is tested live in test_lab_config.py."""
+    from types import SimpleNamespace
+
+    from bokeh.document import Document
+
+    from sdl.control import ControlChannel
+    from sdl.dashboard._app import DashboardSession
+
+    snap = read_snapshot(broken_store.path)
+    poller = SimpleNamespace(store_path=snap.path, snapshot=snap, version=1)
+    readonly = DashboardSession(Document(), poller)
+    doc = Document()
+    session = DashboardSession(doc, poller, control_token="s3cret")
+    assert readonly.station_select.options == [s["name"] for s in snap.campaign["lab"]["stations"]]
+    assert doc.get_model_by_name("btn_station_disable").disabled is False
+    channel = ControlChannel(snap.path, token="s3cret")
+    before = {r.id for r in channel.pending()}
+    session.token_input.value = "wrong"
+    session.on_station(False)
+    assert {r.id for r in channel.pending()} == before  # refused: nothing sent
+    session.token_input.value = "s3cret"
+    session.station_select.value = "synth-3"
+    session.on_station(False)
+    session.on_station(True)
+    sent = [r for r in channel.pending() if r.id not in before]
+    assert [(r.action, r.args) for r in sent] == [
+        ("station", {"name": "synth-3", "enable": False}),
+        ("station", {"name": "synth-3", "enable": True}),
+    ]
+    for r in sent:
+        channel.withdraw(r.id)
