@@ -15,7 +15,7 @@ time (first step start to last step end, median), and utilization per station (b
 of its lanes / (capacity x the campaign's span from the first step start to the last end)).
 
 Part 2 (sample efficiency): the best figure of merit reached after the same number of
-experiments, asynchronous (4 synthesis stations, ``lookahead`` 1, every point in flight
+experiments (the true, noise-free value of the best film made: at most 1.0), asynchronous (4 synthesis stations, ``lookahead`` 1, every point in flight
 passed to the planner as pending) against sequential (1 station, ``lookahead`` 0: asked
 after every result is told), over ``--efficiency-seeds`` seeds; ratio of the medians.
 
@@ -85,6 +85,16 @@ def _intervals(store):
     out = started[["station", "lane", "time"]].rename(columns={"time": "start"})
     out["end"] = ended["time"].reindex(out.index)
     return out.reset_index()
+
+
+def _best_true(store) -> float:
+    """The true (noise-free) figure of merit of the best measured film: the measured
+    maximum would reward the luckiest noise."""
+    from sdl.devices import film_figure_of_merit
+
+    done = store.to_dataframe()
+    done = done[done["status"] == "done"]
+    return max(film_figure_of_merit(row) for _, row in done.iterrows())
 
 
 def measure(n_synth, time_scale, planner, budget, seed, directory, lookahead=1):
@@ -191,12 +201,13 @@ def main(argv=None) -> None:
                 directory,
                 1,
             )
-            seq.append(float(s.to_dataframe()["fom"].max()))
-            asy.append(float(a.to_dataframe()["fom"].max()))
+            seq.append(_best_true(s))
+            asy.append(_best_true(a))
             print(f"{seed:>4} {seq[-1]:>10.4f} {asy[-1]:>9.4f}")
         ms, ma = statistics.median(seq), statistics.median(asy)
         print(
-            f"{'med':>4} {ms:>10.4f} {ma:>9.4f}   async / sequential: {ma / ms:.3f} (regret {(1 - ma) / max(1 - ms, 1e-9):.2f}x)"
+            f"{'med':>4} {ms:>10.4f} {ma:>9.4f}   async / sequential: {ma / ms:.3f}; "
+            f"regret (1 - best) async / sequential: {(1 - ma) / max(1 - ms, 1e-9):.2f}"
         )
         print(f"# load average at end: {os.getloadavg()[0]:.2f}")
     if args.dir is None:

@@ -81,7 +81,9 @@ class BoTorchPlanner(Planner):
 
     Until ``n_initial`` experiments have succeeded the planner proposes the seeded Sobol
     design of :class:`~sdl.planners.SobolPlanner` (a feasible design when there are input
-    constraints). After that, each ask fits GPs (inputs in the unit cube, outcomes
+    constraints); points still pending count towards those ``n_initial`` once three (or
+    ``n_initial``, if fewer) have succeeded, so a lab running many experiments at once does
+    not spend most of its budget on the design while the first results are out. After that, each ask fits GPs (inputs in the unit cube, outcomes
     standardized) and maximizes an acquisition function over a batch of ``n`` points:
 
     * one objective: :class:`~botorch.models.SingleTaskGP` and
@@ -301,7 +303,8 @@ class BoTorchPlanner(Planner):
                 fixed=fixed,
             )
 
-        if ok.sum() < self.n_initial:
+        done = int(ok.sum())
+        if done < min(3, self.n_initial) or done + len(pending) < self.n_initial:
             return space.from_unit(design(n, np.empty((0, space.dim))))
 
         if self._auto_gpu is not None:
