@@ -83,7 +83,15 @@ class _Record:
         # created (bluesky.utils.Plan), and this runs several times per experiment deep
         # inside the campaign's wrappers (benchmarks/loop_overhead.py)
         yield Msg("create", name=self.stream)
-        yield Msg("read", self)
+        try:
+            yield Msg("read", self)
+        except GeneratorExit:
+            raise
+        except BaseException:
+            # a stop or an abort thrown in mid-bundle (the RunEngine was paused here):
+            # close the bundle, so the caller can still record what the stop cut
+            yield Msg("drop")
+            raise
         yield Msg("save")
 
 

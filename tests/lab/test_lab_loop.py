@@ -361,3 +361,19 @@ def test_a_station_out_of_service_stays_out_when_the_campaign_is_resumed(tmp_pat
     steps = second.to_dataframe("steps")
     assert not ((steps["status"] == "started") & (steps["station"] == "synth-2")).any()
     assert (store.to_dataframe()["status"] == "done").sum() >= 7
+
+
+def test_a_stop_thrown_into_a_record_mid_bundle_closes_the_bundle_first():
+    """Seen in the stop test under load: a pause landing between a record's ``create`` and
+    ``save``, then a stop; the coordinator's clean-up records more, which bluesky refuses
+    while a bundle is open. The record drops its bundle before the stop goes on."""
+    from bluesky.utils import RequestStop
+
+    from sdl.lab._records import StationLog
+
+    gen = StationLog().record("synth-1", False, "x")
+    assert next(gen).command == "create"
+    assert gen.send(None).command == "read"
+    assert gen.throw(RequestStop()).command == "drop"
+    with pytest.raises(RequestStop):
+        gen.send(None)
