@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from bluesky.utils import Msg
+from bluesky.utils import IllegalMessageSequence, Msg
 
 from sdl.planners import Categorical, Integer, Objective, Space
 
@@ -82,16 +82,19 @@ class _Record:
         # bare messages, not plan stubs: a stub formats the whole call stack when it is
         # created (bluesky.utils.Plan), and this runs several times per experiment deep
         # inside the campaign's wrappers (benchmarks/loop_overhead.py)
-        yield Msg("create", name=self.stream)
         try:
+            yield Msg("create", name=self.stream)
             yield Msg("read", self)
         except GeneratorExit:
             raise
-        except BaseException:
-            # a stop or an abort thrown in mid-bundle (the RunEngine was paused here):
-            # close the bundle, so the caller can still record what the stop cut
-            yield Msg("drop")
-            raise
+        except BaseException as err:
+            # a stop or an abort thrown in mid-bundle (the RunEngine paused at the create or
+            # the read): close the bundle, so the caller can still record what the stop cut
+            try:
+                yield Msg("drop")
+            except IllegalMessageSequence:  # the pause came before the create opened it
+                pass
+            raise err
         yield Msg("save")
 
 

@@ -188,6 +188,10 @@ def _read_log_v2_at(
         try:
             g = root[L.STREAMS][table]
             n = int(mark.get("lengths", {}).get(where, 0))
+            if L.STREAM_TIME not in g or n == 0:
+                # no block committed a row (time is the mark; a crash may cut the first
+                # block after its data arrays): every row is still in the log
+                continue
             times = g[L.STREAM_TIME][:n]
             n = len(times)
             mine = np.flatnonzero(g[L.RUN_ROW][:n] == row)

@@ -371,9 +371,18 @@ def test_a_stop_thrown_into_a_record_mid_bundle_closes_the_bundle_first():
 
     from sdl.lab._records import StationLog
 
+    from bluesky.utils import IllegalMessageSequence
+
     gen = StationLog().record("synth-1", False, "x")
     assert next(gen).command == "create"
     assert gen.send(None).command == "read"
     assert gen.throw(RequestStop()).command == "drop"
     with pytest.raises(RequestStop):
         gen.send(None)
+    # paused at the create: the bundle may be open (then dropped) or not (the drop is
+    # refused, and the stop goes on)
+    gen = StationLog().record("synth-1", False, "x")
+    assert next(gen).command == "create"
+    assert gen.throw(RequestStop()).command == "drop"
+    with pytest.raises(RequestStop):
+        gen.throw(IllegalMessageSequence("no bundle"))
