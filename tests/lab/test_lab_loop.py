@@ -367,11 +367,9 @@ def test_a_stop_thrown_into_a_record_mid_bundle_closes_the_bundle_first():
     """Seen in the stop test under load: a pause landing between a record's ``create`` and
     ``save``, then a stop; the coordinator's clean-up records more, which bluesky refuses
     while a bundle is open. The record drops its bundle before the stop goes on."""
-    from bluesky.utils import RequestStop
+    from bluesky.utils import IllegalMessageSequence, RequestStop
 
     from sdl.lab._records import StationLog
-
-    from bluesky.utils import IllegalMessageSequence
 
     gen = StationLog().record("synth-1", False, "x")
     assert next(gen).command == "create"
