@@ -69,6 +69,34 @@ def test_the_initial_design_is_the_sobol_sequence_until_enough_successes(plane):
     assert bo.ask(2) == sobol.ask(2)
 
 
+def test_pending_points_count_towards_the_design_once_three_succeeded(plane):
+    """A lab with many experiments in flight: once three succeeded, the model proposes
+    as soon as successes + pending reach n_initial; before three, the design goes on."""
+    rng = np.random.default_rng(0)
+
+    def told(n):
+        bo = BoTorchPlanner(plane, [Objective("loss")], seed=3, n_initial=6, **FAST)
+        sobol = SobolPlanner(plane, [Objective("loss")], seed=3)
+        points = bo.ask(n)
+        assert points == sobol.ask(n)
+        outcomes = [{"loss": _quadratic_loss(p, rng)[1]} for p in points]
+        bo.tell(points, outcomes)
+        sobol.tell(points, outcomes)
+        return bo, sobol
+
+    pending = [{"x": 0.11, "z": 0.52}, {"x": 0.83, "z": 0.27}, {"x": 0.45, "z": 0.91}]
+    # 3 successes + 3 pending = 6: the model
+    bo, sobol = told(3)
+    assert bo.ask(1, pending=pending) != sobol.ask(1, pending=pending)
+    # 2 successes + 4 pending: still the design (a model of two points is not trusted)
+    bo, sobol = told(2)
+    more = [*pending, {"x": 0.6, "z": 0.6}]
+    assert bo.ask(1, pending=more) == sobol.ask(1, pending=more)
+    # sequential (nothing pending): the design until n_initial successes, as before
+    bo, sobol = told(3)
+    assert bo.ask(1) == sobol.ask(1)
+
+
 def test_failed_points_are_never_proposed_again():
     space = Space([Integer("cycles", 0, 4)])
     objective = [Objective("yield_pct", "maximize")]
