@@ -23,7 +23,7 @@ from ._resume import ResumePlan
 from ._statuses import StatusGuard
 from ._worker import Worker
 
-__all__ = ["closed_loop", "LoopOptions", "CAMPAIGN_RUN_KEY"]
+__all__ = ["closed_loop", "campaign_plan", "campaign_start_md", "LoopOptions", "CAMPAIGN_RUN_KEY"]
 
 CAMPAIGN_RUN_KEY = "sdl-campaign"
 
@@ -454,12 +454,28 @@ def closed_loop(
     """
     options = replace(options or LoopOptions(), batch_size=batch_size)
     resume = resume or ResumePlan(completed=0, next_id=0, next_batch=0)
-    start_md = {"plan_name": "closed_loop", "sdl_role": "campaign", **dict(md or {})}
-    if resume.previous_runs:
-        start_md["sdl_resumed_from"] = list(resume.previous_runs)
+    start_md = campaign_start_md("closed_loop", md, resume)
     loop = _Loop(
         planner, protocol, tuple(objectives), tuple(measurements), budget, options, start_md, resume
     )
+    # watched: a status abandoned by an earlier experiment never reaches the loop
+    return (yield from campaign_plan(loop, watch_statuses=True))
+
+
+def campaign_start_md(
+    plan_name: str, md: Mapping[str, Any] | None, resume: ResumePlan
+) -> dict[str, Any]:
+    """The start document's metadata of a campaign run (of the loop or a lab's)."""
+    start_md = {"plan_name": plan_name, "sdl_role": "campaign", **dict(md or {})}
+    if resume.previous_runs:
+        start_md["sdl_resumed_from"] = list(resume.previous_runs)
+    return start_md
+
+
+def campaign_plan(loop: _Loop, *, watch_statuses: bool) -> Generator[Msg, Any, list[Experiment]]:
+    """``loop.plan()`` as the campaign run: its worker closed at the end, its run key, the
+    safe state on an error, not rewindable; with ``watch_statuses``, the status guard
+    outermost. Returns the experiments it touched."""
 
     def body():
         try:
@@ -467,12 +483,14 @@ def closed_loop(
         finally:
             loop.worker.close()
 
-    plan = bpp.run_wrapper(body(), md=start_md)
+    plan = bpp.run_wrapper(body(), md=loop.md)
     plan = bpp.set_run_key_wrapper(plan, CAMPAIGN_RUN_KEY)
-    if options.safe_state is not None:
-        plan = _with_safe_state(plan, options.safe_state)
-    # outermost: a status abandoned by an earlier experiment never reaches the loop
-    yield from loop.guard.watch(bpp.rewindable_wrapper(plan, False))
+    if loop.opt.safe_state is not None:
+        plan = _with_safe_state(plan, loop.opt.safe_state)
+    plan = bpp.rewindable_wrapper(plan, False)
+    if watch_statuses:
+        plan = loop.guard.watch(plan)
+    yield from plan
     return list(loop.experiments.values())
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 __all__ = [
     "add_allow_import_option",
@@ -57,19 +58,42 @@ def _cmd_control(args: argparse.Namespace) -> int:
             f"no campaign store at {args.store}: give the store the campaign writes to"
         )
     channel = ControlChannel(args.store, token=control_token_from(args))
-    rid = channel.request(args.action, args.who, expires_in=args.timeout)
+    return send_request(channel, args, args.action, args.action, "is the campaign running?")
+
+
+def send_request(
+    channel: Any,
+    args: argparse.Namespace,
+    action: str,
+    what: str,
+    hint: str,
+    *,
+    refusal_to_stderr: bool = False,
+    **request_args: Any,
+) -> int:
+    """Send a control request, wait ``args.timeout`` for its answer and print it; withdraw
+    it if none came. Returns the exit status (0 accepted, 1 refused or no answer).
+
+    Args:
+        what: how the messages name the request; hint: what to check when none answers.
+    """
+    rid = channel.request(action, args.who, expires_in=args.timeout, **request_args)
     ack = channel.wait(rid, timeout=args.timeout)
     if ack is None and channel.withdraw(rid):
         state = channel.state().get("state")
         last = f" (its last published state: {state})" if state else ""
         print(
-            f"sdl: {args.action}: no answer from the campaign at {args.store} within "
-            f"{args.timeout:g} s: is the campaign running?{last} The request was withdrawn.",
+            f"sdl: {what}: no answer from the campaign at {args.store} within "
+            f"{args.timeout:g} s: {hint}{last} The request was withdrawn.",
             file=sys.stderr,
         )
         return EXIT_FAILED
     ack = ack or channel.response(rid)
-    print(f"sdl: {args.action}: {ack.result}")
+    if ack is None:  # answered and withdrawn at once: read it once more
+        print(f"sdl: {what}: the answer could not be read", file=sys.stderr)
+        return EXIT_FAILED
+    out = sys.stderr if refusal_to_stderr and not ack.ok else sys.stdout
+    print(f"sdl: {what}: {ack.result}", file=out)
     return EXIT_OK if ack.ok else EXIT_FAILED
 
 

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 __all__ = ["add_commands"]
 
-EXIT_OK, EXIT_FAILED = 0, 1
-
 
 def _cmd_station(args: argparse.Namespace) -> int:
-    from sdl.cli._operate import control_token_from
+    from sdl.cli._operate import control_token_from, send_request
     from sdl.control import ControlChannel
     from sdl.errors import ConfigError, StoreError
 
@@ -22,29 +19,17 @@ def _cmd_station(args: argparse.Namespace) -> int:
         )
     if args.timeout <= 0:
         raise ConfigError(f"--timeout must be more than 0 seconds, got {args.timeout:g}")
-    enable = args.station_action == "enable"
     channel = ControlChannel(args.store, token=control_token_from(args))
-    rid = channel.request(
-        "station", args.who, expires_in=args.timeout, name=args.name, enable=enable
+    return send_request(
+        channel,
+        args,
+        "station",
+        f"station {args.station_action} {args.name}",
+        "is a lab campaign running there, with control on?",
+        refusal_to_stderr=True,
+        name=args.name,
+        enable=args.station_action == "enable",
     )
-    ack = channel.wait(rid, timeout=args.timeout)
-    what = f"station {args.station_action} {args.name}"
-    if ack is None and channel.withdraw(rid):
-        state = channel.state().get("state")
-        last = f" (its last published state: {state})" if state else ""
-        print(
-            f"sdl: {what}: no answer from the campaign at {args.store} within "
-            f"{args.timeout:g} s: is a lab campaign running there, with control on?{last} "
-            f"The request was withdrawn.",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
-    ack = ack or channel.response(rid)
-    if ack is None:  # answered and withdrawn at once: read it once more
-        print(f"sdl: {what}: the answer could not be read", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"sdl: {what}: {ack.result}", file=sys.stdout if ack.ok else sys.stderr)
-    return EXIT_OK if ack.ok else EXIT_FAILED
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

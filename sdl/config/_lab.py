@@ -111,20 +111,6 @@ class BuiltLab:
     station_devices: dict[str, Any]
 
 
-def _flat(entries: Mapping[str, Any]) -> dict[str, Any]:
-    """Devices by their own names: a container's (a station type) are listed one by one."""
-    out: dict[str, Any] = {}
-    for key, made in entries.items():
-        owned = getattr(made, "devices", None)
-        if isinstance(owned, Mapping):
-            out.update(owned)
-        else:
-            out[getattr(made, "name", key)] = made
-    for key, made in entries.items():
-        out.setdefault(getattr(made, "name", key), made)
-    return out
-
-
 def _make(where: str, role: str, dc: LabDeviceConfig) -> Any:
     from sdl.devices import make_device
 
@@ -141,6 +127,8 @@ def _make(where: str, role: str, dc: LabDeviceConfig) -> Any:
 def _station_lab(lab: StationLabConfig) -> tuple[Any, dict[str, Any]]:
     from sdl.devices import connect_together
     from sdl.lab import Lab, Resource, Station
+
+    from ._load import flat_devices
 
     made: dict[str, dict[str, Any]] = {}
     with connect_together():  # EPICS devices: every missing PV of the lab in one error
@@ -162,7 +150,7 @@ def _station_lab(lab: StationLabConfig) -> tuple[Any, dict[str, Any]]:
         raise ConfigError(f"lab: {err}") from None
     devices: dict[str, Any] = {}
     for entries in made.values():
-        devices.update(_flat(entries))
+        devices.update(flat_devices(entries, by_own_name=True))
     return built, devices
 
 
@@ -227,7 +215,9 @@ def build_lab(config: CampaignConfig) -> BuiltLab:
         lab, devices = _station_lab(config.lab)
         workflow = None
         only = next(iter(lab.stations.values()))
-        station_devices = _flat(only.devices)
+        from ._load import flat_devices
+
+        station_devices = flat_devices(only.devices, by_own_name=True)
     if config.workflow is not None:
         workflow = _workflow(config)
     if workflow is not None:

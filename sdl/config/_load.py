@@ -108,15 +108,24 @@ def build_devices(config: CampaignConfig) -> tuple[dict[str, Any], dict[str, Any
                 raise type(err)(f"devices.{name}: {err}") from None
             except (TypeError, ValueError) as err:
                 raise ConfigError(f"devices.{name}: {err}") from None
-    for name, made in entries.items():
+    devices.update(flat_devices(entries))
+    return entries, devices
+
+
+def flat_devices(entries: Mapping[str, Any], *, by_own_name: bool = False) -> dict[str, Any]:
+    """Devices by their own names: a container's (a station type) are listed one by one;
+    each entry is also reachable by the name it was configured under (``by_own_name``: by
+    its own name, as a lab's roles are not names)."""
+    out: dict[str, Any] = {}
+    for key, made in entries.items():
         owned = getattr(made, "devices", None)
         if isinstance(owned, Mapping):
-            devices.update(owned)
+            out.update(owned)
         else:
-            devices[getattr(made, "name", name)] = made
-    for name, made in entries.items():
-        devices.setdefault(name, made)
-    return entries, devices
+            out[getattr(made, "name", key)] = made
+    for key, made in entries.items():
+        out.setdefault(getattr(made, "name", key) if by_own_name else key, made)
+    return out
 
 
 def build_campaign(config: CampaignConfig, *, allow_import: bool = False):

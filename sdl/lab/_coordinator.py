@@ -30,19 +30,18 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import bluesky.preprocessors as bpp
 from bluesky.utils import Msg, RequestAbort, RequestStop
 
 from sdl._failures import FailureKind, classify_failure
 from sdl._lifecycle import Experiment, Status
 from sdl._loop import (
     _CONTROL_FLOW,
-    CAMPAIGN_RUN_KEY,
     LoopOptions,
     _describe_failure,
     _Loop,
     _root_error,
-    _with_safe_state,
+    campaign_plan,
+    campaign_start_md,
 )
 from sdl._resume import ResumePlan
 from sdl.errors import NotConnectedError
@@ -168,35 +167,33 @@ class _LabLoop(_Loop):
             self.untold = []
             self.planner.tell(list(points), list(outcomes))
 
-    def _freeing_soon(self) -> int:
-        """First-step lanes whose step should end before an ask started now would: the
-        points they need are asked for now (just in time, not earlier: a point asked
-        later is chosen knowing more results)."""
+    def _until_soon(self) -> list[float]:
+        """For each running first step: seconds until it should end within the ask horizon
+        (``ASK_HORIZON`` ask durations); <= 0: it does now. Empty before a first step has
+        ended (its duration is not known yet)."""
         mean = self.step_seconds.get(0)
         if mean is None:
-            return 0
+            return []
         horizon = ASK_HORIZON * self.ask_seconds + 0.05
         now = time.time()
-        return sum(
-            1
-            for future, (job, _) in self.running.items()
-            if job.index == 0 and self.started_at[future] + mean - now <= horizon
-        )
-
-    def _next_ask_due(self) -> float | None:
-        """Seconds until a first-step lane starts "freeing soon" (None: no such lane, or
-        an ask already runs): the coordinator wakes up then to ask in time."""
-        mean = self.step_seconds.get(0)
-        if mean is None or self._ahead is not None:
-            return None
-        horizon = ASK_HORIZON * self.ask_seconds + 0.05
-        now = time.time()
-        due = [
+        return [
             self.started_at[f] + mean - horizon - now
             for f, (job, _) in self.running.items()
             if job.index == 0
         ]
-        due = [d for d in due if d > 0]
+
+    def _freeing_soon(self) -> int:
+        """First-step lanes whose step should end before an ask started now would: the
+        points they need are asked for now (just in time, not earlier: a point asked
+        later is chosen knowing more results)."""
+        return sum(1 for d in self._until_soon() if d <= 0)
+
+    def _next_ask_due(self) -> float | None:
+        """Seconds until a first-step lane starts "freeing soon" (None: no such lane, or
+        an ask already runs): the coordinator wakes up then to ask in time."""
+        if self._ahead is not None:
+            return None
+        due = [d for d in self._until_soon() if d > 0]
         return min(due) + 0.001 if due else None
 
     def _maybe_ask(self) -> None:
@@ -534,23 +531,10 @@ def lab_loop(
     """
     options = options or LoopOptions()
     resume = resume or ResumePlan(completed=0, next_id=0, next_batch=0)
-    start_md = {"plan_name": "lab_loop", "sdl_role": "campaign", **dict(md or {})}
-    if resume.previous_runs:
-        start_md["sdl_resumed_from"] = list(resume.previous_runs)
+    start_md = campaign_start_md("lab_loop", md, resume)
     loop = _LabLoop(
         planner, lab, workflow, backend, tuple(objectives), tuple(measurements), budget,
         options, lab_options or LabOptions(), start_md, resume, station_requests,
     )  # fmt: skip
-
-    def body():
-        try:
-            yield from loop.plan()
-        finally:
-            loop.worker.close()
-
-    plan = bpp.run_wrapper(body(), md=start_md)
-    plan = bpp.set_run_key_wrapper(plan, CAMPAIGN_RUN_KEY)
-    if options.safe_state is not None:
-        plan = _with_safe_state(plan, options.safe_state)
-    yield from bpp.rewindable_wrapper(plan, False)
-    return [*loop.experiments.values()]
+    # no status guard: the coordinator's RunEngine moves no device (the stations' do)
+    return (yield from campaign_plan(loop, watch_statuses=False))

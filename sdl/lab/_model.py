@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._leases import LeaseBook, LeaseRequest
+
 __all__ = ["Lab", "Resource", "Station", "Step", "StepContext", "Workflow"]
 
 
@@ -275,6 +277,7 @@ class Lab:
             ValueError: a step's station matches no station (naming the step, its field
                 and the lab's stations), or a resource it uses matches nothing.
         """
+        book = LeaseBook({n: self.capacity(n) for n in self.names}, self.stations)
         out = []
         for i, step in enumerate(workflow.steps):
             stations = resolve(step.station, self.stations)
@@ -296,9 +299,6 @@ class Lab:
                     )
                 uses.append(found)
             out.append((stations, tuple(uses)))
-            from ._leases import LeaseBook, LeaseRequest
-
-            book = LeaseBook({n: self.capacity(n) for n in self.names}, self.stations)
             if not book.feasible(LeaseRequest((), stations, tuple(uses))):
                 raise ValueError(
                     f"workflow.steps[{i}] ({step.name!r}): its station and the resources it "
