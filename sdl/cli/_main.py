@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "sdl.cli._operate",
     "sdl.cli._station",
     "sdl.cli._store",
+    "sdl.cli._twin",
 ]
 
 

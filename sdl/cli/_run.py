@@ -116,6 +116,7 @@ def _stations_table(store: Any) -> str:
             "utilization": [("" if v != v else f"{100 * v:.0f}%") for v in df["utilization"]],
             "out of service": df["idle_out_of_service"].map(seconds),
             "waiting lease": df["idle_waiting_lease"].map(seconds),
+            "waiting robot": df["idle_waiting_robot"].map(seconds),
             "waiting planner": df["idle_waiting_planner"].map(seconds),
             "no work": df["idle_no_work"].map(seconds),
         },

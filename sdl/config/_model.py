@@ -399,6 +399,9 @@ class CampaignConfig(_Strict):
         default=1, ge=0, description="lab: experiments asked for ahead of a free station"
     )
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
+    twin: dict[str, Any] | None = Field(
+        default=None, description="lab: the digital twin's timing model (sdl twin; docs/twin.md)"
+    )
     plan_ahead: bool = Field(default=False, description="propose the next point while measuring")
     retries: int = Field(default=0, ge=0, description="re-measure a failed point this many times")
     instrument_reruns: int = Field(

@@ -41,6 +41,7 @@ STATION_COLUMNS = {
     "utilization": "utilization",
     "idle_out_of_service": "out of service",
     "idle_waiting_lease": "waiting lease",
+    "idle_waiting_robot": "waiting robot",
     "idle_waiting_planner": "waiting planner",
     "idle_no_work": "no work",
 }

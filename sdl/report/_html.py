@@ -148,6 +148,7 @@ def _stations(snap: Snapshot) -> str:
         "busy_s": "busy (s)",
         "idle_out_of_service": "out of service (s)",
         "idle_waiting_lease": "waiting lease (s)",
+        "idle_waiting_robot": "waiting robot (s)",
         "idle_waiting_planner": "waiting planner (s)",
         "idle_no_work": "no work (s)",
     }

@@ -17,6 +17,7 @@ TIME_PARTS = {
     "busy_s": ("busy", "C0"),
     "idle_out_of_service": ("out of service", "red"),
     "idle_waiting_lease": ("waiting for a lease", "C1"),
+    "idle_waiting_robot": ("waiting for the robot", "C2"),
     "idle_waiting_planner": ("waiting for the planner", "C4"),
     "idle_no_work": ("no work", "0.8"),
 }

@@ -1,7 +1,7 @@
 """The campaign store: Zarr v3 on disk, written by a RunEngine subscriber, read by anyone."""
 
 from ._check import StoreDamagedError, StoreProblem, check_store
-from ._lab_views import station_overview, utilization
+from ._lab_views import station_overview, station_time, utilization
 from ._layout import FORMAT_VERSION
 from ._lock import StoreLockedError, WriterLock, lock_holder
 from ._reader import CampaignStore, RunView, open_store
@@ -24,5 +24,6 @@ __all__ = [
     "open_store",
     "repair_store",
     "station_overview",
+    "station_time",
     "utilization",
 ]

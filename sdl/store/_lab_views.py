@@ -39,6 +39,7 @@ __all__ = [
     "read_station_log",
     "read_steps",
     "station_overview",
+    "station_time",
     "step_attempts",
     "step_intervals",
     "step_table_columns",
@@ -59,7 +60,13 @@ INTERVAL_COLUMNS = [
     "finished", "status",
 ]  # fmt: skip
 #: Idle time of a station by cause, in the order a moment of idleness is attributed.
-IDLE_CAUSES = ("idle_out_of_service", "idle_waiting_lease", "idle_waiting_planner", "idle_no_work")
+IDLE_CAUSES = (
+    "idle_out_of_service",
+    "idle_waiting_lease",
+    "idle_waiting_robot",
+    "idle_waiting_planner",
+    "idle_no_work",
+)
 UTILIZATION_COLUMNS = [
     "capacity", "steps_done", "steps_failed", "busy_s", "wall_s", "utilization", "idle_s",
     *IDLE_CAUSES,
@@ -331,6 +338,116 @@ def _pool(pattern: str, stations: Sequence[str]) -> set[str]:
     return {s for s in stations if any(fnmatch.fnmatchcase(s, p) for p in parts)}
 
 
+def is_robot(name: str) -> bool:
+    """Whether a station or resource moves samples: its name has ``robot`` in it."""
+    return "robot" in name.lower()
+
+
+def _waiting(attempts: pd.DataFrame, steps: set[str], t1: float) -> list[Interval]:
+    """When a step among ``steps`` was queued and not started."""
+    out = []
+    for a in attempts.itertuples(index=False):
+        if a.step not in steps or a.queued != a.queued:
+            continue
+        end = a.started if a.started == a.started else a.finished
+        out.append((a.queued, end if end == end else t1))
+    return _merge(out)
+
+
+def _moving(attempts: pd.DataFrame, steps: set[str], t1: float) -> list[Interval]:
+    """When a step among ``steps`` was queued or running (a sample on its way)."""
+    out = []
+    for a in attempts.itertuples(index=False):
+        if a.step not in steps or a.queued != a.queued:
+            continue
+        out.append((a.queued, a.finished if a.finished == a.finished else t1))
+    return _merge(out)
+
+
+def station_time(
+    attempts: pd.DataFrame,
+    capacities: dict[str, int],
+    pools: dict[str, set[str]],
+    order: Sequence[str],
+    out_of_service: dict[str, list[Interval]],
+    asks: list[Interval],
+    window: tuple[float, float] | None,
+) -> pd.DataFrame:
+    """Busy and idle time of each station, idle time by cause (see :func:`utilization`).
+
+    Pure interval arithmetic on step attempts, shared by the store's views and the
+    digital twin (:mod:`sdl.twin`), so a forecast and a measurement mean the same thing.
+
+    Args:
+        attempts: one row per step attempt (:data:`INTERVAL_COLUMNS`; ``started`` NaN
+            while queued, ``finished`` NaN while running).
+        capacities: station -> capacity.
+        pools: workflow step name -> the stations it may run on.
+        order: the workflow's step names, in order.
+        out_of_service: station -> merged intervals it was out of service.
+        asks: merged intervals the planner was asking.
+        window: the wall time ``(t0, t1)``; None: nothing started.
+    """
+    att = attempts[attempts["started"].notna()] if len(attempts) else attempts
+    t1 = window[1] if window is not None else 0.0
+    asks = _merge(asks)
+    # a sample bound for station S is "with the robot" while a step on a robot, followed
+    # in the workflow by a step that may run on S, is queued or runs
+    robot_steps = {
+        name: order[k + 1]
+        for k, name in enumerate(order[:-1])
+        if any(is_robot(s) for s in pools.get(name, ()))
+    }
+    rows = {}
+    for station, cap in capacities.items():
+        mine = att[att["station"] == station]
+        row: dict[str, Any] = {
+            "capacity": cap,
+            "steps_done": int((mine["status"] == "done").sum()),
+            "steps_failed": int((mine["status"] == "failed").sum()),
+        }
+        if window is None:
+            row.update(dict.fromkeys(UTILIZATION_COLUMNS[3:], 0.0))
+            row["utilization"] = math.nan
+            rows[station] = row
+            continue
+        t0, t1 = window
+        whole = [(t0, t1)] if t1 > t0 else []
+        mine_steps = {name for name, pool in pools.items() if station in pool}
+        feeding = {name for name, nxt in robot_steps.items() if nxt in mine_steps}
+        why = (
+            _intersect(whole, _merge(out_of_service.get(station, []))),
+            _intersect(whole, _waiting(attempts, mine_steps, t1)),
+            _intersect(whole, _moving(attempts, feeding, t1)),
+            _intersect(whole, asks),
+        )
+        busy = 0.0
+        causes = dict.fromkeys(IDLE_CAUSES, 0.0)
+        for lane in range(cap):
+            on_lane = mine[mine["lane"] == lane]
+            ends = on_lane["finished"].astype(float).fillna(t1)
+            spans = _intersect(whole, _merge(zip(on_lane["started"].astype(float), ends)))
+            busy += _length(spans)
+            idle = _subtract(whole, spans)
+            for cause, when in zip(IDLE_CAUSES[:-1], why):
+                part = _intersect(idle, when)
+                causes[cause] += _length(part)
+                idle = _subtract(idle, part)
+            causes["idle_no_work"] += _length(idle)
+        wall = t1 - t0
+        row.update(
+            busy_s=busy / cap,
+            wall_s=wall,
+            utilization=(busy / cap) / wall if wall > 0 else math.nan,
+            idle_s=wall - busy / cap,
+            **{c: v / cap for c, v in causes.items()},
+        )
+        rows[station] = row
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=UTILIZATION_COLUMNS)
+    df.index.name = "station"
+    return df
+
+
 # -- the timeline -----------------------------------------------------------------------------------
 @dataclass
 class LabTimeline:
@@ -411,72 +528,28 @@ class LabTimeline:
                 out.append((float(ev.time) - seconds, float(ev.time)))
         return _merge(out)
 
-    def _waiting(self, station: str, t1: float) -> list[Interval]:
-        """When a step that may run on ``station`` was queued and not started."""
-        pools = {
-            w["name"]: _pool(w.get("station", ""), list(self.capacities))
+    def _pools(self) -> dict[str, set[str]]:
+        """Workflow step name -> the stations its ``station`` field selects."""
+        names = list(self.capacities)
+        return {
+            w["name"]: _pool(w.get("station", ""), names)
             for w in self.store.campaign.get("workflow", [])
         }
-        att = self.attempts
-        if att.empty:
-            return []
-        out = []
-        for a in att.itertuples(index=False):
-            if station not in pools.get(a.step, ()) or a.queued != a.queued:
-                continue
-            end = a.started if a.started == a.started else a.finished
-            out.append((a.queued, end if end == end else t1))
-        return _merge(out)
 
     def utilization(self) -> pd.DataFrame:
         """See :func:`utilization`."""
-        caps = self.capacities
         window = self.window()
-        att = self.intervals
-        rows = {}
-        for station, cap in caps.items():
-            mine = att[att["station"] == station]
-            row: dict[str, Any] = {
-                "capacity": cap,
-                "steps_done": int((mine["status"] == "done").sum()),
-                "steps_failed": int((mine["status"] == "failed").sum()),
-            }
-            if window is None:
-                row.update(dict.fromkeys(UTILIZATION_COLUMNS[3:], 0.0))
-                row["utilization"] = math.nan
-                rows[station] = row
-                continue
-            t0, t1 = window
-            whole = [(t0, t1)] if t1 > t0 else []
-            oos = _intersect(whole, self._out_of_service(station, t1))
-            waiting = _intersect(whole, self._waiting(station, t1))
-            asks = _intersect(whole, self._asks())
-            busy = 0.0
-            causes = dict.fromkeys(IDLE_CAUSES, 0.0)
-            for lane in range(cap):
-                on_lane = mine[mine["lane"] == lane]
-                ends = on_lane["finished"].astype(float).fillna(t1)
-                spans = _merge(zip(on_lane["started"].astype(float), ends))
-                spans = _intersect(whole, spans)
-                busy += _length(spans)
-                idle = _subtract(whole, spans)
-                for cause, why in zip(IDLE_CAUSES[:3], (oos, waiting, asks)):
-                    part = _intersect(idle, why)
-                    causes[cause] += _length(part)
-                    idle = _subtract(idle, part)
-                causes["idle_no_work"] += _length(idle)
-            wall = t1 - t0
-            row.update(
-                busy_s=busy / cap,
-                wall_s=wall,
-                utilization=(busy / cap) / wall if wall > 0 else math.nan,
-                idle_s=wall - busy / cap,
-                **{c: v / cap for c, v in causes.items()},
-            )
-            rows[station] = row
-        df = pd.DataFrame.from_dict(rows, orient="index", columns=UTILIZATION_COLUMNS)
-        df.index.name = "station"
-        return df
+        t1 = window[1] if window is not None else float(self.now)
+        caps = self.capacities
+        return station_time(
+            self.attempts,
+            caps,
+            self._pools(),
+            [w["name"] for w in self.store.campaign.get("workflow", [])],
+            {s: self._out_of_service(s, t1) for s in caps},
+            self._asks(),
+            window,
+        )
 
     def in_service(self) -> dict[str, bool]:
         """Station -> whether it is in service now (per the last campaign run's log)."""
@@ -524,12 +597,15 @@ def utilization(store: Any, now: float | None = None) -> pd.DataFrame:
     * ``idle_waiting_lease``: a step that may run on this station (its workflow step's
       station pool selects it) was queued and not started: it waited for another lease
       (the robot, a resource, an older experiment's reservation);
+    * ``idle_waiting_robot``: a sample bound for this station was with the robot: a step
+      on a robot (a station whose name has ``robot`` in it), followed in the workflow by
+      a step that may run here, was queued or running;
     * ``idle_waiting_planner``: no step waited for it and the planner was asking (the
       ``planner`` stream: ``[time - ask_seconds, time]``);
     * ``idle_no_work``: the rest (upstream steps not done yet, the budget spent).
 
     Times are capacity-normalized: summed over the station's lanes and divided by its
-    capacity, so ``busy_s + idle_s == wall_s`` and the four causes sum to ``idle_s``.
+    capacity, so ``busy_s + idle_s == wall_s`` and the five causes sum to ``idle_s``.
 
     Args:
         store: a :class:`~sdl.store.CampaignStore`.
@@ -538,7 +614,7 @@ def utilization(store: Any, now: float | None = None) -> pd.DataFrame:
     Returns:
         One row per station (index ``station``): ``capacity``, ``steps_done``,
         ``steps_failed``, ``busy_s``, ``wall_s``, ``utilization`` (``busy_s / wall_s``,
-        NaN before any step started), ``idle_s`` and the four causes, in seconds. Empty
+        NaN before any step started), ``idle_s`` and the five causes, in seconds. Empty
         for a campaign without a lab.
     """
     return LabTimeline(store, now).utilization()

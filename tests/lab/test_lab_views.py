@@ -325,3 +325,45 @@ def test_the_dashboard_takes_a_station_out_of_service_and_puts_it_back(broken_st
     ]
     for r in sent:
         channel.withdraw(r.id)
+
+
+def test_a_station_waiting_for_the_robot_to_bring_its_sample_says_so(lab_store):
+    # the film lab: the furnace's samples come by the robot (transfer on "robot"), and the
+    # characterizer's too (unload); the coaters' never do
+    util = utilization(lab_store)
+    iv = lab_store.step_intervals()
+    assert util.loc["furnace", "idle_waiting_robot"] > 0
+    assert util.loc["characterizer", "idle_waiting_robot"] > 0
+    for name in ("synth-1", "synth-2", "robot"):
+        assert util.loc[name, "idle_waiting_robot"] == 0.0
+    # never more than the time the robot spent moving samples to the furnace
+    moves = iv[iv["step"] == "transfer"]
+    assert util.loc["furnace", "idle_waiting_robot"] <= (moves["finished"] - moves["queued"]).sum()
+
+
+def test_idle_time_waiting_for_the_robot_comes_after_a_lease_and_before_the_planner():
+    # experiment 0: "move" on robot-1 from 1 to 3, then "heat" on oven from 3 to 5; the
+    # planner asks from 0 to 2. The campaign's wall time is 1-6; the oven is idle 1-3
+    # (the robot brings its sample, although the planner also asked until 2) and 5-6
+    # (no work)
+    events = [
+        (1.0, 0, "move", 0, "queued", "", -1),
+        (1.0, 0, "move", 0, "started", "robot-1", 0),
+        (3.0, 0, "move", 0, "done", "robot-1", 0),
+        (3.0, 0, "heat", 1, "queued", "", -1),
+        (3.0, 0, "heat", 1, "started", "oven", 0),
+        (5.0, 0, "heat", 1, "done", "oven", 0),
+        (6.0, 1, "move", 0, "queued", "", -1),
+        (6.0, 1, "move", 0, "started", "robot-1", 0),
+        (6.0, 1, "move", 0, "cancelled", "robot-1", 0),
+    ]
+    store = _fake_store(events, [], [(2.0, 2.0)])
+    store.campaign = {
+        "lab": {"name": "toy", "stations": [{"name": "robot-1"}, {"name": "oven"}]},
+        "workflow": [{"name": "move", "station": "robot-1"}, {"name": "heat", "station": "oven"}],
+    }
+    oven = LabTimeline(store).utilization().loc["oven"]
+    assert oven["busy_s"] == 2.0 and oven["wall_s"] == 5.0  # window 1-6
+    assert oven["idle_waiting_robot"] == 2.0  # 1-3
+    assert oven["idle_waiting_planner"] == 0.0
+    assert oven["idle_no_work"] == 1.0
