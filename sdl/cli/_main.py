@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "sdl.cli._station",
     "sdl.cli._store",
     "sdl.cli._twin",
+    "sdl.cli._lab",
 ]
 
 

@@ -54,6 +54,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # every check before the store is created: its path, then the dry run against the devices
     check_store_path(store, overwrite=args.overwrite, campaign_file=args.campaign)
     campaign = build_campaign(config, allow_import=args.allow_import)
+    _lab_services(campaign, args)
     if args.check:
         print(f"ok: {summary(config, campaign, store)}")
         return EXIT_OK
@@ -190,6 +191,7 @@ def _cmd_resume(args: argparse.Namespace) -> int:
     # the saved configuration is data anyone with write access to the store may have edited:
     # an import path in it runs only with --allow-import on this command line
     campaign = build_campaign(config, allow_import=args.allow_import)
+    _lab_services(campaign, args)
     print(
         f"sdl: resuming {config.name!r} in {args.store} (budget {config.budget}, interrupted "
         f"experiments: {args.interrupted})",
@@ -203,6 +205,18 @@ def _cmd_resume(args: argparse.Namespace) -> int:
         )
     print(result.summary())
     return EXIT_OK
+
+
+def _lab_services(campaign, args: argparse.Namespace) -> None:
+    """``--lab-services DIR``: run the lab's steps on the RE Managers ``sdl lab up`` started."""
+    if getattr(args, "lab_services", None) is None:
+        return
+    from sdl.errors import ConfigError
+    from sdl.lab import qserver_backend
+
+    if campaign.lab is None or campaign.workflow is None:
+        raise ConfigError("--lab-services: the campaign has no lab: and workflow: to run on them")
+    campaign.backend_factory = qserver_backend(args.lab_services)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -230,6 +244,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="only check the campaign (build its devices, dry-run; create no store) and exit",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--lab-services", metavar="DIR",
+        help="run the lab's steps on the RE Managers 'sdl lab up' started in DIR",
+    )  # fmt: skip
     run.add_argument("--plot", action="store_true", help="show live plots")
     run.add_argument(
         "--approve",
@@ -250,6 +268,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="continue a campaign: a paused one through its control channel, else from its store",
     )
     resume.add_argument("store")
+    resume.add_argument(
+        "--lab-services", metavar="DIR",
+        help="run the lab's steps on the RE Managers 'sdl lab up' started in DIR",
+    )  # fmt: skip
     resume.add_argument(
         "--budget", type=int, help="new total budget (earlier experiments included)"
     )

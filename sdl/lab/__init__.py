@@ -15,6 +15,20 @@ from ._inprocess import InProcessBackend
 from ._leases import Grant, LeaseBook, LeaseRequest
 from ._model import Lab, Resource, Station, Step, StepContext, Workflow
 
+
+def __getattr__(name: str):
+    # the queue-server backend needs the optional bluesky-queueserver (sdl[qserver])
+    if name in ("QServerBackend", "StepFailedInWorker", "qserver_backend"):
+        from . import _qserver
+
+        return getattr(_qserver, name)
+    if name in ("LabServers", "export_qserver"):
+        from . import _qserver_servers
+
+        return getattr(_qserver_servers, name)
+    raise AttributeError(name)
+
+
 __all__ = [
     "FILM_DURATIONS",
     "film_lab",
@@ -23,14 +37,19 @@ __all__ = [
     "Lab",
     "LabOptions",
     "LeaseBook",
+    "LabServers",
     "LeaseRequest",
+    "QServerBackend",
     "Resource",
     "Station",
     "Step",
     "StepBackend",
     "StepContext",
     "StepOutcome",
+    "StepFailedInWorker",
     "StepRequest",
     "Workflow",
+    "export_qserver",
     "lab_loop",
+    "qserver_backend",
 ]

@@ -1,0 +1,418 @@
+"""The queue-server backend: each station lane is a bluesky-queueserver RE Manager.
+
+A step becomes a queue item, plan ``sdl_step`` (registered by the worker's startup code,
+:mod:`sdl.lab.qserver_worker`) with JSON arguments: the step's name, the point, the lane,
+the leased resources' names, the history and the run metadata, which carries
+``sdl_correlation``, a fresh uid per submission. The item is added to the lane's manager
+and the queue started; a thread per lane polls the manager until the item is in its
+history, then waits for the run's stop document. Documents come back through bluesky's
+0MQ publisher -> proxy -> :class:`~bluesky.callbacks.zmq.RemoteDispatcher`; the documents of
+a run whose correlation uid this backend is waiting for go to the store writer, any other
+(a duplicate, a late document of a step already settled, another client's run) is
+ignored and logged. See ``docs/distributed.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from sdl.errors import NotConnectedError
+
+from ._backend import StepOutcome, StepRequest
+from ._model import Lab
+
+__all__ = ["QServerBackend", "StepFailedInWorker", "qserver_backend"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between looks at a manager's status while its item runs.
+POLL = 0.02
+#: Seconds to wait, after the manager reports the item done, for its runs' stop documents.
+DOCUMENTS_WAIT = 10.0
+
+
+class StepFailedInWorker(RuntimeError):
+    """The step's plan failed in the station's RE worker; the message has its traceback."""
+
+
+class _Runs:
+    """Documents from the proxy, sorted by correlation uid; forwarded while awaited."""
+
+    def __init__(self, subscribers: Sequence[Callable[[str, dict], Any]]):
+        self.subscribers = list(subscribers)
+        self.lock = threading.Condition()
+        self.awaited: set[str] = set()
+        self.run_of: dict[str, str] = {}  # run start uid -> correlation
+        self.descriptor_run: dict[str, str] = {}  # descriptor uid -> run start uid
+        self.readings: dict[str, dict[str, Any]] = {}
+        self.runs: dict[str, list[str]] = {}
+        self.stopped: set[str] = set()
+
+    def expect(self, correlation: str) -> None:
+        with self.lock:
+            self.awaited.add(correlation)
+            self.readings[correlation] = {}
+            self.runs[correlation] = []
+
+    def settle(self, correlation: str) -> tuple[dict[str, Any], list[str]]:
+        with self.lock:
+            self.awaited.discard(correlation)
+            return self.readings.pop(correlation, {}), self.runs.pop(correlation, [])
+
+    def wait_stopped(self, run_uids: Sequence[str], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not all(uid in self.stopped for uid in run_uids):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.lock.wait(left)
+        return True
+
+    def __call__(self, name: str, doc: dict) -> None:
+        with self.lock:
+            if name == "start":
+                correlation = str(doc.get("sdl_correlation", ""))
+                if correlation not in self.awaited:
+                    logger.warning(
+                        "ignored run %s: its correlation uid %r is not awaited (a duplicate, a "
+                        "late run of a settled step, or another client's)",
+                        doc.get("uid"),
+                        correlation,
+                    )
+                    return
+                self.run_of[doc["uid"]] = correlation
+                self.runs[correlation].append(doc["uid"])
+            else:
+                run = doc.get("run_start")
+                if name == "event":
+                    run = self.descriptor_run.get(doc.get("descriptor", ""))
+                elif name == "event_page":
+                    run = self.descriptor_run.get(doc.get("descriptor", ""))
+                elif name in ("datum", "datum_page", "resource", "stream_datum"):
+                    run = doc.get("run_start")
+                correlation = self.run_of.get(run or "")
+                if correlation is None or correlation not in self.awaited:
+                    if name == "stop" or run is None:
+                        logger.debug("ignored %s of run %s (not awaited)", name, run)
+                    return
+                if name == "descriptor":
+                    self.descriptor_run[doc["uid"]] = run
+                elif name == "event":
+                    self.readings[correlation].update(doc.get("data", {}))
+                elif name == "event_page":
+                    for key, values in doc.get("data", {}).items():
+                        if values:
+                            self.readings[correlation][key] = values[-1]
+                elif name == "stop":
+                    self.stopped.add(run)
+                    self.lock.notify_all()
+        for cb in self.subscribers:  # outside the lock: the writer takes its own
+            cb(name, doc)
+
+
+class _Lane:
+    def __init__(self, station: str, lane: int, address: str, timeout: float):
+        from bluesky_queueserver_api.zmq import REManagerAPI
+
+        self.name = f"{station}[{lane}]"
+        self.station = station
+        self.address = address
+        self.timeout = timeout
+        self.api = REManagerAPI(
+            zmq_control_addr=address, timeout_recv=timeout, timeout_send=timeout
+        )
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sdl-qs-{self.name}")
+        self.cancelled = threading.Event()
+        self.item_uid: str | None = None
+
+    def lost(self, what: str, err: BaseException) -> NotConnectedError:
+        return NotConnectedError(
+            f"station {self.station!r}: the RE Manager at {self.address} did not answer "
+            f"{what} within {self.timeout:g} s ({type(err).__name__}: {err}); is it running "
+            f"(sdl lab status)?"
+        )
+
+    def status(self) -> dict[str, Any]:
+        try:
+            return self.api.status()
+        except Exception as err:  # noqa: BLE001 - any failure to talk is a lost station
+            raise self.lost("a status request", err) from None
+
+
+class QServerBackend:
+    """Runs each station lane's steps on its own bluesky-queueserver RE Manager.
+
+    Args:
+        lab: the lab (its stations and capacities).
+        managers: station -> the 0MQ control address of each of its lanes
+            (``tcp://127.0.0.1:60615``), as many as its capacity.
+        proxy: the 0MQ proxy's output address (``127.0.0.1:5578``), where the workers'
+            documents come from.
+        timeout: seconds a manager may take to answer a request.
+        step_timeout: seconds a step may run before it is failed (None: no limit).
+    """
+
+    def __init__(
+        self,
+        lab: Lab,
+        managers: Mapping[str, Sequence[str]],
+        proxy: str,
+        *,
+        timeout: float = 5.0,
+        step_timeout: float | None = None,
+    ):
+        self.lab = lab
+        self.managers = {k: list(v) for k, v in managers.items()}
+        self.proxy = proxy
+        self.timeout = timeout
+        self.step_timeout = step_timeout
+        self._lanes: dict[tuple[str, int], _Lane] = {}
+        self._runs: _Runs | None = None
+        self._dispatcher = None
+        self._thread: threading.Thread | None = None
+
+    # -- opening ---------------------------------------------------------------------------
+    def open(self, subscribers: Sequence[Callable[[str, dict], Any]]) -> None:
+        from bluesky.callbacks.zmq import RemoteDispatcher
+
+        if self._runs is not None:
+            raise RuntimeError("backend already open")
+        for station, addresses in self.managers.items():
+            if station not in self.lab.stations:
+                raise ValueError(
+                    f"managers: no station {station!r} in lab {self.lab.name!r}; its stations: "
+                    f"{', '.join(self.lab.stations)}"
+                )
+            capacity = self.lab.stations[station].capacity
+            if len(addresses) != capacity:
+                raise ValueError(
+                    f"managers.{station}: {len(addresses)} address(es) for a station of "
+                    f"capacity {capacity}; give one RE Manager per lane"
+                )
+            for lane, address in enumerate(addresses):
+                self._lanes[(station, lane)] = _Lane(station, lane, address, self.timeout)
+        self._runs = _Runs(subscribers)
+        self._dispatcher = RemoteDispatcher(self.proxy)
+        self._dispatcher.subscribe(self._runs)
+        self._thread = threading.Thread(target=self._dispatch, name="sdl-qs-documents", daemon=True)
+        self._thread.start()
+        self.check()
+        for lane in self._lanes.values():  # the lab's managers run this campaign's steps only
+            try:
+                lane.api.queue_mode_set(ignore_failures=True)  # a failed step fails only itself
+                lane.api.queue_clear()
+            except Exception as err:  # noqa: BLE001
+                raise lane.lost("a queue mode request", err) from None
+
+    def _dispatch(self) -> None:
+        try:
+            self._dispatcher.start()
+        except Exception as err:  # noqa: BLE001 - stopped, or the proxy went away
+            logger.debug("document dispatcher ended: %s", err)
+
+    def check(self) -> None:
+        """Ask every manager for its status and plans: each answers, has its environment
+        open and allows ``sdl_step``.
+
+        Raises:
+            NotConnectedError: a manager does not answer (its station and address named).
+            RuntimeError: a manager's environment is closed, or it lacks ``sdl_step``.
+        """
+        for lane in self._lanes.values():
+            status = lane.status()
+            if not status.get("worker_environment_exists"):
+                raise RuntimeError(
+                    f"station {lane.station!r}: the RE Manager at {lane.address} has no "
+                    f"worker environment open; open it (qserver environment open)"
+                )
+            try:
+                plans = lane.api.plans_allowed()["plans_allowed"]
+            except Exception as err:  # noqa: BLE001
+                raise lane.lost("a plans request", err) from None
+            if "sdl_step" not in plans:
+                raise RuntimeError(
+                    f"station {lane.station!r}: the RE Manager at {lane.address} does not "
+                    f"allow plan 'sdl_step'; start it with the startup folder of "
+                    f"'sdl lab export-qserver'"
+                )
+
+    # -- steps -------------------------------------------------------------------------------
+    def submit(self, request: StepRequest) -> Future[StepOutcome]:
+        ctx = request.context
+        lane = self._lanes.get((ctx.station, ctx.lane))
+        if lane is None:
+            raise KeyError(f"no RE Manager for lane {ctx.lane} of station {ctx.station!r}")
+        return lane.pool.submit(self._run, lane, request)
+
+    def _run(self, lane: _Lane, request: StepRequest) -> StepOutcome:
+        from bluesky_queueserver_api import BPlan
+
+        assert self._runs is not None
+        ctx = request.context
+        correlation = str(uuid.uuid4())
+        md = {**_jsonable(dict(request.md)), "sdl_correlation": correlation}
+        item = BPlan(
+            "sdl_step",
+            request.step.name,
+            _jsonable(dict(request.point)),
+            lane=ctx.lane,
+            resources=list(ctx.resources),
+            history=dict(ctx.history),
+            md=md,
+        )
+        lane.cancelled.clear()
+        started = time.time()
+        self._runs.expect(correlation)
+        try:
+            error = self._execute(lane, item)
+        except BaseException as err:  # noqa: BLE001 - an outcome
+            error = err
+        readings, run_uids = self._runs.settle(correlation)
+        cancelled = lane.cancelled.is_set()
+        if cancelled and error is None:
+            error = RuntimeError("cancelled")
+        return StepOutcome(
+            error=error,
+            readings=readings,
+            run_uids=run_uids,
+            started=started,
+            finished=time.time(),
+            cancelled=cancelled,
+        )
+
+    def _execute(self, lane: _Lane, item: Any) -> BaseException | None:
+        api = lane.api
+        try:
+            added = api.item_add(item)
+        except Exception as err:  # noqa: BLE001
+            raise lane.lost("an item_add request", err) from None
+        if not added.get("success"):
+            return RuntimeError(f"station {lane.station!r} refused the step: {added.get('msg')}")
+        uid = added["item"]["item_uid"]
+        lane.item_uid = uid
+        try:
+            if lane.status().get("manager_state") == "idle":
+                api.queue_start()
+        except NotConnectedError:
+            raise
+        except Exception as err:  # noqa: BLE001 - started meanwhile by another item
+            logger.debug("queue_start on %s: %s", lane.name, err)
+        deadline = None if self.step_timeout is None else time.monotonic() + self.step_timeout
+        seen = -1
+        lost = 0
+        while True:
+            status = lane.status()
+            uid_now = status.get("plan_history_uid")
+            if uid_now != seen:
+                seen = uid_now
+                result = self._result(lane, uid)
+                if result is not None:
+                    break
+            if status.get("manager_state") == "idle" and not status.get("items_in_queue"):
+                lost += 1  # idle with nothing queued, and our item not in its history
+                if lost > 3 and self._result(lane, uid) is None:
+                    return RuntimeError(
+                        f"station {lane.station!r}: the RE Manager at {lane.address} dropped "
+                        f"the step's queue item {uid} (cleared by someone else?)"
+                    )
+            else:
+                lost = 0
+            if deadline is not None and time.monotonic() > deadline:
+                return TimeoutError(
+                    f"step on station {lane.station!r} ran more than {self.step_timeout:g} s"
+                )
+            time.sleep(POLL)
+        lane.item_uid = None
+        runs = list(result.get("run_uids") or [])
+        assert self._runs is not None
+        if runs and not self._runs.wait_stopped(runs, DOCUMENTS_WAIT):
+            logger.warning(
+                "station %s: the documents of runs %s did not all arrive", lane.name, runs
+            )
+        status = result.get("exit_status")
+        if status == "completed":
+            return None
+        try:  # an aborted or stopped item stays at the head of the queue: not to run again
+            api.item_remove(uid=uid)
+        except Exception as err:  # noqa: BLE001 - not in the queue (a failure): fine
+            logger.debug("item_remove %s on %s: %s", uid, lane.name, err)
+        text = str(result.get("msg") or "")
+        trace = str(result.get("traceback") or "")
+        # the end of the worker's traceback says what failed (a cause is kept to 1000
+        # characters); the whole of it is in the manager's log
+        tail = trace.strip()[-500:]
+        return StepFailedInWorker(
+            f"step failed in the RE worker of station {lane.station!r} ({status}): "
+            f"{text[:200]}" + (f"\nworker traceback, last lines:\n...{tail}" if tail else "")
+        )
+
+    def _result(self, lane: _Lane, uid: str) -> dict[str, Any] | None:
+        try:
+            items = lane.api.history_get()["items"]
+        except Exception as err:  # noqa: BLE001
+            raise lane.lost("a history request", err) from None
+        for it in reversed(items):
+            if it.get("item_uid") == uid:
+                return it.get("result") or {}
+        return None
+
+    def cancel(self, station: str, lane: int, reason: str = "") -> None:
+        item = self._lanes.get((station, lane))
+        if item is None or item.item_uid is None:
+            return
+        item.cancelled.set()
+        try:
+            item.api.re_pause(option="immediate")
+            item.api.wait_for_idle_or_paused(timeout=self.timeout)
+            if item.api.status().get("manager_state") == "paused":
+                item.api.re_abort()
+        except Exception as err:  # noqa: BLE001 - ended meanwhile, or the manager is gone
+            logger.debug("cancel %s: %s", item.name, err)
+
+    def close(self) -> None:
+        for station, lane in list(self._lanes):
+            self.cancel(station, lane, "campaign closed")
+        for item in self._lanes.values():
+            item.pool.shutdown(wait=True)
+            try:
+                item.api.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._lanes.clear()
+        if self._dispatcher is not None:
+            try:
+                self._dispatcher.stop()
+            except Exception:  # noqa: BLE001
+                pass
+        self._runs = None
+
+
+def _jsonable(value: Any) -> Any:
+    """Numbers, strings, lists and dicts as plain JSON types (numpy scalars included)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def qserver_backend(directory: str, *, timeout: float = 5.0) -> Callable[[Lab], QServerBackend]:
+    """A ``Campaign(backend=...)`` factory for the RE Managers ``sdl lab up`` started in
+    ``directory`` (its ``state.json``)."""
+    from ._qserver_servers import read_state
+
+    state = read_state(directory)
+
+    def factory(lab: Lab) -> QServerBackend:
+        return QServerBackend(lab, state.managers, state.proxy_out, timeout=timeout)
+
+    return factory

@@ -1,0 +1,187 @@
+"""Stations on bluesky-queueserver: real Redis, real RE Managers, bluesky's 0MQ proxy.
+
+Every service runs on 127.0.0.1 with ports chosen at run time, started by ``LabServers``
+(what ``sdl lab up`` runs) and stopped by the fixture. Steps take real scaled time in the
+RE workers; their documents come back through the proxy into the campaign's store.
+Needs Debian's ``redis-server`` (``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+import yaml
+
+from sdl import open_store
+from sdl.cli import main
+from sdl.config import load_campaign
+from sdl.errors import NotConnectedError
+from sdl.lab import LabServers, QServerBackend, qserver_backend
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _lab_file(path, faults=None, time_scale=0.05, budget=6):
+    lab = {"kind": "film", "synth_stations": 2, "time_scale": time_scale}
+    if faults:
+        lab["faults"] = faults
+    data = {
+        "name": "film-qs",
+        "budget": budget,
+        "seed": 0,
+        "lab": lab,
+        "workflow": [
+            {"name": "synthesize", "station": "synth-*", "plan": "film.synthesize"},
+            {"name": "characterize", "station": "characterizer", "plan": "film.characterize"},
+        ],
+        "planner": {"name": "sobol"},
+    }
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qserver")
+    file = _lab_file(root / "film.yaml")
+    servers = LabServers.start(file, root / "services")
+    yield file, servers
+    servers.stop()
+
+
+def test_a_three_station_campaign_runs_on_three_re_managers(lab, tmp_path, capsys):
+    file, servers = lab
+    assert sorted(servers.managers) == ["characterizer", "synth-1", "synth-2"]
+    assert main(["lab", "status", servers.directory]) == 0
+    status = capsys.readouterr().out
+    assert status.count("idle, environment open") == 3
+    store_path = tmp_path / "film.zarr"
+    code = main([
+        "run", str(file), "--store", str(store_path), "--lab-services", servers.directory,
+        "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    store = open_store(store_path)
+    table = store.to_dataframe()
+    assert list(table["status"]) == ["done"] * 6
+    assert table["fom"].notna().all()
+    # every step's run came from a worker through the proxy into this store
+    stations = {}
+    for uid in store.runs():
+        start = store.run(uid).start
+        if "sdl_step" in start:
+            assert start["sdl_correlation"]
+            stations.setdefault(start["sdl_station"], []).append(start["sdl_step"])
+    assert set(stations) == {"synth-1", "synth-2", "characterizer"}
+    assert stations["characterizer"].count("characterize") == 6
+    # operators see the stations as for an in-process lab
+    assert main(["show", str(store_path)]) == 0
+    out = capsys.readouterr().out
+    assert "synth-1" in out and "characterizer" in out
+
+
+def test_an_unreachable_manager_is_named_with_its_address(lab):
+    file, servers = lab
+    campaign = load_campaign(str(file))
+    dead = f"tcp://127.0.0.1:{_free_port()}"
+    managers = {**servers.managers, "synth-2": [dead]}
+    backend = QServerBackend(campaign.lab, managers, servers.proxy_out, timeout=0.5)
+    t0 = time.monotonic()
+    with pytest.raises(NotConnectedError, match="station 'synth-2'.*" + dead):
+        backend.open([])
+    assert time.monotonic() - t0 < 10
+    backend.close()
+
+
+def test_redis_not_running_is_one_clear_error(tmp_path):
+    address = f"127.0.0.1:{_free_port()}"
+    t0 = time.monotonic()
+    with pytest.raises(NotConnectedError, match=f"Redis at {address} does not answer"):
+        LabServers.start(_lab_file(tmp_path / "film.yaml"), tmp_path / "svc", redis=address)
+    assert time.monotonic() - t0 < 30
+    assert not (tmp_path / "svc" / "state.json").exists()  # nothing left running
+
+
+def test_a_step_that_fails_in_the_worker_is_recorded_with_its_traceback(tmp_path):
+    # synth-2's coater always fails: each failure is recorded with the worker's traceback,
+    # three in a row take synth-2 out of service, and synth-1 measures the rest
+    file = _lab_file(tmp_path / "film.yaml", faults={"synth-2": {"exception": 1.0}}, budget=4)
+    servers = LabServers.start(file, tmp_path / "svc")
+    try:
+        campaign = load_campaign(str(file))
+        campaign.backend_factory = qserver_backend(servers.directory)
+        campaign.run(store=tmp_path / "s.zarr", progress=False)
+    finally:
+        servers.stop()
+    store = open_store(tmp_path / "s.zarr")
+    table = store.to_dataframe()
+    failed = table[table["status"] == "failed"]
+    # a point whose free re-run also landed on synth-2 stays failed (instrument_reruns: 1)
+    assert (table["status"] == "done").sum() >= 2 and len(failed) >= 1
+    assert set(table["status"]) == {"done", "failed"}
+    assert all("station 'synth-2'" in c for c in failed["cause"])
+    cause = failed["cause"].iloc[0]
+    assert "failed in the RE worker of station 'synth-2'" in cause
+    assert "worker traceback" in cause and "FailedStatus" in cause
+    log = store.station_log()
+    assert list(log["station"]) == ["synth-2"] and list(log["in_service"]) == [0]
+
+
+def test_a_manager_killed_mid_campaign_takes_its_station_out_and_the_lab_goes_on(tmp_path):
+    file = _lab_file(tmp_path / "film.yaml", time_scale=0.3, budget=8)
+    servers = LabServers.start(file, tmp_path / "svc")
+    try:
+        campaign = load_campaign(str(file))
+        campaign.backend_factory = qserver_backend(servers.directory, timeout=1.0)
+        pid = servers.pids["manager-synth-2-0"]
+
+        def kill_soon():
+            time.sleep(2.0)  # a few steps in: synth-2 is busy or about to be
+            os.killpg(pid, signal.SIGKILL)
+
+        threading.Thread(target=kill_soon, daemon=True).start()
+        campaign.run(store=tmp_path / "s.zarr", progress=False)
+    finally:
+        servers.stop()
+    store = open_store(tmp_path / "s.zarr")
+    log = store.station_log()
+    out = log[log["station"] == "synth-2"]
+    assert len(out) == 1 and out["in_service"].iloc[0] == 0
+    assert servers.managers["synth-2"][0] in out["cause"].iloc[0]
+    table = store.to_dataframe()
+    # every point measured: the experiment synth-2 held was re-run on synth-1
+    assert (table["status"] == "done").sum() == 8
+    iv = store.step_intervals()
+    late = iv[(iv["started"] > out["time"].iloc[0]) & (iv["step"] == "synthesize")]
+    assert len(late) > 0 and set(late["station"]) == {"synth-1"}
+
+
+def test_sdl_lab_up_status_down(tmp_path, capsys):
+    file = _lab_file(tmp_path / "film.yaml")
+    svc = tmp_path / "svc"
+    assert main(["lab", "up", str(file), str(svc)]) == 0
+    state = yaml.safe_load((svc / "state.json").read_text())
+    pids = list(state["pids"].values())
+    assert set(state["managers"]) == {"synth-1", "synth-2", "characterizer"}
+    assert all(p.startswith("tcp://127.0.0.1:") for a in state["managers"].values() for p in a)
+    assert (svc / "synth-1" / "startup.py").exists()
+    assert (svc / "user_group_permissions.yaml").exists()
+    assert main(["lab", "status", str(svc)]) == 0
+    assert main(["lab", "down", str(svc)]) == 0
+    assert not (svc / "state.json").exists()
+    for pid in pids:  # every service ended
+        with pytest.raises(OSError):
+            os.kill(pid, 0)
+    assert main(["lab", "status", str(svc)]) == 2  # nothing recorded: a usage error
+    assert "sdl lab up first" in capsys.readouterr().err
