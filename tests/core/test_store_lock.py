@@ -22,6 +22,10 @@ from sdl.testing import stage_campaign_config
 BUDGET = 12
 # about 0.5 s an experiment: 6 s of campaign
 SLOW = stage_campaign_config("lock-test", BUDGET, settle_time=0.4, exposure_time=0.1)
+# three refused writers, each a fresh interpreter opening the store, must all run while the
+# first campaign does: 15 s of campaign leaves room on a loaded machine (6 s did not, once)
+LONG_BUDGET = 30
+LONG = stage_campaign_config("lock-test", LONG_BUDGET, settle_time=0.4, exposure_time=0.1)
 
 
 def _sdl(*args):
@@ -29,9 +33,9 @@ def _sdl(*args):
     return [exe, *args] if exe else [sys.executable, "-m", "sdl.cli", *args]
 
 
-def _start_slow_campaign(tmp_path, store):
+def _start_slow_campaign(tmp_path, store, config=SLOW):
     cfg = tmp_path / "slow.yaml"
-    cfg.write_text(yaml.safe_dump(SLOW))
+    cfg.write_text(yaml.safe_dump(config))
     proc = subprocess.Popen(
         _sdl("run", str(cfg), "--store", str(store), "--quiet", "--no-control"),
         stdout=subprocess.PIPE,
@@ -60,7 +64,7 @@ def _refused(proc, holder_pid):
 @pytest.mark.slow
 def test_second_writers_are_refused_while_a_campaign_without_control_runs(tmp_path):
     store = tmp_path / "live.zarr"
-    first, cfg = _start_slow_campaign(tmp_path, store)
+    first, cfg = _start_slow_campaign(tmp_path, store, LONG)
     try:
         overwrite = subprocess.run(
             _sdl("run", str(cfg), "--store", str(store), "--overwrite", "--quiet"),
@@ -86,7 +90,7 @@ def test_second_writers_are_refused_while_a_campaign_without_control_runs(tmp_pa
         out, err = first.communicate(timeout=180)
     assert first.returncode == 0, err
     df = open_store(store).to_dataframe()
-    assert df.index.tolist() == list(range(BUDGET))
+    assert df.index.tolist() == list(range(LONG_BUDGET))
     assert (df["status"] == "done").all()
     assert lock_holder(store) is None  # released at the end
 
