@@ -114,13 +114,25 @@ class IocProcess:
     def start(self) -> IocProcess:
         """Start the IOC and wait until it serves.
 
+        A pool port that another socket took meanwhile ("Address already in use") is
+        left out, and the next one tried.
+
         Raises:
             RuntimeError: it exited or did not report ``READY`` in time; its output
                 is in the message.
         """
-        self.port = _take_port()
-        self._launch()
-        return self
+        while True:
+            self.port = port = _take_port()  # RuntimeError once the pool is spent
+            try:
+                self._launch()
+                return self
+            except RuntimeError as err:
+                if "Address already in use" not in str(err):
+                    raise
+                # another socket on this machine took the pool's port after the pool was
+                # chosen (an ephemeral port of some client): leave it out for good
+                with _LOCK:
+                    _IN_USE.add(port)
 
     def _launch(self) -> None:
         assert self.port is not None
