@@ -91,12 +91,8 @@ class _Runs:
                 self.runs[correlation].append(doc["uid"])
             else:
                 run = doc.get("run_start")
-                if name == "event":
+                if name in ("event", "event_page"):
                     run = self.descriptor_run.get(doc.get("descriptor", ""))
-                elif name == "event_page":
-                    run = self.descriptor_run.get(doc.get("descriptor", ""))
-                elif name in ("datum", "datum_page", "resource", "stream_datum"):
-                    run = doc.get("run_start")
                 correlation = self.run_of.get(run or "")
                 if correlation is None or correlation not in self.awaited:
                     if name == "stop" or run is None:

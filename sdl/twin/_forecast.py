@@ -93,9 +93,14 @@ class Forecast:
         }
 
 
-def _station_frame(spec: TwinSpec, pools: list, rep: Replication) -> pd.DataFrame:
+def station_frame(
+    spec: TwinSpec, pools: list, rep: Replication, window: tuple[float, float] | None = None
+) -> pd.DataFrame:
+    """Per station: ``utilization`` and the idle causes (:data:`CAUSES`), as fractions of
+    the wall time ``window`` (default: the whole replication)."""
     pool_of = {s.name: set(p[0]) for s, p in zip(spec.steps, pools)}
-    t0 = 0.0
+    if window is None:
+        window = (0.0, rep.end) if rep.end > 0 else None
     df = station_time(
         rep.attempts,
         spec.stations,
@@ -103,7 +108,7 @@ def _station_frame(spec: TwinSpec, pools: list, rep: Replication) -> pd.DataFram
         [s.name for s in spec.steps],
         rep.out_of_service,
         rep.asks,
-        (t0, rep.end) if rep.end > t0 else None,
+        window,
     )
     wall = df["wall_s"].replace(0, np.nan)
     out = pd.DataFrame(index=df.index)
@@ -173,7 +178,14 @@ def forecast(
         if spec.timing.planner.real:
             planner, outcome = _real_planner(spec, seed + k)
         reps.append(
-            simulate(spec, seed=seed + k, horizon=days * DAY, planner=planner, outcome=outcome)
+            simulate(
+                spec,
+                seed=seed + k,
+                horizon=days * DAY,
+                planner=planner,
+                outcome=outcome,
+                pools=pools,
+            )  # fmt: skip
         )
     if all(r.done == 0 for r in reps):
         why = next((r.stalled for r in reps if r.stalled), None)
@@ -184,7 +196,7 @@ def forecast(
         elif why is None:
             why = "no experiment finished within the forecast (steps longer than --days?)"
         raise TwinDeadlock(f"lab {spec.name!r} never completes an experiment: {why}")
-    frames = [_station_frame(spec, pools, r) for r in reps]
+    frames = [station_frame(spec, pools, r) for r in reps]
     stations = sum(frames[1:], frames[0]) / len(frames)
     resources = {
         name: float(np.mean([r.resource_busy.get(name, 0.0) / (cap * r.end) for r in reps]))

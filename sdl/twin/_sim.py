@@ -487,6 +487,7 @@ def simulate(
     horizon: float,
     planner: Any = None,
     outcome: Callable[[dict[str, Any], np.random.Generator], dict[str, float]] | None = None,
+    pools: list | None = None,
 ) -> Replication:
     """Run one replication of ``spec`` for ``horizon`` simulated seconds (or its budget).
 
@@ -494,6 +495,7 @@ def simulate(
         planner: a real planner (asked and told; its wall time charged to the clock), or
             None (the declared ask-time model; points are not needed).
         outcome: ``(point, rng) -> outcomes`` told to a real planner.
+        pools: ``spec.check()``, when the caller has it (replications check once).
     """
-    pools = spec.check()
+    pools = spec.check() if pools is None else pools
     return _Run(spec, pools, seed, horizon, planner, outcome).run()

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sdl.store._lab_views import LabTimeline, station_time
+from sdl.store._lab_views import LabTimeline
 
 from ._calibrate import calibrate
+from ._forecast import station_frame
 from ._sim import simulate
 from ._spec import TwinSpec, validate_timing
 
@@ -48,20 +49,15 @@ def predicted_vs_measured(
     spec.timing = validate_timing(calibrate(store))
     spec.budget = int(table["status"].isin(["done", "failed"]).sum())
     pools = spec.check()
-    pool_of = {s.name: set(p[0]) for s, p in zip(spec.steps, pools)}
-    order = [s.name for s in spec.steps]
     walls, dones, utils = [], [], []
     for k in range(replications):
-        rep = simulate(spec, seed=seed + k, horizon=max(100 * wall, 3600.0))
+        rep = simulate(spec, seed=seed + k, horizon=max(100 * wall, 3600.0), pools=pools)
         att = rep.attempts
-        t0 = float(att["started"].min())
+        t0 = float(att["started"].min())  # the store's window: first start to last end
         t1 = float(att["finished"].max())
         walls.append(t1 - t0)
         dones.append(rep.done_by(t0 + wall))
-        df = station_time(
-            att, spec.stations, pool_of, order, rep.out_of_service, rep.asks, (t0, t1)
-        )
-        utils.append(df["utilization"])
+        utils.append(station_frame(spec, pools, rep, (t0, t1))["utilization"])
     rows = {
         "wall_s": (wall, float(np.mean(walls))),
         "experiments_done": (float(done), float(np.mean(dones))),

@@ -6,7 +6,7 @@ from typing import Any
 
 from sdl.errors import ConfigError
 
-from ._spec import TwinSpec, film_spec, validate_timing
+from ._spec import TwinSpec, validate_timing
 from ._timing import parse_factor
 
 __all__ = ["WHAT_IF_KEYS", "apply_what_if"]
@@ -140,19 +140,11 @@ def apply_what_if(spec: TwinSpec, text: str) -> TwinSpec:
         if out.film is None:
             raise ConfigError(f"--what-if {what}: synth_stations applies to the film lab only")
         n = _positive_int(what, value)
-        film = film_spec(
-            n,
-            time_scale=out.film["time_scale"],
-            timing=out.timing,
-            max_in_flight=out.max_in_flight,
-            lookahead=out.lookahead,
-            budget=out.budget,
-            seed=out.seed,
-            config=out.config,
-        )
-        film.defaults = out.defaults
-        film.fault_defaults = out.fault_defaults
-        return film
+        rest = {k: v for k, v in out.stations.items() if not k.startswith("synth-")}
+        out.stations = {**{f"synth-{i + 1}": 1 for i in range(n)}, **rest}
+        out.max_failures = {k: out.max_failures.get(k, 3) for k in out.stations}
+        out.film = {**out.film, "synth_stations": n}
+        return out
     raise ConfigError(
         f"--what-if {what}: unknown key {key!r}; the keys are: {'; '.join(WHAT_IF_KEYS)}"
     )

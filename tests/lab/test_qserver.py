@@ -9,6 +9,7 @@ Needs Debian's ``redis-server`` (``.ci/run`` installs it).
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import threading
@@ -49,6 +50,21 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _run_on_services(file, tmp_path, *, timeout=5.0, during=None):
+    """Start the lab's services, run its campaign on them (``during(servers)`` called
+    first, e.g. to start a killer thread), stop them; the store."""
+    servers = LabServers.start(file, tmp_path / "svc")
+    try:
+        campaign = load_campaign(str(file))
+        campaign.backend_factory = qserver_backend(servers.directory, timeout=timeout)
+        if during is not None:
+            during(servers)
+        campaign.run(store=tmp_path / "s.zarr", progress=False)
+    finally:
+        servers.stop()
+    return open_store(tmp_path / "s.zarr"), servers
 
 
 @pytest.fixture(scope="module")
@@ -117,14 +133,7 @@ def test_a_step_that_fails_in_the_worker_is_recorded_with_its_traceback(tmp_path
     # synth-2's coater always fails: each failure is recorded with the worker's traceback,
     # three in a row take synth-2 out of service, and synth-1 measures the rest
     file = _lab_file(tmp_path / "film.yaml", faults={"synth-2": {"exception": 1.0}}, budget=4)
-    servers = LabServers.start(file, tmp_path / "svc")
-    try:
-        campaign = load_campaign(str(file))
-        campaign.backend_factory = qserver_backend(servers.directory)
-        campaign.run(store=tmp_path / "s.zarr", progress=False)
-    finally:
-        servers.stop()
-    store = open_store(tmp_path / "s.zarr")
+    store, _ = _run_on_services(file, tmp_path)
     table = store.to_dataframe()
     failed = table[table["status"] == "failed"]
     # a point whose free re-run also landed on synth-2 stays failed (instrument_reruns: 1)
@@ -140,24 +149,21 @@ def test_a_step_that_fails_in_the_worker_is_recorded_with_its_traceback(tmp_path
 
 def test_a_manager_killed_mid_campaign_takes_its_station_out_and_the_lab_goes_on(tmp_path):
     file = _lab_file(tmp_path / "film.yaml", time_scale=0.3, budget=8)
-    servers = LabServers.start(file, tmp_path / "svc")
-    try:
-        campaign = load_campaign(str(file))
-        campaign.backend_factory = qserver_backend(servers.directory, timeout=1.0)
+    at = random.uniform(1.5, 3.0)  # a random moment a few steps in (the campaign takes ~8 s)
+
+    def killer(servers):
         pid = servers.pids["manager-synth-2-0"]
 
         def kill_soon():
-            time.sleep(2.0)  # a few steps in: synth-2 is busy or about to be
+            time.sleep(at)
             os.killpg(pid, signal.SIGKILL)
 
         threading.Thread(target=kill_soon, daemon=True).start()
-        campaign.run(store=tmp_path / "s.zarr", progress=False)
-    finally:
-        servers.stop()
-    store = open_store(tmp_path / "s.zarr")
+
+    store, servers = _run_on_services(file, tmp_path, timeout=1.0, during=killer)
     log = store.station_log()
     out = log[log["station"] == "synth-2"]
-    assert len(out) == 1 and out["in_service"].iloc[0] == 0
+    assert len(out) == 1 and out["in_service"].iloc[0] == 0, f"killed at {at:.2f} s"
     assert servers.managers["synth-2"][0] in out["cause"].iloc[0]
     table = store.to_dataframe()
     # every point measured: the experiment synth-2 held was re-run on synth-1
