@@ -15,6 +15,7 @@ from bluesky.utils import RunEngineInterrupted
 
 from sdl.planners import Categorical, Integer, Objective, Planner, Real, Space, make_planner
 
+from ._lifecycle import Status
 from ._loop import LoopOptions, closed_loop
 from ._provenance import collect_provenance
 from ._result import CampaignResult
@@ -403,6 +404,11 @@ class Campaign:
                 policy=policy,
                 instrument_reruns=self.loop_options.instrument_reruns,
             )
+            if self.lab is not None and resume.to_interrupt:
+                from sdl.lab._reconcile import in_flight
+
+                running = [e.id for e in resume.to_interrupt if e.status is Status.RUNNING]
+                resume = replace(resume, in_flight=in_flight(reader, running))
         except BaseException:
             writer.close()
             raise

@@ -43,6 +43,9 @@ class ResumePlan:
         rejected: points an operator rejected (passed to later asks as pending).
         out_of_service: a lab's stations out of service when the store was last written
             (they stay out until an operator puts them back).
+        in_flight: a lab's experiments the crash left running, by id
+            (:class:`sdl.lab._reconcile.InFlight`): a backend whose stations outlived the
+            crash takes them up where they were instead of re-running them.
     """
 
     completed: int
@@ -54,6 +57,7 @@ class ResumePlan:
     instrument_failures: dict[int, int] = field(default_factory=dict)
     rejected: tuple[dict[str, Any], ...] = ()
     out_of_service: tuple[str, ...] = ()
+    in_flight: dict[int, Any] = field(default_factory=dict)
 
 
 def _orphan_runs(store: CampaignStore, campaign_uid: str) -> dict[int, str]:

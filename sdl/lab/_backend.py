@@ -81,3 +81,9 @@ class StepBackend(Protocol):
 
     def close(self) -> None:
         """Stop the engines (after cancelling what still runs)."""
+
+    # A backend whose stations outlive the campaign's process (a queue server's managers)
+    # also has ``reconcile(request) -> Future[StepOutcome] | None``: for a step recorded
+    # as started before a crash (``request.md["sdl_correlation"]`` names it), the future
+    # of its outcome where its station ran it or still runs it, or None where it never
+    # started (the coordinator then submits it again). See ``docs/distributed.md``.

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future
@@ -269,6 +271,9 @@ class _LabLoop(_Loop):
             "sdl_step": step.name,
             "sdl_station": grant.station,
             "sdl_lane": grant.lane,
+            # the step's own uid: recorded before it is submitted, so that a campaign
+            # resumed after a crash finds it where a station ran it meanwhile
+            "sdl_correlation": str(uuid.uuid4()),
         }
         yield from self.step_log.record(
             job.exp.id,
@@ -278,6 +283,7 @@ class _LabLoop(_Loop):
             station=grant.station,
             lane=grant.lane,
             resources=grant.resources,
+            correlation=md["sdl_correlation"],
         )
         future = self.backend.submit(StepRequest(step, dict(job.exp.point), context, md))
         self.running[future] = (job, grant)
@@ -453,14 +459,106 @@ class _LabLoop(_Loop):
         self.waiting.clear()
 
     # -- the campaign -----------------------------------------------------------------------------
+    # -- a campaign resumed after a crash ----------------------------------------------------------
+    def _take_up(self):
+        """Plan: experiments the crash left running, on a backend whose stations outlived
+        it, are taken up where they were: a step a station ran or runs (found by its
+        correlation uid) is awaited and its result adopted, a step that never started
+        there is submitted again, and the rest of the workflow follows; experiments asked
+        for and not started start now. Returns their ids."""
+        reconcile = getattr(self.backend, "reconcile", None)
+        if reconcile is None:
+            return set()
+        rerun = {exp.rerun_of for exp in self.resume.reruns}  # chains measured again
+        taken: set[int] = set()
+        for cut in self.resume.to_interrupt:
+            if _root(cut) not in rerun:
+                continue  # (its point was measured, or the policy is "skip")
+            flight = self.resume.in_flight.get(cut.id)
+            if cut.status is Status.PLANNED:  # asked for, never started: it starts now
+                taken.add(cut.id)
+                yield from self._enqueue(_Job(cut))
+                continue
+            if flight is None:
+                continue
+            taken.add(cut.id)
+            job = _Job(
+                cut, index=flight.index, order=next(self.starts), history=dict(flight.history),
+                readings=dict(flight.readings), run_uids=list(flight.run_uids),
+            )  # fmt: skip
+            self.jobs[cut.id] = job
+            if flight.index >= len(self.workflow.steps):  # its last step had ended
+                yield from self._finish(job, None)
+                continue
+            future = None
+            if flight.open:
+                future = yield from self._reconcile(reconcile, job, flight)
+            if future is None:
+                yield from self._enqueue(job)  # this step (again), then the rest
+        return taken
+
+    def _reconcile(self, reconcile, job: _Job, flight):
+        step = self.workflow.steps[job.index]
+        grant = Grant(flight.station, flight.lane, tuple(flight.resources))
+        context = StepContext(
+            experiment_id=job.exp.id, step=step.name, station=grant.station, lane=grant.lane,
+            devices={}, resources=grant.resources, history=dict(job.history),
+        )  # fmt: skip
+        md = {"sdl_correlation": flight.correlation, "sdl_experiment_id": job.exp.id}
+        try:
+            future = reconcile(StepRequest(step, dict(job.exp.point), context, md))
+        except NotConnectedError as err:
+            cause = f"step {step.name!r} on {grant.station}: {_describe_failure(err)}"
+            yield from self._station_fault(grant.station, err, cause)
+            return None
+        if future is None:
+            return None
+        self.book.hold(grant)
+        yield from self.step_log.record(
+            job.exp.id, step.name, job.index, "started", station=grant.station,
+            lane=grant.lane, resources=grant.resources, correlation=flight.correlation,
+            cause="taken up after the campaign's process restarted: the station ran it "
+            "or runs it",
+        )  # fmt: skip
+        self.running[future] = (job, grant)
+        self.started_at[future] = time.time()
+        return future
+
+    def _reruns_left(self, taken: set[int]):
+        """The resume's re-runs, less those of experiments taken up, numbered on; and the
+        interrupted experiments' causes saying which experiment re-runs them."""
+        roots = {_root(cut) for cut in self.resume.to_interrupt if cut.id in taken}
+        base = self.resume.next_id - len(self.resume.reruns)
+        kept, renumbered = [], {}
+        for exp in self.resume.reruns:
+            if exp.rerun_of in roots:
+                continue
+            renumbered[exp.id] = base + len(kept)
+            kept.append(replace(exp, id=base + len(kept)))
+        self.next_id = base + len(kept)
+
+        def cause(text: str) -> str:
+            return re.sub(
+                r"re-run as experiment (\d+)",
+                lambda m: f"re-run as experiment {renumbered.get(int(m[1]), int(m[1]))}",
+                text,
+            )
+
+        return kept, cause
+
     def plan(self):
         for name in self.resume.out_of_service:
             if name in self.lab.stations:
                 cause = "out of service when the campaign was last written; still out"
                 yield from self._set_service(name, False, cause, "sdl")
+        taken = yield from self._take_up()
+        reruns, cause = self._reruns_left(taken)
         for cut in self.resume.to_interrupt:
-            yield from self.record(cut.advance(Status.INTERRUPTED))
-        for exp in list(self.resume.reruns)[: max(self.budget - self.completed, 0)]:
+            if cut.id not in taken:
+                yield from self.record(
+                    replace(cut, cause=cause(cut.cause)).advance(Status.INTERRUPTED)
+                )
+        for exp in reruns[: max(self.budget - self.completed - len(taken), 0)]:
             yield from self.record(exp)
             yield from self._enqueue(_Job(exp))
         try:
@@ -499,6 +597,11 @@ class _LabLoop(_Loop):
         except Exception as err:
             yield from self._cancel_all(f"campaign ended by an error ({_describe_failure(err)})")
             raise
+
+
+def _root(exp: Experiment) -> int:
+    """The first experiment of ``exp``'s chain (the measurements of one point)."""
+    return exp.rerun_of if exp.rerun_of >= 0 else exp.id
 
 
 def lab_loop(

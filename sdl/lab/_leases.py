@@ -135,6 +135,15 @@ class LeaseBook:
             self.held[r] += 1
         return Grant(station, lane, tuple(resources))
 
+    def hold(self, grant: Grant) -> None:
+        """Take exactly what ``grant`` names (a step found running on that lane when a
+        campaign resumed)."""
+        if grant.lane in self.lanes[grant.station]:
+            raise RuntimeError(f"lane {grant.lane} of {grant.station!r} is already held")
+        self.lanes[grant.station].add(grant.lane)
+        for name in (grant.station, *grant.resources):
+            self.held[name] += 1
+
     def schedule(self, requests: Iterable[LeaseRequest]) -> list[tuple[LeaseRequest, Grant]]:
         """Grant what can be granted now, oldest first (see the module's policy)."""
         reserved: Counter[str] = Counter()

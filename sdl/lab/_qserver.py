@@ -53,6 +53,34 @@ class _Runs:
         self.readings: dict[str, dict[str, Any]] = {}
         self.runs: dict[str, list[str]] = {}
         self.stopped: set[str] = set()
+        self.replayed: set[str] = set()  # steps adopted after a restart
+
+    def adopting(self, correlation: str) -> None:
+        """Documents of ``correlation`` from the proxy are ignored: they come in full
+        from its worker (:meth:`replay`)."""
+        with self.lock:
+            self.replayed.add(correlation)
+
+    def replay(self, docs: Sequence[tuple[str, dict]]) -> tuple[dict[str, Any], list[str]]:
+        """Send a step's documents, kept by its worker, to the subscribers; return its
+        readings and runs."""
+        readings: dict[str, Any] = {}
+        runs: list[str] = []
+        descriptors: set[str] = set()
+        for name, doc in docs:
+            if name == "start":
+                runs.append(doc["uid"])
+            elif name == "descriptor":
+                descriptors.add(doc["uid"])
+            elif name == "event" and doc.get("descriptor") in descriptors:
+                readings.update(doc.get("data", {}))
+            elif name == "event_page" and doc.get("descriptor") in descriptors:
+                for key, values in doc.get("data", {}).items():
+                    if values:
+                        readings[key] = values[-1]
+            for cb in self.subscribers:
+                cb(name, doc)
+        return readings, runs
 
     def expect(self, correlation: str) -> None:
         with self.lock:
@@ -79,6 +107,8 @@ class _Runs:
         with self.lock:
             if name == "start":
                 correlation = str(doc.get("sdl_correlation", ""))
+                if correlation in self.replayed:
+                    return  # its documents come from its worker
                 if correlation not in self.awaited:
                     logger.warning(
                         "ignored run %s: its correlation uid %r is not awaited (a duplicate, a "
@@ -252,7 +282,7 @@ class QServerBackend:
 
         assert self._runs is not None
         ctx = request.context
-        correlation = str(uuid.uuid4())
+        correlation = str(request.md.get("sdl_correlation") or uuid.uuid4())
         md = {**_jsonable(dict(request.md)), "sdl_correlation": correlation}
         item = BPlan(
             "sdl_step",
@@ -300,6 +330,21 @@ class QServerBackend:
             raise
         except Exception as err:  # noqa: BLE001 - started meanwhile by another item
             logger.debug("queue_start on %s: %s", lane.name, err)
+        result = self._await(lane, uid)
+        if isinstance(result, BaseException):
+            return result
+        runs = list(result.get("run_uids") or [])
+        assert self._runs is not None
+        if runs and not self._runs.wait_stopped(runs, DOCUMENTS_WAIT):
+            logger.warning(
+                "station %s: the documents of runs %s did not all arrive", lane.name, runs
+            )
+        return self._verdict(lane, uid, result)
+
+    def _await(self, lane: _Lane, uid: str) -> dict[str, Any] | BaseException:
+        """The result of queue item ``uid`` once it is in the manager's history (or why
+        it never will be)."""
+        lane.item_uid = uid
         deadline = None if self.step_timeout is None else time.monotonic() + self.step_timeout
         seen = -1
         lost = 0
@@ -326,17 +371,15 @@ class QServerBackend:
                 )
             time.sleep(POLL)
         lane.item_uid = None
-        runs = list(result.get("run_uids") or [])
-        assert self._runs is not None
-        if runs and not self._runs.wait_stopped(runs, DOCUMENTS_WAIT):
-            logger.warning(
-                "station %s: the documents of runs %s did not all arrive", lane.name, runs
-            )
+        return result
+
+    def _verdict(self, lane: _Lane, uid: str, result: dict[str, Any]) -> BaseException | None:
+        """None for a completed item; else the worker's failure, with its traceback."""
         status = result.get("exit_status")
         if status == "completed":
             return None
         try:  # an aborted or stopped item stays at the head of the queue: not to run again
-            api.item_remove(uid=uid)
+            lane.api.item_remove(uid=uid)
         except Exception as err:  # noqa: BLE001 - not in the queue (a failure): fine
             logger.debug("item_remove %s on %s: %s", uid, lane.name, err)
         text = str(result.get("msg") or "")
@@ -348,6 +391,97 @@ class QServerBackend:
             f"step failed in the RE worker of station {lane.station!r} ({status}): "
             f"{text[:200]}" + (f"\nworker traceback, last lines:\n...{tail}" if tail else "")
         )
+
+    # -- a campaign resumed after its coordinator died ---------------------------------------
+    def reconcile(self, request: StepRequest) -> Future[StepOutcome] | None:
+        """The step ``request`` was submitted before the campaign's process died: if its
+        lane's manager ran it or runs it (found by ``sdl_correlation`` in its history or
+        as its running item), a future of its outcome, with the documents its worker kept
+        sent to the store; None if it never started there (its queue was cleared when
+        this backend opened: submit it again)."""
+        ctx = request.context
+        lane = self._lanes.get((ctx.station, ctx.lane))
+        correlation = str(request.md.get("sdl_correlation", ""))
+        if lane is None or not correlation:
+            return None
+        uid = self._find(lane, correlation)
+        if uid is None:
+            return None
+        assert self._runs is not None
+        self._runs.adopting(correlation)  # its documents come from the worker, in full
+        logger.info("station %s: step %s (item %s) adopted", lane.name, correlation, uid)
+        return lane.pool.submit(self._adopt, lane, correlation, uid)
+
+    def _find(self, lane: _Lane, correlation: str) -> str | None:
+        try:
+            running = lane.api.queue_get().get("running_item") or {}
+            items = [*lane.api.history_get()["items"], running]
+        except Exception as err:  # noqa: BLE001
+            raise lane.lost("a history request", err) from None
+        for it in items:
+            md = (it.get("kwargs") or {}).get("md") or {}
+            if md.get("sdl_correlation") == correlation:
+                return it.get("item_uid")
+        return None
+
+    def _adopt(self, lane: _Lane, correlation: str, uid: str) -> StepOutcome:
+        assert self._runs is not None
+        lane.cancelled.clear()
+        readings: dict[str, Any] = {}
+        run_uids: list[str] = []
+        result: dict[str, Any] = {}
+        try:
+            got = self._await(lane, uid)
+            if isinstance(got, BaseException):
+                raise got
+            result = got
+            docs = self._documents(lane, correlation)
+            readings, run_uids = self._runs.replay(docs)
+            missing = set(result.get("run_uids") or []) - set(run_uids)
+            error = self._verdict(lane, uid, result)
+            if error is None and missing:
+                error = StepFailedInWorker(
+                    f"station {lane.station!r}: its RE worker no longer holds the documents "
+                    f"of runs {sorted(missing)} of step {correlation} (was it restarted?)"
+                )
+        except BaseException as err:  # noqa: BLE001 - an outcome
+            error = err
+        now = time.time()
+        cancelled = lane.cancelled.is_set()
+        if cancelled and error is None:
+            error = RuntimeError("cancelled")
+        return StepOutcome(
+            error=error,
+            readings=readings,
+            run_uids=run_uids,
+            started=float(result.get("time_start") or now),
+            finished=float(result.get("time_stop") or now),
+            cancelled=cancelled,
+        )
+
+    def _documents(self, lane: _Lane, correlation: str) -> list[tuple[str, dict]]:
+        """The documents of step ``correlation`` that the lane's worker kept
+        (``sdl_documents``, run by the queue server as a background task)."""
+        from bluesky_queueserver_api import BFunc
+
+        try:
+            reply = lane.api.function_execute(
+                BFunc("sdl_documents", correlation), run_in_background=True
+            )
+            if not reply.get("success"):
+                raise RuntimeError(reply.get("msg"))
+            task = reply["task_uid"]
+            lane.api.wait_for_completed_task(task, timeout=max(self.timeout, 10.0))
+            answer = lane.api.task_result(task)
+        except Exception as err:  # noqa: BLE001
+            raise lane.lost("an sdl_documents request", err) from None
+        result = answer.get("result") or {}
+        if answer.get("status") != "completed" or not result.get("success"):
+            raise StepFailedInWorker(
+                f"station {lane.station!r}: its RE worker did not give the documents of step "
+                f"{correlation}: {str(result.get('msg') or answer.get('status'))[:300]}"
+            )
+        return [(str(name), dict(doc)) for name, doc in result.get("return_value") or []]
 
     def _result(self, lane: _Lane, uid: str) -> dict[str, Any] | None:
         try:

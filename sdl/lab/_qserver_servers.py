@@ -58,7 +58,7 @@ user_groups:
     forbidden_plans: [null]
     allowed_devices: [":?.*:depth=5"]
     forbidden_devices: [null]
-    allowed_functions: [null]
+    allowed_functions: ["sdl_documents"]
     forbidden_functions: [null]
 """
 
@@ -272,9 +272,11 @@ class LabServers:
 
     def stop(self, timeout: float = 10.0) -> None:
         """End every service started here (managers first, then the proxy and Redis)."""
-        order = sorted(self.pids, key=lambda n: (not n.startswith("manager"), n == "redis"))
-        for name in order:
-            _end(self.pids[name], timeout)
+        managers = [p for n, p in self.pids.items() if n.startswith("manager")]
+        others = [p for n, p in self.pids.items() if not n.startswith("manager") and n != "redis"]
+        _end(managers, timeout)  # all at once: each takes a while to close its worker
+        _end(others, timeout)
+        _end([p for n, p in self.pids.items() if n == "redis"], timeout)
         self.pids.clear()
         if Path(self.directory, STATE).exists():
             Path(self.directory, STATE).unlink()
@@ -318,21 +320,28 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _end(pid: int, timeout: float) -> None:
+def _end(pids: list[int], timeout: float) -> None:
+    """SIGTERM the process groups of ``pids``, SIGKILL those still there after
+    ``timeout`` s; return when every one has ended (or the second timeout)."""
+    left = list(pids)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except OSError:
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        for pid in list(left):
             try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid if not _alive(pid) else 0
-            if done:
-                return
+                os.killpg(pid, sig)
+            except OSError:
+                left.remove(pid)
+        deadline = time.monotonic() + timeout
+        while left and time.monotonic() < deadline:
+            for pid in list(left):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done = pid if not _alive(pid) else 0
+                if done:
+                    left.remove(pid)
             time.sleep(0.05)
+        if not left:
+            return
 
 
 def _until(deadline: float, probe, message: str) -> Any:

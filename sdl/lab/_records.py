@@ -2,7 +2,9 @@
 
 * ``steps``: one event per step transition of an experiment: ``queued`` (waiting for its
   leases), ``started`` (leases granted, plan submitted), then ``done``, ``failed`` or
-  ``cancelled``; with the station, lane, leased resources, runs and cause. The table's
+  ``cancelled``; with the station, lane, leased resources, runs and cause, and the
+  step's correlation uid (``sdl_correlation`` in the start documents of its runs, by
+  which a resumed campaign finds a step that a station ran while the campaign was down). The table's
   per-step stations and times (``CampaignStore.to_dataframe``) and the per-station views
   (utilization, Gantt chart) are read from it.
 * ``stations``: one event per change of a station's service: taken out (by its failures
@@ -39,6 +41,7 @@ class StepLog(_Record):
                 "resources": "string",
                 "run_uids": "string",
                 "cause": "string",
+                "correlation": "string",
             },
         )
 
@@ -54,6 +57,7 @@ class StepLog(_Record):
         resources: Sequence[str] = (),
         run_uids: Sequence[str] = (),
         cause: str = "",
+        correlation: str = "",
     ):
         """Plan: one step transition."""
         yield from self.emit(
@@ -67,6 +71,7 @@ class StepLog(_Record):
                 "resources": json.dumps(list(resources)),
                 "run_uids": json.dumps(list(run_uids)),
                 "cause": cause[:1000],
+                "correlation": correlation,
             }
         )
 

@@ -9,8 +9,10 @@
   worker's RunEngine publishes its documents (``bluesky.callbacks.zmq.Publisher``).
 
 The namespace holds ``RE``, the station's devices (and those of the lab's resources) by
-their own names, and one plan, ``sdl_step``, which runs a workflow step by name with the
-station and lane the coordinator leased.
+their own names, one plan, ``sdl_step``, which runs a workflow step by name with the
+station and lane the coordinator leased, and one function, ``sdl_documents``, which
+returns the documents of a recent step by its correlation uid (kept by a
+:class:`~sdl.lab._keeper.DocumentKeeper`, for a coordinator that restarts).
 """
 
 from __future__ import annotations
@@ -46,9 +48,17 @@ def worker_namespace(
         )
     steps = {s.name: s for s in workflow.steps}
 
+    from sdl.lab._keeper import DocumentKeeper
+
     RE = RunEngine({})
     if proxy:
         RE.subscribe(Publisher(proxy))
+    keeper = DocumentKeeper()
+    RE.subscribe(keeper)
+
+    def sdl_documents(correlation: str) -> list:
+        """``[name, doc]`` of each document of the step ``correlation`` (a recent one)."""
+        return keeper.documents(correlation)
 
     def sdl_step(
         step: str,
@@ -76,7 +86,7 @@ def worker_namespace(
         )
         return (yield from steps[step].plan(dict(point), context, md=dict(md or {})))
 
-    namespace: dict[str, Any] = {"RE": RE, "sdl_step": sdl_step}
+    namespace: dict[str, Any] = {"RE": RE, "sdl_step": sdl_step, "sdl_documents": sdl_documents}
     mine = dict(lab.stations[station].devices)
     for item in lab.resources.values():
         mine.update(item.devices)

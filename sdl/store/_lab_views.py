@@ -52,7 +52,7 @@ PLANNER_STREAM = "planner"
 
 STEP_COLUMNS = [
     "time", "experiment_id", "step", "index", "status", "station", "lane", "resources",
-    "run_uids", "cause",
+    "run_uids", "cause", "correlation",
 ]  # fmt: skip
 STATION_COLUMNS = ["time", "station", "in_service", "cause", "who"]
 INTERVAL_COLUMNS = [
@@ -105,7 +105,7 @@ def _stream(run: Any, name: str, columns: Sequence[str]) -> pd.DataFrame:
         return _empty([*columns, "seq_num"])
     for c in columns:
         if c not in df:
-            df[c] = "" if c in ("cause", "who", "station", "step", "status") else np.nan
+            df[c] = "" if c in ("cause", "who", "station", "step", "status", "correlation") else np.nan
     df = df[[*columns, *(["seq_num"] if "seq_num" in df else [])]]
     return df.sort_values("seq_num" if "seq_num" in df else "time", kind="stable")
 
@@ -142,7 +142,10 @@ def _campaign_streams(store: Any, steps_only: bool = False) -> list[_RunStreams]
                 lane=steps["lane"].astype("int64"),
                 resources=[_json_list(v) for v in steps["resources"]],
                 run_uids=[_json_list(v) for v in steps["run_uids"]],
-                **{c: steps[c].astype(str) for c in ("step", "status", "station", "cause")},
+                **{
+                    c: steps[c].astype(str)
+                    for c in ("step", "status", "station", "cause", "correlation")
+                },
             )
         stations = _empty(STATION_COLUMNS)
         planner = _empty(["time", "ask_seconds"])
@@ -186,7 +189,8 @@ def read_steps(store: Any) -> pd.DataFrame:
     Columns: ``time`` (seconds since the epoch), ``experiment_id`` (-1 for a lab-wide
     ``stalled`` record), ``step``, ``index``, ``status`` (``queued``, ``started``,
     ``done``, ``failed``, ``cancelled`` or ``stalled``), ``station`` ("" while queued),
-    ``lane``, ``resources`` and ``run_uids`` (lists), ``cause``.
+    ``lane``, ``resources`` and ``run_uids`` (lists), ``cause``, ``correlation`` (the
+    step's correlation uid on ``started``; "" in stores written before it was recorded).
     """
     return _concat([r.steps for r in _campaign_streams(store, steps_only=True)], STEP_COLUMNS)
 

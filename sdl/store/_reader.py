@@ -296,7 +296,7 @@ class CampaignStore:
         Columns: ``time``, ``experiment_id``, ``step``, ``index``, ``status``
         (``queued``, ``started``, ``done``, ``failed``, ``cancelled``; ``stalled`` with
         experiment -1 for the lab as a whole), ``station``, ``lane``, ``resources`` and
-        ``run_uids`` (lists), ``cause``.
+        ``run_uids`` (lists), ``cause``, ``correlation`` (on ``started``).
         """
         from ._lab_views import read_steps
 

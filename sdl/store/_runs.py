@@ -84,3 +84,11 @@ class RunTable:
         start = json.loads(str(self.columns["start"][row]) or "{}")
         descriptors = json.loads(str(self.columns["descriptors"][row]) or "[]")
         return start, descriptors
+
+    def cut_rows(self) -> dict[str, int]:
+        """uid -> row of every run in use that has no stop document (a crash cut it)."""
+        n = self.n_rows
+        if n == 0:
+            return {}
+        uids, stops = self.columns["uid"][:n], self.columns["stop"][:n]
+        return {str(u): row for row, (u, s) in enumerate(zip(uids, stops)) if u and not s}

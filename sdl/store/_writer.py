@@ -50,6 +50,8 @@ class _Run:
     start: dict[str, Any]
     descriptors: list[dict[str, Any]] = field(default_factory=list)
     streams: dict[str, str] = field(default_factory=dict)  # stream name -> table
+    # a run reopened after a crash: (table, seq_num) of the events already stored
+    stored: set[tuple[str, int]] = field(default_factory=set)
 
 
 @dataclass
@@ -58,6 +60,7 @@ class _Stream:
     writer: StreamWriter
     bulk: bool  # array data: not in the log, written in blocks (at risk until then)
     ledger: bool
+    table: str = ""
 
 
 def _signature(data_keys: Mapping[str, Mapping[str, Any]]) -> str:
@@ -181,6 +184,9 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
             self._runs: dict[str, _Run] = {}  # open runs by uid
             self._streams: dict[str, _Stream] = {}  # descriptor uid -> stream
             self._resource_run: dict[str, _Run] = {}
+            # runs a crash cut (no stop), by uid -> row: their documents sent again (by a
+            # station that kept them) complete the same row instead of starting another
+            self._cut: dict[str, int] = {}
             self._table: CampaignTable | None = None
             self._table_start: dict[str, Any] | None = None
             self._pending = 0  # documents applied since the last block
@@ -238,6 +244,8 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
 
     def __call__(self, name, doc, validate=False):
         with self._lock:
+            if name == "event" and self._stored_already(doc):
+                return doc  # a reopened run's event that the store holds
             self._log(name, doc)
             if self._block_error is not None:
                 raise StoreError(
@@ -279,6 +287,11 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
                     cut_back(group, int(lengths.get(f"{prefix}/{name}", 0)))
             if L.RUNS in lengths:  # rows of a cut block are written again, in order
                 self._runs_table.n_rows = int(lengths[L.RUNS])
+        self._cut = {
+            uid: row
+            for uid, row in self._runs_table.cut_rows().items()
+            if uid not in mark.get("open", {})
+        }
         if L.STREAMS in self.root:
             for name, group in self.root[L.STREAMS].groups():
                 sig = group.attrs.get("signature")
@@ -311,18 +324,53 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
         self._pending = len(records)
         self._flush_block()
         self._runs.clear()  # runs the crash cut stay without a stop
+        self._cut = self._runs_table.cut_rows()
         self._streams.clear()
         self._resource_run.clear()
 
     # -- documents ---------------------------------------------------------------------------
 
     def start(self, doc):
+        row = self._cut.pop(doc["uid"], None)
+        if row is None and doc["uid"] in self._runs:  # (open at the last block)
+            row = self._runs[doc["uid"]].row
+        if row is not None:
+            return self._reopen(row, doc)
         run = _Run(self._runs_table.new_row(), dict(doc))
         self._runs[doc["uid"]] = run
         self._runs_table.stage(run.row, start=doc, descriptors=[], streams={}, uid=doc["uid"])
         if doc.get("sdl_role") == "campaign":
             self._begin_campaign(doc)
         return doc
+
+    def _reopen(self, row: int, doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A run a crash cut, sent again from its start (a station's RE worker keeps its
+        runs' documents for a coordinator that died): its row is completed, and the events
+        the store already holds are not written twice."""
+        start, stored = self._runs_table.documents(row)
+        run = _Run(row, start or dict(doc))
+        self._runs[doc["uid"]] = run
+        for desc in stored:
+            run.descriptors.append(desc)
+            self._attach_stream(run, desc)
+        for table in set(run.streams.values()):
+            g = self.root[L.STREAMS][table]
+            if L.STREAM_SEQ in g and L.RUN_ROW in g:
+                n = g[L.STREAM_TIME].shape[0] if L.STREAM_TIME in g else 0
+                mine = g[L.RUN_ROW][:n] == row
+                run.stored.update((table, int(q)) for q in g[L.STREAM_SEQ][:n][mine])
+        logger.info(
+            "run %s reopened in row %d (%d events stored)", doc["uid"], row, len(run.stored)
+        )
+        return doc
+
+    def _stored_already(self, doc: Mapping[str, Any]) -> bool:
+        stream = self._streams.get(doc["descriptor"])
+        return (
+            stream is not None
+            and bool(stream.run.stored)
+            and (stream.table, int(doc["seq_num"])) in stream.run.stored
+        )
 
     def _campaign_table(self, start: Mapping[str, Any]) -> CampaignTable:
         spec = start.get("sdl_campaign", {})
@@ -367,18 +415,22 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
             self._tables[table] = writer
         run.streams[name] = table
         ledger = run.start.get("sdl_role") == "campaign" and name == "experiments"
-        self._streams[doc["uid"]] = _Stream(run, writer, _is_bulk(data_keys), ledger)
+        self._streams[doc["uid"]] = _Stream(run, writer, _is_bulk(data_keys), ledger, table)
 
     def descriptor(self, doc):
         run = self._runs.get(doc["run_start"])
         if run is None:
             raise StoreError(f"descriptor for unknown run {doc['run_start']!r}")
+        if any(d["uid"] == doc["uid"] for d in run.descriptors):
+            return doc  # a reopened run's descriptor: stored, its stream attached
         run.descriptors.append(dict(doc))
         self._attach_stream(run, doc)
         self._runs_table.stage(run.row, descriptors=run.descriptors, streams=run.streams)
         return doc
 
     def event(self, doc):
+        if self._stored_already(doc):  # (replaying the log)
+            return doc
         stream = self._streams[doc["descriptor"]]
         stream.writer.add(doc, stream.run.row)
         if stream.ledger:

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -157,8 +158,15 @@ class IocProcess:
             text=True,
         )
         _LIVE.add(self)
-        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
-        if not self._ready.wait(self.startup_timeout) or self.proc.poll() is not None:
+        drain = threading.Thread(target=self._drain, args=(self.proc,), daemon=True)
+        drain.start()
+        deadline = time.monotonic() + self.startup_timeout
+        # READY, or the process ended (then at once: its output says why), or the timeout
+        while not self._ready.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                break
+        if not self._ready.is_set() or self.proc.poll() is not None:
+            drain.join(2.0)  # the rest of its output
             self.stop()
             raise RuntimeError(
                 f"IOC {self.module} (prefix {self.prefix!r}, port {self.port}) did not start "

@@ -94,7 +94,7 @@ def _campaign_runs(store) -> int:
 def test_kill_storm_during_resumes_and_reruns_measures_every_point_exactly_once(
     tmp_path, clean_reference
 ):
-    """22 SIGKILLs: a third within the first 0.15 s of a resume's campaign run (while it
+    """15 SIGKILLs: a third within the first 0.15 s of a resume's campaign run (while it
     records the interrupted experiments), a third during its first experiment (the re-run of
     the point the previous kill cut), a third anywhere; then resume to the end."""
     cfg = tmp_path / "kill.yaml"
@@ -103,7 +103,7 @@ def test_kill_storm_during_resumes_and_reruns_measures_every_point_exactly_once(
     rng = random.Random(20261130)
     kills, cycles = 0, 0
     windows = [(0.0, 0.15), (0.1, 0.6), (0.3, 2.0)]
-    while kills < 22 and cycles < 40:
+    while kills < 15 and cycles < 30:
         cycles += 1
         before = _campaign_runs(store)
         if before:
@@ -127,7 +127,7 @@ def test_kill_storm_during_resumes_and_reruns_measures_every_point_exactly_once(
         _sdl("resume", str(store), "--quiet"), capture_output=True, text=True, timeout=240
     )
     assert final.returncode == 0, final.stderr
-    assert kills >= 22
+    assert kills >= 15
 
     df = open_store(store).to_dataframe().sort_index()
     assert (df["status"] == "interrupted").sum() >= 5  # the kills did cut experiments

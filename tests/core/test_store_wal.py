@@ -7,6 +7,7 @@ import functools
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 import numpy as np
+import pytest
 import zarr
 from ophyd.sim import det, motor
 
@@ -234,3 +235,42 @@ def test_each_settled_experiment_is_synced_to_disk_before_the_next_starts(
     # the campaign run's stop (no sync at the experiments' own run stops)
     assert [logged[-1] for logged in at_sync] == ["done"] * 4
     assert [logged.count("done") for logged in at_sync] == [1, 2, 3, 3]
+
+
+@pytest.mark.parametrize("in_zarr", [True, False], ids=["cut-after-a-block", "cut-in-the-log"])
+def test_a_cut_run_sent_again_completes_its_row_without_doubling_events(RE, tmp_path, in_zarr):
+    """A station's RE worker that outlived a dead coordinator sends a run's documents again
+    from its start: the writer completes the run the crash cut, in its own row, and
+    writes each event once (also when that writer dies before a block and the next one
+    replays its log)."""
+    store = tmp_path / "again.zarr"
+    docs = []
+    token = RE.subscribe(lambda name, doc: docs.append((name, doc)))
+    (uid,) = RE(_plan(6))
+    RE.unsubscribe(token)
+    events = [i for i, (name, _) in enumerate(docs) if name == "event"]
+    cut = events[2]  # the crash: start, descriptor and two events stored
+    writer = ZarrWriter(store, flush_interval=3600)
+    for name, doc in docs[:cut]:
+        writer(name, doc)
+    if in_zarr:
+        writer.flush()
+    _died(writer)
+    for dies in (True, False):
+        writer = ZarrWriter(store, flush_interval=3600)
+        for name, doc in docs:  # the whole run again
+            writer(name, doc)
+        if dies:  # dies again with the run sent again only in its log
+            _died(writer)
+            continue
+        writer.close()
+    reader = open_store(store)
+    assert reader.runs() == [uid]
+    run = reader.run(uid)
+    assert run.stop is not None and run.stop["exit_status"] == "success"
+    data = run.data("primary")
+    order = np.argsort(data["seq_num"])
+    assert data["seq_num"][order].tolist() == [1, 2, 3, 4, 5, 6]
+    assert data["motor"][order].tolist() == [0, 1, 2, 3, 4, 5]
+    assert len(run.descriptors) == 1
+    assert check_store(store) == []

@@ -59,9 +59,18 @@ def test_steps_are_every_transition_sorted_by_time(lab_store):
     steps = lab_store.steps()
     assert list(steps.columns) == [
         "time", "experiment_id", "step", "index", "status", "station", "lane", "resources",
-        "run_uids", "cause",
+        "run_uids", "cause", "correlation",
     ]  # fmt: skip
     assert steps["time"].is_monotonic_increasing
+    started = steps[steps["status"] == "started"]
+    # each start has its own correlation uid, and its runs carry it
+    assert started["correlation"].str.len().min() > 0 and started["correlation"].is_unique
+    docs = lab_store.run_documents()
+    for _, row in steps[steps["status"] == "done"].head(5).iterrows():
+        (corr,) = started[
+            (started["experiment_id"] == row["experiment_id"]) & (started["index"] == row["index"])
+        ]["correlation"].tail(1)
+        assert all(docs[uid][0]["sdl_correlation"] == corr for uid in row["run_uids"])
     assert set(steps["status"]) <= {"queued", "started", "done", "failed", "cancelled", "stalled"}
     assert all(isinstance(v, list) for v in steps["resources"])
     ended = steps[steps["status"].isin(["done", "failed"])]

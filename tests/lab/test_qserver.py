@@ -12,6 +12,8 @@ import os
 import random
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -23,6 +25,7 @@ from sdl.cli import main
 from sdl.config import load_campaign
 from sdl.errors import NotConnectedError
 from sdl.lab import LabServers, QServerBackend, qserver_backend
+from sdl.lab._qserver import StepFailedInWorker
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -70,7 +73,7 @@ def _run_on_services(file, tmp_path, *, timeout=5.0, during=None):
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("qserver")
-    file = _lab_file(root / "film.yaml")
+    file = _lab_file(root / "film.yaml", time_scale=0.25)  # synthesis 0.3 s
     servers = LabServers.start(file, root / "services")
     yield file, servers
     servers.stop()
@@ -105,6 +108,187 @@ def test_a_three_station_campaign_runs_on_three_re_managers(lab, tmp_path, capsy
     assert main(["show", str(store_path)]) == 0
     out = capsys.readouterr().out
     assert "synth-1" in out and "characterizer" in out
+
+
+def _histories(servers):
+    """Every item each manager ran: (station, correlation, experiment, step, exit status)."""
+    from bluesky_queueserver_api.zmq import REManagerAPI
+
+    out = []
+    for station, addresses in servers.managers.items():
+        for address in addresses:
+            api = REManagerAPI(zmq_control_addr=address)
+            try:
+                for item in api.history_get()["items"]:
+                    md = item["kwargs"]["md"]
+                    out.append((
+                        station, md["sdl_correlation"], md["sdl_experiment_id"],
+                        md["sdl_step"], item["result"]["exit_status"],
+                    ))  # fmt: skip
+            finally:
+                api.close()
+    return out
+
+
+def _clear_histories(servers):
+    from bluesky_queueserver_api.zmq import REManagerAPI
+
+    for addresses in servers.managers.values():
+        for address in addresses:
+            api = REManagerAPI(zmq_control_addr=address)
+            try:
+                api.history_clear()
+            finally:
+                api.close()
+
+
+def test_coordinator_killed_then_resumed_takes_up_each_step_exactly_once(lab, tmp_path):
+    """kill -9 of the campaign's process while stations run steps; the managers go on.
+    ``sdl resume`` finds each step in flight by its correlation uid: one a station
+    finished meanwhile is adopted with its result (its documents from the worker), one
+    still running is awaited, one that never started is submitted again. No experiment
+    is interrupted or re-run, no step runs twice, and every run is complete in the store."""
+    base, servers = lab
+    _clear_histories(servers)
+    file = tmp_path / "film.yaml"
+    data = yaml.safe_load(base.read_text())
+    data["budget"] = 10
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    store_path = tmp_path / "killed.zarr"
+    cmd = [sys.executable, "-m", "sdl.cli"]
+    proc = subprocess.Popen(
+        [*cmd, "run", str(file), "--store", str(store_path), "--lab-services",
+         servers.directory, "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            try:
+                steps = open_store(store_path).steps()
+            except Exception:  # noqa: BLE001 - not created yet
+                continue
+            ended = steps[steps["status"] == "done"]
+            if len(ended) >= 3 and (steps["status"] == "started").sum() > len(ended) + 1:
+                break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(random.uniform(0.0, 0.4))  # a random moment with steps in flight
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    time.sleep(1.0)  # the stations finish what they run while nobody listens
+    before = open_store(store_path)
+    steps = before.steps()
+    started = steps[steps["status"] == "started"]
+    ended = steps[steps["status"].isin(["done", "failed", "cancelled"])]
+    open_steps = started[
+        ~started.set_index(["experiment_id", "index"]).index.isin(
+            ended.set_index(["experiment_id", "index"]).index
+        )
+    ]
+    assert len(open_steps) >= 1
+    ran_while_down = {c for _, c, _, _, status in _histories(servers) if status == "completed"}
+    finished_meanwhile = set(open_steps["correlation"]) & ran_while_down
+    table0 = before.to_dataframe()
+    kept = table0[table0["status"] == "done"]
+
+    assert main(["resume", str(store_path), "--lab-services", servers.directory, "--quiet"]) == 0
+
+    store = open_store(store_path)
+    table = store.to_dataframe()
+    assert list(table["status"]) == ["done"] * 10  # none interrupted, none re-run
+    assert (table["rerun_of"] < 0).all()
+    for exp_id, row in kept.iterrows():
+        assert table.loc[exp_id, "fom"] == row["fom"]
+    # no step ran twice: one completed item per (experiment, step) in all the histories
+    items = _histories(servers)
+    done = [(e, step) for _, _, e, step, status in items if status == "completed"]
+    assert sorted(done) == sorted(
+        {(e, s) for e in range(10) for s in ("synthesize", "characterize")}
+    )
+    # the steps taken up: each with its own correlation, recorded in the resumed run
+    after = store.steps()
+    taken = after[after["cause"].str.startswith("taken up after")]
+    what = (
+        f"open at the kill: {list(open_steps['correlation'])}, ran meanwhile: {finished_meanwhile}"
+    )
+    assert len(taken) >= 1, what
+    assert set(taken["correlation"]) <= set(open_steps["correlation"]), what
+    assert finished_meanwhile <= set(taken["correlation"]), what
+    # every run of every step is complete in the store, the adopted ones included
+    docs = store.run_documents()
+    corr_runs = {}
+    for uid, (start, stop) in docs.items():
+        if "sdl_correlation" in start:
+            assert stop is not None and stop["exit_status"] == "success", uid
+            corr_runs.setdefault(start["sdl_correlation"], []).append(uid)
+    assert finished_meanwhile <= set(corr_runs)
+    assert all(len(v) == 1 for v in corr_runs.values())  # one row per run: none doubled
+    assert main(["check", str(store_path)]) == 0
+
+
+def test_a_step_still_running_at_the_restart_is_awaited_and_its_documents_replayed(lab):
+    """A step a station still runs when the campaign comes back (held here by pausing its
+    RunEngine) is found by its correlation uid as the manager's running item, awaited,
+    and its documents sent to the store once, from the worker (live ones are ignored).
+    The pause stops the coater (bluesky stops what moves), so the station's verdict,
+    adopted as it is, is a failed move."""
+    from bluesky_queueserver_api import BPlan
+    from bluesky_queueserver_api.zmq import REManagerAPI
+
+    from sdl.config import load_config
+    from sdl.config._lab import build_lab
+    from sdl.lab import StepContext, StepRequest
+
+    file, servers = lab
+    built = build_lab(load_config(str(file)))
+    docs = []
+    backend = QServerBackend(built.lab, servers.managers, servers.proxy_out)
+    backend.open([lambda name, doc: docs.append((name, doc))])
+    api = REManagerAPI(zmq_control_addr=servers.managers["synth-1"][0])
+    try:
+        correlation = "c-" + str(random.random())
+        point = {"speed": 3000.0, "temperature": 100.0, "fraction_a": 0.5, "anneal": 200.0}
+        md = {"sdl_correlation": correlation, "sdl_experiment_id": 0, "sdl_step": "synthesize"}
+        # what the dead coordinator had submitted
+        assert api.item_add(BPlan("sdl_step", "synthesize", point, lane=0, md=md))["success"]
+        api.queue_start()
+        deadline = time.monotonic() + 10
+        while True:  # pause it as soon as it runs
+            try:
+                api.re_pause(option="immediate")
+                break
+            except api.RequestFailedError:  # not running yet
+                assert time.monotonic() < deadline, "the step never ran"
+                time.sleep(0.01)
+        api.wait_for_idle_or_paused(timeout=10)
+        assert api.status()["manager_state"] == "paused"
+        step = built.workflow.steps[0]
+        context = StepContext(0, "synthesize", "synth-1", 0, {}, (), {})
+        assert (
+            backend.reconcile(StepRequest(step, point, context, {"sdl_correlation": "other"}))
+            is None
+        )
+        future = backend.reconcile(StepRequest(step, point, context, md))
+        assert future is not None
+        time.sleep(0.5)
+        assert not future.done()  # awaited while it runs (paused)
+        api.re_resume()
+        outcome = future.result(timeout=30)
+    finally:
+        backend.close()
+        api.close()
+    assert isinstance(outcome.error, StepFailedInWorker) and not outcome.cancelled
+    assert "FailedStatus" in str(outcome.error)  # the worker's own verdict
+    assert len(outcome.run_uids) == 1
+    names = [name for name, _ in docs]
+    assert names.count("start") == len(outcome.run_uids) and names.count("stop") == names.count(
+        "start"
+    )
+    assert all(doc["sdl_correlation"] == correlation for name, doc in docs if name == "start")
 
 
 def test_an_unreachable_manager_is_named_with_its_address(lab):
