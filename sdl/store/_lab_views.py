@@ -105,7 +105,9 @@ def _stream(run: Any, name: str, columns: Sequence[str]) -> pd.DataFrame:
         return _empty([*columns, "seq_num"])
     for c in columns:
         if c not in df:
-            df[c] = "" if c in ("cause", "who", "station", "step", "status", "correlation") else np.nan
+            df[c] = (
+                "" if c in ("cause", "who", "station", "step", "status", "correlation") else np.nan
+            )
     df = df[[*columns, *(["seq_num"] if "seq_num" in df else [])]]
     return df.sort_values("seq_num" if "seq_num" in df else "time", kind="stable")
 
