@@ -216,7 +216,7 @@ def _build_campaign(config: CampaignConfig):
             "lookahead": config.lookahead,
         }
     try:
-        return Campaign(
+        campaign = Campaign(
             objectives=objectives,
             protocol=protocol,
             planner=planner,
@@ -238,6 +238,38 @@ def _build_campaign(config: CampaignConfig):
         if built is None:
             raise
         raise ConfigError(f"lab: {err}") from None  # what the validation could not foresee
+    if config.qserver is not None and built is not None:
+        campaign.backend_factory = _qserver_factory(config.qserver, built)
+    return campaign
+
+
+def _qserver_factory(qs: Any, built: Any) -> Any:
+    """``qserver:``: the lab's steps on the RE Managers it names (checked against the lab)."""
+    import os
+
+    from sdl.lab import QServerBackend
+    from sdl.lab._qserver_servers import used_stations
+
+    for station in used_stations(built.lab, built.workflow):
+        if station not in qs.managers:
+            raise ConfigError(
+                f"qserver.managers: no manager for station {station!r}, which the workflow "
+                f"uses; add '{station}: [tcp://HOST:PORT]' (one address per lane)"
+            )
+    for station, addresses in qs.managers.items():
+        capacity = built.lab.stations[station].capacity
+        if len(addresses) != capacity:
+            raise ConfigError(
+                f"qserver.managers.{station}: {len(addresses)} address(es) for a station of "
+                f"capacity {capacity}; give one manager address per lane"
+            )
+
+    def factory(lab: Any) -> Any:
+        return QServerBackend(
+            lab, qs.managers, qs.proxy, timeout=qs.timeout, api_key=os.environ.get(qs.api_key_env)
+        )
+
+    return factory
 
 
 def load_campaign(

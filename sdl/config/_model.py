@@ -366,6 +366,46 @@ class StoreOptionsConfig(_Strict):
     )
 
 
+class QServerConfig(_Strict):
+    """``qserver:``: a lab's stations on RE Managers the lab already runs (docs/distributed.md)."""
+
+    managers: dict[str, list[str]] = Field(
+        description="station -> one manager address per lane: tcp://HOST:PORT (0MQ control) "
+        "or http(s)://HOST:PORT (a bluesky-httpserver in front of it)"
+    )
+    proxy: str = Field(description="HOST:PORT of the 0MQ proxy's output (the workers' documents)")
+    timeout: PositiveFloat = Field(default=5.0, description="seconds a manager may take to answer")
+    api_key_env: str = Field(
+        default="SDL_QSERVER_API_KEY",
+        description="environment variable holding the bluesky-httpservers' API key",
+    )
+
+    @field_validator("managers")
+    @classmethod
+    def _addresses(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for station, addresses in v.items():
+            if not addresses:
+                raise ValueError(f"{station}: no address; give one manager address per lane")
+            for address in addresses:
+                scheme, _, rest = str(address).partition("://")
+                if scheme not in ("tcp", "http", "https") or ":" not in rest:
+                    raise ValueError(
+                        f"{station}: {address!r} is not a manager address; write "
+                        f"tcp://HOST:PORT (0MQ control) or http://HOST:PORT (bluesky-httpserver)"
+                    )
+        return v
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, v: str) -> str:
+        host, _, port = v.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(
+                f"{v!r} is not HOST:PORT (the 0MQ proxy's output, e.g. 127.0.0.1:5578)"
+            )
+        return v
+
+
 class CampaignConfig(_Strict):
     """A campaign as written in YAML. See ``docs/config.md`` for every field."""
 
@@ -399,6 +439,9 @@ class CampaignConfig(_Strict):
         default=1, ge=0, description="lab: experiments asked for ahead of a free station"
     )
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
+    qserver: QServerConfig | None = Field(
+        default=None, description="lab: its stations on existing bluesky-queueserver managers"
+    )
     twin: dict[str, Any] | None = Field(
         default=None, description="lab: the digital twin's timing model (sdl twin; docs/twin.md)"
     )
@@ -463,6 +506,14 @@ class CampaignConfig(_Strict):
             self._station_rules(self.lab)
         if self.workflow is not None:
             self._workflow_rules(self.lab, self.workflow)
+        if self.qserver is not None:
+            names = self.lab.station_names
+            for station in self.qserver.managers:
+                if station not in names:
+                    raise ValueError(
+                        f"qserver.managers.{station}: no station {station!r} in the lab; its "
+                        f"stations: {', '.join(names)}"
+                    )
         return self
 
     def _no_lab_rules(self) -> CampaignConfig:
@@ -471,7 +522,7 @@ class CampaignConfig(_Strict):
                 "workflow: a workflow runs on a lab's stations, and there is no lab: add a "
                 "lab: section (or remove workflow: and give a protocol:)"
             )
-        for name, default in (("max_in_flight", None), ("lookahead", 1)):
+        for name, default in (("max_in_flight", None), ("lookahead", 1), ("qserver", None)):
             if getattr(self, name) != default:
                 raise ValueError(
                     f"{name}: applies to a lab campaign only; add a lab: section or remove it"

@@ -15,6 +15,7 @@ ignored and logged. See ``docs/distributed.md``.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -144,21 +145,37 @@ class _Runs:
 
 
 class _Lane:
-    def __init__(self, station: str, lane: int, address: str, timeout: float):
-        from bluesky_queueserver_api.zmq import REManagerAPI
-
+    def __init__(
+        self, station: str, lane: int, address: str, timeout: float, api_key: str | None = None
+    ):
         self.name = f"{station}[{lane}]"
         self.station = station
         self.address = address
         self.timeout = timeout
-        self.api = REManagerAPI(
-            zmq_control_addr=address, timeout_recv=timeout, timeout_send=timeout
-        )
+        if address.startswith(("http://", "https://")):  # through bluesky-httpserver
+            from bluesky_queueserver_api.http import REManagerAPI as HTTPManagerAPI
+
+            self.api = HTTPManagerAPI(http_server_uri=address, timeout=timeout)
+            if api_key:
+                self.api.set_authorization_key(api_key=api_key)
+        else:
+            from bluesky_queueserver_api.zmq import REManagerAPI
+
+            self.api = REManagerAPI(
+                zmq_control_addr=address, timeout_recv=timeout, timeout_send=timeout
+            )
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sdl-qs-{self.name}")
         self.cancelled = threading.Event()
         self.item_uid: str | None = None
 
     def lost(self, what: str, err: BaseException) -> NotConnectedError:
+        code = getattr(getattr(err, "response", None), "status_code", None)
+        if code in (401, 403):  # a bluesky-httpserver that refuses our key
+            return NotConnectedError(
+                f"station {self.station!r}: the bluesky-httpserver at {self.address} refused "
+                f"{what} (HTTP {code}): give its API key (SDL_QSERVER_API_KEY, or the "
+                f"variable qserver.api_key_env names)"
+            )
         return NotConnectedError(
             f"station {self.station!r}: the RE Manager at {self.address} did not answer "
             f"{what} within {self.timeout:g} s ({type(err).__name__}: {err}); is it running "
@@ -177,12 +194,15 @@ class QServerBackend:
 
     Args:
         lab: the lab (its stations and capacities).
-        managers: station -> the 0MQ control address of each of its lanes
-            (``tcp://127.0.0.1:60615``), as many as its capacity.
+        managers: station -> the address of each of its lanes' manager, as many as its
+            capacity: a 0MQ control address (``tcp://127.0.0.1:60615``), or the address
+            of a bluesky-httpserver in front of the manager (``http://host:60610``).
         proxy: the 0MQ proxy's output address (``127.0.0.1:5578``), where the workers'
             documents come from.
         timeout: seconds a manager may take to answer a request.
         step_timeout: seconds a step may run before it is failed (None: no limit).
+        api_key: the API key of the bluesky-httpservers (None: the environment variable
+            ``SDL_QSERVER_API_KEY``, if set); never sent to a 0MQ address.
     """
 
     def __init__(
@@ -193,8 +213,10 @@ class QServerBackend:
         *,
         timeout: float = 5.0,
         step_timeout: float | None = None,
+        api_key: str | None = None,
     ):
         self.lab = lab
+        self.api_key = api_key if api_key is not None else os.environ.get("SDL_QSERVER_API_KEY")
         self.managers = {k: list(v) for k, v in managers.items()}
         self.proxy = proxy
         self.timeout = timeout
@@ -223,7 +245,9 @@ class QServerBackend:
                     f"capacity {capacity}; give one RE Manager per lane"
                 )
             for lane, address in enumerate(addresses):
-                self._lanes[(station, lane)] = _Lane(station, lane, address, self.timeout)
+                self._lanes[(station, lane)] = _Lane(
+                    station, lane, address, self.timeout, self.api_key
+                )
         self._runs = _Runs(subscribers)
         self._dispatcher = RemoteDispatcher(self.proxy)
         self._dispatcher.subscribe(self._runs)

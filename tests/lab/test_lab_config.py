@@ -336,6 +336,40 @@ BAD = [
         _changed(_film(), lab__synth_station=2),
         ["lab.synth_station", "did you mean 'synth_stations'"],
     ),
+    (
+        "qserver-unknown-station",
+        _changed(
+            _GENERAL, qserver={"managers": {"a": ["tcp://h:1"], "z": ["tcp://h:2"]}, "proxy": "h:3"}
+        ),
+        ["qserver.managers.z", "no station 'z'", "a, b"],
+    ),  # fmt: skip
+    (
+        "qserver-bad-address",
+        _changed(_GENERAL, qserver={"managers": {"a": ["h:1"]}, "proxy": "h:3"}),
+        ["qserver.managers", "'h:1' is not a manager address", "tcp://HOST:PORT"],
+    ),
+    (
+        "qserver-bad-proxy",
+        _changed(_GENERAL, qserver={"managers": {"a": ["tcp://h:1"]}, "proxy": "h"}),
+        ["qserver.proxy", "is not HOST:PORT"],
+    ),
+    (
+        "qserver-station-without-manager",
+        _changed(_GENERAL, qserver={"managers": {"a": ["tcp://h:1"]}, "proxy": "h:3"}),
+        ["qserver.managers", "no manager for station 'b'", "one address per lane"],
+    ),
+    (
+        "qserver-lanes-other-than-capacity",
+        _changed(
+            _GENERAL, qserver={"managers": {"a": ["tcp://h:1"], "b": ["tcp://h:2"]}, "proxy": "h:3"}
+        ),
+        ["qserver.managers.b", "1 address(es) for a station of capacity 2"],
+    ),  # fmt: skip
+    (
+        "qserver-without-a-lab",
+        {**_COLOR, "qserver": {"managers": {"a": ["tcp://h:1"]}, "proxy": "h:3"}},
+        ["qserver:", "applies to a lab campaign only"],
+    ),
 ]
 
 
@@ -353,7 +387,12 @@ def test_a_bad_lab_config_exits_2_naming_the_field(cfg, words, tmp_path, capsys)
 
 def test_the_good_variants_check_ok(tmp_path, capsys):
     """The bad cases' base, and a list of station names, pass ``sdl run --check``."""
-    for i, cfg in enumerate([_GENERAL, _changed(_GENERAL, workflow__0__station=["a", "z"])]):
+    queues = {"managers": {"a": ["tcp://h:1"], "b": ["tcp://h:2", "http://h:3"]}, "proxy": "h:4"}
+    for i, cfg in enumerate([
+        _GENERAL,
+        _changed(_GENERAL, workflow__0__station=["a", "z"]),
+        _changed(_GENERAL, qserver=queues),  # checked, not connected to
+    ]):  # fmt: skip
         path = _write(tmp_path / f"good{i}.yaml", cfg)
         code = main(["run", str(path), "--store", str(tmp_path / "s.zarr"), "--check"])
         out, err = capsys.readouterr()

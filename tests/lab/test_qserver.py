@@ -8,6 +8,7 @@ Needs Debian's ``redis-server`` (``.ci/run`` installs it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -289,6 +290,63 @@ def test_a_step_still_running_at_the_restart_is_awaited_and_its_documents_replay
         "start"
     )
     assert all(doc["sdl_correlation"] == correlation for name, doc in docs if name == "start")
+
+
+@contextlib.contextmanager
+def _httpserver(control: str, key: str):
+    """A bluesky-httpserver on 127.0.0.1 in front of the manager at ``control``, with a
+    single-user API key; the address."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "QSERVER_ZMQ_CONTROL_ADDRESS": control,
+        "QSERVER_HTTP_SERVER_SINGLE_USER_API_KEY": key,
+    }
+    exe = os.path.join(os.path.dirname(sys.executable), "start-bluesky-httpserver")
+    proc = subprocess.Popen(
+        [exe, "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    address = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no httpserver"
+                time.sleep(0.1)
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_stations_named_in_the_yaml_one_through_bluesky_httpserver(lab, tmp_path, monkeypatch):
+    """``qserver:`` names existing managers: two by their 0MQ address, one through a real
+    bluesky-httpserver with its API key from the environment. A wrong key is refused at
+    once, naming the station and the address."""
+    base, servers = lab
+    with _httpserver(servers.managers["synth-1"][0], "s3cret") as http:
+        data = yaml.safe_load(base.read_text())
+        data["budget"] = 4
+        data["qserver"] = {
+            "managers": {**servers.managers, "synth-1": [http]},
+            "proxy": servers.proxy_out,
+            "api_key_env": "SDL_TEST_QS_KEY",
+        }
+        file = tmp_path / "named.yaml"
+        file.write_text(yaml.safe_dump(data, sort_keys=False))
+        monkeypatch.setenv("SDL_TEST_QS_KEY", "wrong")
+        with pytest.raises(NotConnectedError, match=f"station 'synth-1'.*{http} refused.*401"):
+            load_campaign(str(file)).run(store=tmp_path / "refused.zarr", progress=False)
+        monkeypatch.setenv("SDL_TEST_QS_KEY", "s3cret")
+        store_path = tmp_path / "named.zarr"
+        assert main(["run", str(file), "--store", str(store_path), "--quiet"]) == 0
+    table = open_store(store_path).to_dataframe()
+    assert list(table["status"]) == ["done"] * 4 and table["fom"].notna().all()
+    assert set(table["synthesize_station"]) == {"synth-1", "synth-2"}  # synth-1 over HTTP
 
 
 def test_an_unreachable_manager_is_named_with_its_address(lab):
