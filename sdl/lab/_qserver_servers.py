@@ -226,7 +226,8 @@ class LabServers:
                         "--zmq-publish-console", "OFF",
                     ),
                     logs,
-                    env,
+                    # each lane's worker keeps its steps' documents there (a restart too)
+                    {**env, "SDL_QSERVER_KEEP": str(folder / f"documents-{k}")},
                 )  # fmt: skip
                 self.managers[station].append(control)
         self.write_state()

@@ -6,7 +6,9 @@
 * ``SDL_QSERVER_LAB``: the lab campaign file (its ``lab:`` and ``workflow:``);
 * ``SDL_QSERVER_STATION``: the station this manager runs steps for;
 * ``SDL_QSERVER_PROXY``: the 0MQ proxy's input address (``127.0.0.1:5577``) to which the
-  worker's RunEngine publishes its documents (``bluesky.callbacks.zmq.Publisher``).
+  worker's RunEngine publishes its documents (``bluesky.callbacks.zmq.Publisher``);
+* ``SDL_QSERVER_KEEP`` (optional): a directory where the worker keeps its recent steps'
+  documents, so that they outlive a restart of the worker (memory only without it).
 
 The namespace holds ``RE``, the station's devices (and those of the lab's resources) by
 their own names, one plan, ``sdl_step``, which runs a workflow step by name with the
@@ -53,7 +55,7 @@ def worker_namespace(
     RE = RunEngine({})
     if proxy:
         RE.subscribe(Publisher(proxy))
-    keeper = DocumentKeeper()
+    keeper = DocumentKeeper(directory=os.environ.get("SDL_QSERVER_KEEP") or None)
     RE.subscribe(keeper)
 
     def sdl_documents(correlation: str) -> list:

@@ -54,3 +54,25 @@ def test_numpy_values_come_back_as_json_types(RE):
     assert start[1]["value"] == 1.5 and start[1]["arr"] == [0, 1, 2] and stop[0] == "stop"
     with pytest.raises(ValueError, match="keep"):
         DocumentKeeper(keep=0)
+
+
+def test_documents_on_disk_outlive_the_worker_and_the_oldest_are_deleted(RE, tmp_path):
+    keeper = DocumentKeeper(keep=2, directory=tmp_path / "docs")
+    token = RE.subscribe(keeper)
+    for k in range(3):
+        RE(_step(2, {"sdl_correlation": f"c{k}"}))
+    RE.unsubscribe(token)
+    kept = keeper.documents("c2")
+    # a new worker (a restart): nothing in memory, everything from its directory
+    again = DocumentKeeper(keep=2, directory=tmp_path / "docs")
+    assert again.documents("c2") == kept and again.documents("c1") == keeper.documents("c1")
+    assert again.documents("c0") == [] and sorted(
+        p.name for p in (tmp_path / "docs").iterdir()
+    ) == [
+        "c1.jsonl",
+        "c2.jsonl",
+    ]
+    # a worker killed while writing leaves a cut last line: the whole lines are kept
+    path = tmp_path / "docs" / "c2.jsonl"
+    path.write_text(path.read_text() + '["event", {"cut')
+    assert DocumentKeeper(directory=tmp_path / "docs").documents("c2") == kept

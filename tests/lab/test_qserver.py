@@ -143,12 +143,36 @@ def _clear_histories(servers):
                 api.close()
 
 
+def _restart_workers(servers):
+    """Close and open every manager's worker environment (a new worker process, empty
+    memory; the managers and their histories stay)."""
+    from bluesky_queueserver_api.zmq import REManagerAPI
+
+    apis = [REManagerAPI(zmq_control_addr=a) for addrs in servers.managers.values() for a in addrs]
+    try:
+        for api in apis:
+            api.wait_for_idle(timeout=30)
+            api.environment_close()
+        for api in apis:
+            api.wait_for_condition(lambda s: not s["worker_environment_exists"], timeout=30)
+            api.environment_open()
+        for api in apis:
+            api.wait_for_condition(
+                lambda s: s["worker_environment_exists"] and s["manager_state"] == "idle",
+                timeout=60,
+            )
+    finally:
+        for api in apis:
+            api.close()
+
+
 def test_coordinator_killed_then_resumed_takes_up_each_step_exactly_once(lab, tmp_path):
     """kill -9 of the campaign's process while stations run steps; the managers go on.
     ``sdl resume`` finds each step in flight by its correlation uid: one a station
     finished meanwhile is adopted with its result (its documents from the worker), one
     still running is awaited, one that never started is submitted again. No experiment
-    is interrupted or re-run, no step runs twice, and every run is complete in the store."""
+    is interrupted or re-run, no step runs twice, and every run is complete in the store.
+    The workers are restarted too while it is down: the documents come from their disk."""
     base, servers = lab
     _clear_histories(servers)
     file = tmp_path / "film.yaml"
@@ -195,6 +219,7 @@ def test_coordinator_killed_then_resumed_takes_up_each_step_exactly_once(lab, tm
     finished_meanwhile = set(open_steps["correlation"]) & ran_while_down
     table0 = before.to_dataframe()
     kept = table0[table0["status"] == "done"]
+    _restart_workers(servers)  # their memory is gone; their documents-<lane> folders stay
 
     assert main(["resume", str(store_path), "--lab-services", servers.directory, "--quiet"]) == 0
 
