@@ -21,19 +21,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from sdl.store._json import _default  # numpy values as JSON (NaN kept)
 
 __all__ = ["DocumentKeeper"]
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    return repr(obj)
 
 
 class DocumentKeeper:

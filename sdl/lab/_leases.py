@@ -129,11 +129,9 @@ class LeaseBook:
         """Take a lane of ``station`` and ``resources`` (the caller checked they are free)."""
         busy = self.lanes[station]
         lane = next(i for i in range(self.capacity[station]) if i not in busy)
-        busy.add(lane)
-        self.held[station] += 1
-        for r in resources:
-            self.held[r] += 1
-        return Grant(station, lane, tuple(resources))
+        grant = Grant(station, lane, tuple(resources))
+        self.hold(grant)
+        return grant
 
     def hold(self, grant: Grant) -> None:
         """Take exactly what ``grant`` names (a step found running on that lane when a

@@ -42,6 +42,16 @@ class StepFailedInWorker(RuntimeError):
     """The step's plan failed in the station's RE worker; the message has its traceback."""
 
 
+def _take_readings(readings: dict[str, Any], name: str, doc: dict) -> None:
+    """Update a step's readings (data key -> last value) with an event or event page."""
+    if name == "event":
+        readings.update(doc.get("data", {}))
+    elif name == "event_page":
+        for key, values in doc.get("data", {}).items():
+            if values:
+                readings[key] = values[-1]
+
+
 class _Runs:
     """Documents from the proxy, sorted by correlation uid; forwarded while awaited."""
 
@@ -73,12 +83,8 @@ class _Runs:
                 runs.append(doc["uid"])
             elif name == "descriptor":
                 descriptors.add(doc["uid"])
-            elif name == "event" and doc.get("descriptor") in descriptors:
-                readings.update(doc.get("data", {}))
-            elif name == "event_page" and doc.get("descriptor") in descriptors:
-                for key, values in doc.get("data", {}).items():
-                    if values:
-                        readings[key] = values[-1]
+            elif doc.get("descriptor") in descriptors:
+                _take_readings(readings, name, doc)
             for cb in self.subscribers:
                 cb(name, doc)
         return readings, runs
@@ -131,12 +137,8 @@ class _Runs:
                     return
                 if name == "descriptor":
                     self.descriptor_run[doc["uid"]] = run
-                elif name == "event":
-                    self.readings[correlation].update(doc.get("data", {}))
-                elif name == "event_page":
-                    for key, values in doc.get("data", {}).items():
-                        if values:
-                            self.readings[correlation][key] = values[-1]
+                elif name in ("event", "event_page"):
+                    _take_readings(self.readings[correlation], name, doc)
                 elif name == "stop":
                     self.stopped.add(run)
                     self.lock.notify_all()
@@ -325,17 +327,7 @@ class QServerBackend:
         except BaseException as err:  # noqa: BLE001 - an outcome
             error = err
         readings, run_uids = self._runs.settle(correlation)
-        cancelled = lane.cancelled.is_set()
-        if cancelled and error is None:
-            error = RuntimeError("cancelled")
-        return StepOutcome(
-            error=error,
-            readings=readings,
-            run_uids=run_uids,
-            started=started,
-            finished=time.time(),
-            cancelled=cancelled,
-        )
+        return _outcome(lane, error, readings, run_uids, started, time.time())
 
     def _execute(self, lane: _Lane, item: Any) -> BaseException | None:
         api = lane.api
@@ -471,17 +463,8 @@ class QServerBackend:
         except BaseException as err:  # noqa: BLE001 - an outcome
             error = err
         now = time.time()
-        cancelled = lane.cancelled.is_set()
-        if cancelled and error is None:
-            error = RuntimeError("cancelled")
-        return StepOutcome(
-            error=error,
-            readings=readings,
-            run_uids=run_uids,
-            started=float(result.get("time_start") or now),
-            finished=float(result.get("time_stop") or now),
-            cancelled=cancelled,
-        )
+        started, finished = result.get("time_start") or now, result.get("time_stop") or now
+        return _outcome(lane, error, readings, run_uids, float(started), float(finished))
 
     def _documents(self, lane: _Lane, correlation: str) -> list[tuple[str, dict]]:
         """The documents of step ``correlation`` that the lane's worker kept
@@ -546,6 +529,21 @@ class QServerBackend:
             except Exception:  # noqa: BLE001
                 pass
         self._runs = None
+
+
+def _outcome(
+    lane: _Lane,
+    error: BaseException | None,
+    readings: dict[str, Any],
+    run_uids: list[str],
+    started: float,
+    finished: float,
+) -> StepOutcome:
+    """How a lane's step ended (cancelled if :meth:`QServerBackend.cancel` hit it)."""
+    cancelled = lane.cancelled.is_set()
+    if cancelled and error is None:
+        error = RuntimeError("cancelled")
+    return StepOutcome(error, readings, run_uids, started, finished, cancelled)
 
 
 def _jsonable(value: Any) -> Any:

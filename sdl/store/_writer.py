@@ -323,8 +323,9 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
         self._replaying = False
         self._pending = len(records)
         self._flush_block()
-        self._runs.clear()  # runs the crash cut stay without a stop
-        self._cut = self._runs_table.cut_rows()
+        # runs the crash cut stay without a stop: those still open now join the cut ones
+        self._cut.update({uid: run.row for uid, run in self._runs.items()})
+        self._runs.clear()
         self._streams.clear()
         self._resource_run.clear()
 
