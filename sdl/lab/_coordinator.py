@@ -455,6 +455,10 @@ class _LabLoop(_Loop):
             yield from self.record(
                 job.exp.advance(Status.INTERRUPTED, run_uid=run_uid, cause=cause)
             )
+        # an ask's experiments recorded planned when the stop came, before they were queued
+        for exp in sorted(self.experiments.values(), key=lambda e: e.id):
+            if exp.id not in self.jobs and exp.status in (Status.PLANNED, Status.RUNNING):
+                yield from self.record(exp.advance(Status.INTERRUPTED, cause=cause))
         self.jobs.clear()
         self.waiting.clear()
 
