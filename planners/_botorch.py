@@ -443,7 +443,7 @@ class BoTorchPlanner(Planner):
             else:
                 acqf = qLogNoisyExpectedImprovement(
                     model,
-                    X_baseline=_plausible_incumbents(model, X) if len(models) == 1 else X,
+                    X_baseline=_plausible_incumbents(model, X, constraints),
                     X_pending=X_pending,
                     prune_baseline=True,
                     objective=objective,
@@ -651,7 +651,9 @@ def _best_predicted(model: Model, constraints: list[Callable], X: torch.Tensor) 
     return float(objective[ok].max()) if bool(ok.any()) else float(objective.min())
 
 
-def _plausible_incumbents(model: Model, X: torch.Tensor) -> torch.Tensor:
+def _plausible_incumbents(
+    model: Model, X: torch.Tensor, constraints: Sequence[Callable] = ()
+) -> torch.Tensor:
     """The observed points ``X`` that may be the best one: noisy EI's baseline.
 
     ``qLogNoisyExpectedImprovement`` prunes its baseline itself, by sampling the joint
@@ -661,19 +663,42 @@ def _plausible_incumbents(model: Model, X: torch.Tensor) -> torch.Tensor:
     best posterior mean is the best with probability below ``Phi(-z)`` (``z`` =
     :data:`INCUMBENT_Z`); those are dropped first, from posterior means alone, and at most
     :data:`MAX_INCUMBENTS` (best means first) are kept. BoTorch's pruning then runs on
-    those few. One model (no constraint models) only; else ``X`` unchanged.
+    those few.
+
+    With constraint models (``model`` a ``ModelListGP``, the objective first; outcome
+    constraints or the feasibility model) the best *feasible* point is the incumbent, so
+    the reference is the best mean among points that are feasible with probability
+    above ``1 - Phi(-z)`` under every constraint (each constraint callable is linear in
+    its output, so checking it at the mean plus and minus ``z`` posterior standard
+    deviations suffices); a point more than ``2 z s`` below that reference is dropped,
+    whatever its feasibility. Without such a surely feasible point ``X`` is unchanged.
     """
-    noise = getattr(getattr(model, "likelihood", None), "noise", None)
-    transform = getattr(model, "outcome_transform", None)
+    objective = model.models[0] if isinstance(model, ModelListGP) else model
+    noise = getattr(getattr(objective, "likelihood", None), "noise", None)
+    transform = getattr(objective, "outcome_transform", None)
     if noise is None or len(X) <= 1:
         return X
-    with torch.no_grad(), gpytorch.settings.skip_posterior_variances():
-        mean = model.posterior(X).mean[..., 0]
     s = float(noise.detach().max().sqrt())
     stdvs = getattr(transform, "stdvs", None)
     if stdvs is not None:
         s *= float(stdvs.max())
-    keep = torch.nonzero(mean >= mean.max() - 2 * INCUMBENT_Z * s).flatten()
+    if constraints:
+        with torch.no_grad():
+            posterior = model.posterior(X)
+            mean_all = posterior.mean
+            spread = INCUMBENT_Z * posterior.variance.clamp_min(0).sqrt()
+        mean = mean_all[..., 0]
+        sure = torch.ones(len(X), dtype=torch.bool, device=X.device)
+        for c in constraints:
+            sure &= (c(mean_all - spread) <= 0) & (c(mean_all + spread) <= 0)
+        if not sure.any():
+            return X
+        reference = mean[sure].max()
+    else:
+        with torch.no_grad(), gpytorch.settings.skip_posterior_variances():
+            mean = model.posterior(X).mean[..., 0]
+        reference = mean.max()
+    keep = torch.nonzero(mean >= reference - 2 * INCUMBENT_Z * s).flatten()
     if len(keep) > MAX_INCUMBENTS:
         keep = keep[torch.argsort(mean[keep], descending=True)[:MAX_INCUMBENTS]]
     return X[keep.sort().values]

@@ -240,6 +240,39 @@ def test_stop_cancels_running_steps_and_records_them_interrupted(tmp_path, RE):
     assert all(stop is not None for _, stop in runs.values())
 
 
+def test_a_stop_while_an_ask_is_being_queued_leaves_no_experiment_planned(tmp_path, RE):
+    """The stop is requested the moment the first experiment of a batch is queued, so it
+    lands while the rest of that batch is recorded planned but not yet queued: those are
+    recorded interrupted too (CI once saw one left ``planned``)."""
+    campaign, lab = _film_campaign(budget=12, time_scale=0.2)
+    ledger_run = 0
+    fired = []
+
+    def hook(msg):
+        nonlocal ledger_run
+        if msg.command != "create":
+            return
+        if msg.kwargs.get("name") == "experiments":
+            ledger_run += 1
+        elif msg.kwargs.get("name") == "steps" and ledger_run >= 2 and not fired:
+            # request_pause waits for the RunEngine's loop: call it from another thread
+            fired.append(threading.Thread(target=RE.request_pause, kwargs={"defer": False}))
+            fired[0].start()
+        else:
+            ledger_run = 0
+
+    RE.msg_hook = hook
+    with pytest.raises(RunEngineInterrupted):
+        campaign.run(RE, store=tmp_path / "lab.zarr")
+    RE.stop()
+    assert fired, "no batch of two or more experiments was asked for"
+    table = open_store(tmp_path / "lab.zarr").to_dataframe()
+    assert len(table) >= 2
+    assert not table["status"].isin(["planned", "running"]).any(), table[["status", "cause"]]
+    # the stop came before any of the batch could finish: all of it is interrupted
+    assert set(table["status"]) == {"interrupted"}
+
+
 def test_one_station_lab_is_todays_campaign(tmp_path):
     """Same seed, same devices, same protocol: a one-station lab with a one-step workflow
     (lookahead 0: asked when the station is free, as the sequential loop does) measures

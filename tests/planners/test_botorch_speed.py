@@ -49,6 +49,51 @@ def test_plausible_incumbents_keep_what_botorch_pruning_keeps():
             assert (kept == row).all(dim=-1).any()
 
 
+def test_plausible_incumbents_with_a_constraint_keep_what_botorch_pruning_keeps():
+    """With a constraint model the incumbent is the best *feasible* point: the points
+    BoTorch's constrained pruning keeps all survive, and the best observed point, made
+    infeasible, does not hide the feasible ones below it."""
+    from botorch.acquisition.objective import GenericMCObjective
+    from botorch.models import ModelListGP
+
+    for seed in (0, 1, 2):
+        objective, X = _hartmann_gp(150, seed=seed)
+        with torch.no_grad():
+            mean = objective.posterior(X).mean[..., 0]
+        # the constraint output is low (feasible, bound 0.5) everywhere but around the
+        # best third of the points by objective mean
+        top = mean >= mean.quantile(0.66)
+        c = torch.where(top, 1.0, 0.0).to(X) + 0.01 * torch.randn(len(X), dtype=X.dtype)
+        constraint = HyperparameterCache(0.1, 300, seed).fit("c", X, c.reshape(-1, 1), [])
+        model = ModelListGP(objective, constraint)
+        constraints = [_botorch._bound(1, 0.5, "<=")]
+        kept = _botorch._plausible_incumbents(model, X, constraints)
+        assert 1 <= len(kept) < len(X)
+        # a surely feasible point below the top third is kept: the top is infeasible
+        assert not bool(top[[int((X == row).all(dim=-1).nonzero()) for row in kept]].all())
+        torch.manual_seed(seed)
+        pruned = prune_inferior_points(
+            model,
+            X,
+            objective=GenericMCObjective(lambda Z, X=None: Z[..., 0]),
+            constraints=constraints,
+        )
+        for row in pruned:
+            assert (kept == row).all(dim=-1).any()
+
+
+def test_plausible_incumbents_without_a_surely_feasible_point_keep_all():
+    from botorch.models import ModelListGP
+
+    objective, X = _hartmann_gp(40)
+    constraint = HyperparameterCache(0.1, 300, 0).fit(
+        "c", X, torch.ones(len(X), 1, dtype=X.dtype) + 0.01 * torch.rand(len(X), 1), []
+    )
+    model = ModelListGP(objective, constraint)
+    kept = _botorch._plausible_incumbents(model, X, [_botorch._bound(1, 0.5, "<=")])
+    assert len(kept) == len(X)
+
+
 def test_plausible_incumbents_are_capped(monkeypatch):
     model, X = _hartmann_gp(60, noise=2.0)  # noise swamps the signal: all are plausible
     monkeypatch.setattr(_botorch, "MAX_INCUMBENTS", 5)
