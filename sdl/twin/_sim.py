@@ -50,6 +50,7 @@ class _Job:
     index: int = 0
     order: int | None = None
     queued: float = 0.0
+    reruns: int = 0  # instrument failures of this point measured again so far
 
     @property
     def key(self) -> tuple:
@@ -322,16 +323,25 @@ class _Run:
         self.round()
 
     def _settle(self, job: _Job, ok: bool) -> None:
+        """As the campaign settles an experiment: a done one is told to the planner; every
+        failure here is its station's (a fault, a breakdown), which says nothing about the
+        point, so it is not told, and the point is measured again as a new experiment while
+        ``instrument_reruns`` last (that one failure does not count towards the budget)."""
         del self.jobs[job.id]
-        self.completed += 1
-        self.told += 1
         if ok:
+            self.completed += 1
+            self.told += 1
             self.done_times.append(self.env.now)
-        else:
-            self.failed += 1
-        if self.planner is not None and job.point:
-            values = self.outcome(job.point, self.rng("outcome")) if ok else {}
-            self.untold.append((job.point, values))
+            if self.planner is not None and job.point:
+                self.untold.append((job.point, self.outcome(job.point, self.rng("outcome"))))
+            return
+        self.failed += 1
+        if job.reruns < self.spec.instrument_reruns:
+            again = _Job(next(self.ids), dict(job.point), reruns=job.reruns + 1)
+            self.jobs[again.id] = again
+            self._enqueue(again)
+            return
+        self.completed += 1
 
     # -- stations out of service -----------------------------------------------------------
     def _fault(self, station: str) -> None:

@@ -51,6 +51,8 @@ class TwinSpec:
         max_in_flight: experiments in flight at once (None: the stations' capacity).
         lookahead: experiments asked for ahead of a free first station.
         budget: experiments to run (None: as many as the days allow).
+        instrument_reruns: times the point of an experiment failed by its station is
+            measured again, free (the campaign's ``instrument_reruns``).
         seed: the campaign's seed.
         config: the campaign's configuration (for ``planner.real``), if any.
         film: the film lab's options (``synth_stations``), when it is one.
@@ -67,6 +69,7 @@ class TwinSpec:
     max_in_flight: int | None = None
     lookahead: int = 1
     budget: int | None = None
+    instrument_reruns: int = 1
     seed: int = 0
     config: Any = None
     film: dict[str, Any] | None = None
@@ -253,6 +256,7 @@ def spec_from_config(config: Any, timing: TwinTiming) -> TwinSpec:
         "timing": timing,
         "max_in_flight": config.max_in_flight,
         "lookahead": config.lookahead,
+        "instrument_reruns": config.instrument_reruns,
         "seed": config.seed,
         "config": config,
     }

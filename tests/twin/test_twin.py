@@ -297,3 +297,41 @@ def test_the_real_planner_is_asked_and_its_time_charged(tmp_path):
     assert rep.done > 50 and rep.ask_wall > 0
     assert len(rep.asks) > 10  # each ask took its (tiny) measured time on the clock
     assert rep.attempts["experiment_id"].nunique() >= rep.done
+
+
+def test_a_station_fault_is_not_told_and_its_point_is_measured_again_once():
+    """As the campaign does: a station's failure says nothing about the point, so the
+    planner never hears of it (no feasibility model learning a coater's jams), and the
+    point is measured again as a new experiment (``instrument_reruns``: 1) that the
+    budget counts once."""
+    from sdl.planners import Objective, Real, make_planner
+
+    spec = _film(2, stations={"synth-2": {"failure_probability": 0.4}})
+    spec.budget = 30
+    inner = make_planner(
+        "sobol", [Real("x", 0.0, 1.0), Real("y", 0.0, 1.0)], [Objective("fom")], seed=0
+    )
+    asked, told = [], []
+
+    class Recording:
+        def ask(self, n, pending=None):
+            points = inner.ask(n, pending=pending)
+            asked.extend(points)
+            return points
+
+        def tell(self, points, outcomes):
+            told.extend(outcomes)
+            inner.tell(points, outcomes)
+
+    rep = simulate(
+        spec, seed=1, horizon=10 * DAY, planner=Recording(),
+        outcome=lambda point, rng: {"fom": point["x"]},
+    )  # fmt: skip
+    assert rep.failed > 0
+    assert told and all(o for o in told), "a failed experiment was told"
+    experiments = rep.attempts.loc[rep.attempts["index"] == 0, "experiment_id"].nunique()
+    reruns = experiments - len(asked)
+    assert 0 < reruns <= rep.failed
+    # each chain settled once: done, or failed again with its re-run spent
+    assert rep.done + (rep.failed - reruns) == 30 == len(asked)
+    assert len(told) <= rep.done  # the last results come after the last ask
