@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from importlib import import_module
 
@@ -65,10 +66,42 @@ def _configure_logging() -> None:
         root.setLevel(logging.WARNING)
 
 
+#: warning texts ``sdl`` shows once per process (GPyTorch's jitter, see below)
+ONCE_PER_PROCESS = ("A not p.d., added jitter",)
+
+
+def _configure_warnings() -> None:
+    """GPyTorch's "A not p.d., added jitter" once per process, not once per ask.
+
+    Noisy EI samples its incumbents jointly; in a long campaign settled on its optimum they
+    are near-identical points and GPyTorch adds 1e-8 jitter to their covariance at nearly
+    every ask (a 7-day twin forecast printed it about 300 times). Python's "default" and
+    "once" actions would show it once, but every ``catch_warnings`` block (BoTorch's fits
+    use them) resets that memory, so the shown texts are remembered here. Library use is
+    unchanged.
+    """
+    show = warnings.showwarning
+    if getattr(show, "sdl_once", False):
+        return
+    shown: set[str] = set()
+
+    def show_once(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if text.startswith(ONCE_PER_PROCESS):
+            if text in shown:
+                return
+            shown.add(text)
+        show(message, category, filename, lineno, file, line)
+
+    show_once.sdl_once = True  # type: ignore[attr-defined]
+    warnings.showwarning = show_once
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sdl`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
     _configure_logging()
+    _configure_warnings()
     try:
         return args.func(args)
     except SdlError as err:

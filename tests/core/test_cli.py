@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from sdl import open_store
@@ -65,3 +66,25 @@ def test_lists_of_plugins():
     ):
         proc = sdl(kind)
         assert proc.returncode == 0 and name in proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_the_cli_shows_gpytorchs_jitter_warning_once_per_process(configured):
+    """``sdl`` shows "A not p.d., added jitter" once, even though BoTorch's
+    ``catch_warnings`` blocks reset Python's per-location memory between asks (without
+    the filter: every time, the premise)."""
+    code = f"""
+import warnings
+from linear_operator.utils.warnings import NumericalWarning
+from sdl.cli._main import _configure_warnings
+if {configured}:
+    _configure_warnings()
+for _ in range(5):
+    with warnings.catch_warnings():
+        pass
+    warnings.warn("A not p.d., added jitter of 1.0e-08 to the diagonal", NumericalWarning)
+"""
+    err = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stderr
+    assert err.count("A not p.d.") == (1 if configured else 5)
