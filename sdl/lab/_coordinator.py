@@ -206,6 +206,9 @@ class _LabLoop(_Loop):
         first = self.book.in_service(self.pools[0][0])
         slots = sum(self.book.free(s) for s in first)
         n = min(room, slots + self._freeing_soon() + self.lookahead - fresh)
+        # never more than can start: max_in_flight gates new experiments, and a point
+        # asked for that must wait is asked without the results that come meanwhile
+        n = min(n, self.max_in_flight + self.lookahead - len(self.jobs))
         if n <= 0 or not first:
             return
         self._flush_tells()

@@ -57,7 +57,8 @@ class Forecast:
         stations: per station (index): ``utilization`` and the idle causes (columns named
             as :data:`CAUSES`), fractions of the wall time, means over replications.
         resources: resource -> utilization (time held over wall time and capacity).
-        bottleneck: the station or resource with the highest utilization.
+        bottleneck: the station or resource with the highest utilization (a step's pool
+            of interchangeable stations, e.g. ``synth-*``, by their mean).
         seconds: wall-clock seconds the forecast took.
     """
 
@@ -116,6 +117,25 @@ def station_frame(
     for col, name in CAUSES.items():
         out[name] = df[col] / wall
     return out
+
+
+def _bottleneck(
+    spec: TwinSpec, pools: list, utilization: dict[str, float], resources: dict[str, float]
+) -> str:
+    """The busiest station or resource; interchangeable stations (a step's pool, e.g.
+    ``synth-*``) count as one, by their mean utilization: which coater of a pool gets the
+    work is the lease book's choice (the first free), so one of them can be busy all the
+    time while the pool has room to spare."""
+    load = dict(resources)
+    grouped: set[str] = set()
+    for step, pool in sorted(zip(spec.steps, pools), key=lambda sp: -len(sp[1][0])):
+        members = [m for m in pool[0] if m in utilization and m not in grouped]
+        if len(members) > 1:
+            name = step.station if isinstance(step.station, str) else "|".join(members)
+            load[name] = float(np.mean([utilization[m] for m in members]))
+            grouped.update(members)
+    load.update({k: v for k, v in utilization.items() if k not in grouped})
+    return max(load, key=lambda k: load[k])
 
 
 def _real_planner(spec: TwinSpec, seed: int):
@@ -202,8 +222,7 @@ def forecast(
         name: float(np.mean([r.resource_busy.get(name, 0.0) / (cap * r.end) for r in reps]))
         for name, cap in spec.resources.items()
     }
-    load = {**stations["utilization"].to_dict(), **resources}
-    bottleneck = max(load, key=lambda k: load[k])
+    bottleneck = _bottleneck(spec, pools, stations["utilization"].to_dict(), resources)
     per_day = _ci([r.done / (r.end / DAY) for r in reps])
     failed = float(np.mean([r.failed / (r.end / DAY) for r in reps]))
     stalled = [f"replication {k} (seed {r.seed}) stopped at day {r.end / DAY:.2f}: {r.stalled}"
