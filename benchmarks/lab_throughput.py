@@ -36,7 +36,13 @@ from pathlib import Path
 
 
 def _campaign(
-    n_synth: int, time_scale: float, planner: str, budget: int, seed: int, lookahead: int = 1
+    n_synth: int,
+    time_scale: float,
+    planner: str,
+    budget: int,
+    seed: int,
+    lookahead: int = 1,
+    max_in_flight: int | None = None,
 ):
     from sdl import Campaign
     from sdl.lab import film_lab
@@ -56,16 +62,19 @@ def _campaign(
             budget=budget,
             seed=seed,
             lookahead=lookahead,
+            max_in_flight=max_in_flight,
         ),  # fmt: skip
         lab,
     )
 
 
-def _run(n_synth, time_scale, planner, budget, seed, directory: Path, lookahead=1):
+def _run(
+    n_synth, time_scale, planner, budget, seed, directory: Path, lookahead=1, max_in_flight=None
+):
     from sdl import open_store
 
-    campaign, lab = _campaign(n_synth, time_scale, planner, budget, seed, lookahead)
-    path = directory / f"lab-{n_synth}-{seed}-{lookahead}.zarr"
+    campaign, lab = _campaign(n_synth, time_scale, planner, budget, seed, lookahead, max_in_flight)
+    path = directory / f"lab-{n_synth}-{seed}-{lookahead}-{max_in_flight}.zarr"
     t0 = time.perf_counter()
     campaign.run(store=path, overwrite=True)
     wall = time.perf_counter() - t0
@@ -143,6 +152,14 @@ def main(argv=None) -> None:
     parser.add_argument("--efficiency-budget", type=int, default=30)
     parser.add_argument("--efficiency-time-scale", type=float, default=0.25)
     parser.add_argument("--lookahead", type=int, default=1)
+    parser.add_argument(
+        "--efficiency-max-in-flight",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also run the asynchronous lab with max_in_flight N (fewer results unknown "
+        "at each ask, less throughput)",
+    )
     parser.add_argument("--dir", default=None)
     args = parser.parse_args(argv)
     directory = Path(args.dir or tempfile.mkdtemp(prefix="sdl-lab-bench-"))
@@ -180,35 +197,38 @@ def main(argv=None) -> None:
             f"\n# sample efficiency: best fom after {args.efficiency_budget} experiments, "
             f"time_scale {args.efficiency_time_scale}"
         )
-        print(f"{'seed':>4} {'sequential':>10} {'async x4':>9}")
-        seq, asy = [], []
+        cap = args.efficiency_max_in_flight
+        capped = f"{cap} in flight"
+        print(
+            f"{'seed':>4} {'sequential':>10} {'async x4':>9} {'wall s':>7}"
+            + (f" {capped:>12} {'wall s':>7}" if cap else "")
+        )
+        seq, asy, lim, wall_a, wall_l = [], [], [], [], []
+        common = (args.planner, args.efficiency_budget)
         for seed in range(args.efficiency_seeds):
-            s, _, _ = _run(
-                1,
-                args.efficiency_time_scale,
-                args.planner,
-                args.efficiency_budget,
-                seed,
-                directory,
-                0,
-            )
-            a, _, _ = _run(
-                4,
-                args.efficiency_time_scale,
-                args.planner,
-                args.efficiency_budget,
-                seed,
-                directory,
-                1,
-            )
+            s, _, _ = _run(1, args.efficiency_time_scale, *common, seed, directory, 0)
+            a, _, wa = _run(4, args.efficiency_time_scale, *common, seed, directory, 1)
             seq.append(_best_true(s))
             asy.append(_best_true(a))
-            print(f"{seed:>4} {seq[-1]:>10.4f} {asy[-1]:>9.4f}")
+            wall_a.append(wa)
+            line = f"{seed:>4} {seq[-1]:>10.4f} {asy[-1]:>9.4f} {wa:>7.1f}"
+            if cap:
+                c, _, wc = _run(4, args.efficiency_time_scale, *common, seed, directory, 1, cap)
+                lim.append(_best_true(c))
+                wall_l.append(wc)
+                line += f" {lim[-1]:>12.4f} {wc:>7.1f}"
+            print(line, flush=True)
         ms, ma = statistics.median(seq), statistics.median(asy)
         print(
             f"{'med':>4} {ms:>10.4f} {ma:>9.4f}   async / sequential: {ma / ms:.3f}; "
             f"regret (1 - best) async / sequential: {(1 - ma) / max(1 - ms, 1e-9):.2f}"
         )
+        if cap:
+            ml = statistics.median(lim)
+            print(
+                f"# {capped}: median {ml:.4f}, / sequential {ml / ms:.3f}; wall time "
+                f"x {statistics.median(wall_l) / statistics.median(wall_a):.2f} the async lab's"
+            )
         print(f"# load average at end: {os.getloadavg()[0]:.2f}")
     if args.dir is None:
         shutil.rmtree(directory, ignore_errors=True)

@@ -198,7 +198,8 @@ class _Run:
         slots = sum(self.book.free(s) for s in first)
         soon = sum(1 for d in self._until_soon() if d <= 0)
         n = min(room, slots + soon + self.lookahead - fresh)
-        n = min(n, self.max_in_flight + self.lookahead - len(self.jobs))  # as the campaign
+        if spec_limit := self.spec.max_in_flight:  # as the campaign: a limit it sets
+            n = min(n, spec_limit + self.lookahead - len(self.jobs))
         if n <= 0 or not first:
             return
         n = int(min(room, max(n, self.batch)))
