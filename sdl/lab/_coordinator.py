@@ -155,8 +155,8 @@ class _LabLoop(_Loop):
         used = sorted({s for stations, _ in self.pools for s in stations})
         self.max_in_flight = lab_options.max_in_flight or sum(lab.capacity(s) for s in used)
         # a limit the campaign sets also limits the asks (below); the stations' own
-        # capacity does not: points asked for ahead of a settling experiment hide the
-        # ask's time, and with 4 coaters the lab then ran at 2.34 experiments/s, not 3.47
+        # capacity does not: there the limit bought nothing measurable (docs/lab.md), and
+        # points asked for ahead of a settling experiment hide the ask's time
         self.ask_limit = lab_options.max_in_flight
         self.lookahead = lab_options.lookahead
 
