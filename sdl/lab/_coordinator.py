@@ -191,13 +191,18 @@ class _LabLoop(_Loop):
     def _freeing_soon(self) -> int:
         """First-step lanes whose step should end before an ask started now would: the
         points they need are asked for now (just in time, not earlier: a point asked
-        later is chosen knowing more results)."""
+        later is chosen knowing more results). None with ``lookahead`` 0: then a point is
+        asked for only when a lane is free, knowing every result before it, as in the
+        one-instrument loop (a one-station lab then proposes what today's campaign does;
+        asking ahead gave it a pending point on a slow CI machine)."""
+        if self.lookahead == 0:
+            return 0
         return sum(1 for d in self._until_soon() if d <= 0)
 
     def _next_ask_due(self) -> float | None:
         """Seconds until a first-step lane starts "freeing soon" (None: no such lane, or
         an ask already runs): the coordinator wakes up then to ask in time."""
-        if self._ahead is not None:
+        if self._ahead is not None or self.lookahead == 0:
             return None
         due = [d for d in self._until_soon() if d > 0]
         return min(due) + 0.001 if due else None

@@ -196,7 +196,7 @@ class _Run:
         fresh = sum(1 for job in self.waiting if job.order is None)
         first = self.book.in_service(self.pools[0][0])
         slots = sum(self.book.free(s) for s in first)
-        soon = sum(1 for d in self._until_soon() if d <= 0)
+        soon = sum(1 for d in self._until_soon() if d <= 0) if self.lookahead else 0
         n = min(room, slots + soon + self.lookahead - fresh)
         if spec_limit := self.spec.max_in_flight:  # as the campaign: a limit it sets
             n = min(n, spec_limit + self.lookahead - len(self.jobs))
@@ -394,7 +394,7 @@ class _Run:
 
     # -- waking up, ending -------------------------------------------------------------------
     def _plan_wake(self) -> None:
-        if self.asking:
+        if self.asking or not self.lookahead:  # lookahead 0: asked only when a lane is free
             return
         due = [d for d in self._until_soon() if d > 0]
         if not due:

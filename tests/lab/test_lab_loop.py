@@ -342,6 +342,38 @@ def test_one_station_lab_is_todays_campaign(tmp_path):
     assert list(plain[cols[3]]) == list(lab[cols[3]]) and list(plain["batch"]) == list(lab["batch"])
 
 
+def test_lookahead_0_asks_only_when_the_station_is_free_even_for_slow_steps(tmp_path):
+    """With steps that take time, the coordinator asks ahead for a lane about to free
+    (just in time); with ``lookahead`` 0 it must not: each point is asked for knowing every
+    result before it (a one-station lab is then today's campaign; on a slow CI machine it
+    once proposed its 4th point with the 3rd pending)."""
+    from functools import partial
+
+    from sdl.devices import SimDetector
+    from sdl.planners import make_planner
+    from sdl.protocols import set_settle_measure
+
+    # every move takes 0.25 s (settle time, real seconds): a step that takes time
+    x = SimMotor("x", limits=(-2, 2), settle_time=0.25, time_scale=1.0)
+    det = SimDetector("det", physics=lambda p: (p["x"] - 0.3) ** 2, inputs=[x], seed=4)
+    protocol = partial(set_settle_measure, movables={"x": x}, detectors=[det])
+
+    planner = make_planner("sobol", [Real("x", -2, 2)], [Objective("det")], seed=0)
+    pending_seen = []
+    inner = planner.ask
+
+    def ask(n=1, *, pending=(), **kw):
+        pending_seen.append(len(pending))
+        return inner(n, pending=pending, **kw)
+
+    planner.ask = ask
+    Campaign(parameters=[Real("x", -2, 2)], objectives=["det"], protocol=protocol,
+             lab=Lab.single([x, det]), planner=planner, budget=6, seed=0, lookahead=0,
+             ).run(store=tmp_path / "lab.zarr")  # fmt: skip
+    assert len(open_store(tmp_path / "lab.zarr").to_dataframe()) == 6
+    assert pending_seen and set(pending_seen) == {0}, pending_seen
+
+
 @pytest.mark.slow
 def test_sigkill_with_experiments_in_flight_then_resume_measures_each_point_once(tmp_path):
     store = tmp_path / "killed.zarr"
