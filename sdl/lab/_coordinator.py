@@ -50,6 +50,7 @@ from sdl.errors import NotConnectedError
 from sdl.planners import Objective, Planner
 from sdl.protocols import extract_objectives
 
+from ._asking import ASK_HORIZON, ask_size, next_ask_due, until_soon
 from ._backend import StepBackend, StepOutcome, StepRequest
 from ._leases import Grant, LeaseBook, LeaseRequest
 from ._model import Lab, StepContext, Workflow
@@ -59,9 +60,6 @@ __all__ = ["LabOptions", "lab_loop"]
 
 #: Seconds between looks at the control channel while steps run (with station control).
 POLL = 0.25
-#: A first-step lane "frees soon" when its step should end within this many ask durations:
-#: its point is asked for now, so the next ask (as long as this one) finds it taken care of.
-ASK_HORIZON = 2.5
 #: Seconds a stop or an abort waits for cancelled steps to end.
 CANCEL_WAIT = 30.0
 
@@ -174,51 +172,33 @@ class _LabLoop(_Loop):
             self.planner.tell(list(points), list(outcomes))
 
     def _until_soon(self) -> list[float]:
-        """For each running first step: seconds until it should end within the ask horizon
-        (``ASK_HORIZON`` ask durations); <= 0: it does now. Empty before a first step has
-        ended (its duration is not known yet)."""
-        mean = self.step_seconds.get(0)
-        if mean is None:
-            return []
+        """:func:`~sdl.lab._asking.until_soon` of the running first steps, on the wall
+        clock (50 ms more horizon: the coordinator's own latency)."""
+        starts = [self.started_at[f] for f, (job, _) in self.running.items() if job.index == 0]
         horizon = ASK_HORIZON * self.ask_seconds + 0.05
-        now = time.time()
-        return [
-            self.started_at[f] + mean - horizon - now
-            for f, (job, _) in self.running.items()
-            if job.index == 0
-        ]
-
-    def _freeing_soon(self) -> int:
-        """First-step lanes whose step should end before an ask started now would: the
-        points they need are asked for now (just in time, not earlier: a point asked
-        later is chosen knowing more results). None with ``lookahead`` 0: then a point is
-        asked for only when a lane is free, knowing every result before it, as in the
-        one-instrument loop (a one-station lab then proposes what today's campaign does;
-        asking ahead gave it a pending point on a slow CI machine)."""
-        if self.lookahead == 0:
-            return 0
-        return sum(1 for d in self._until_soon() if d <= 0)
+        return until_soon(starts, self.step_seconds.get(0), horizon, time.time())
 
     def _next_ask_due(self) -> float | None:
         """Seconds until a first-step lane starts "freeing soon" (None: no such lane, or
         an ask already runs): the coordinator wakes up then to ask in time."""
-        if self._ahead is not None or self.lookahead == 0:
+        if self._ahead is not None:
             return None
-        due = [d for d in self._until_soon() if d > 0]
-        return min(due) + 0.001 if due else None
+        due = next_ask_due(self._until_soon(), self.lookahead)
+        return None if due is None else due + 0.001
 
     def _maybe_ask(self) -> None:
         if self._ahead is not None:
             return
-        room = self.budget - self.completed - len(self.jobs)
-        fresh = sum(1 for job in self.waiting if job.order is None)
         first = self.book.in_service(self.pools[0][0])
-        slots = sum(self.book.free(s) for s in first)
-        n = min(room, slots + self._freeing_soon() + self.lookahead - fresh)
-        if self.ask_limit is not None:
-            # no more than may start: a point asked for that must wait is chosen without
-            # the results that come meanwhile (docs/lab.md)
-            n = min(n, self.ask_limit + self.lookahead - len(self.jobs))
+        n = ask_size(
+            room=self.budget - self.completed - len(self.jobs),
+            free_slots=sum(self.book.free(s) for s in first),
+            until=self._until_soon(),
+            lookahead=self.lookahead,
+            fresh=sum(1 for job in self.waiting if job.order is None),
+            in_flight=len(self.jobs),
+            max_in_flight=self.ask_limit,
+        )
         if n <= 0 or not first:
             return
         self._flush_tells()

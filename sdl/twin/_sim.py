@@ -5,10 +5,10 @@ coordinator's plan itself does not run here):
 
 * leases come from the campaign's own :class:`~sdl.lab.LeaseBook` (all or none, oldest
   experiment first, with reservations); SimPy's ``Resource`` would grant piecemeal;
-* asks are just in time like :class:`sdl.lab._coordinator._LabLoop`'s: as many points as
-  first-step lanes are free or free within ``ASK_HORIZON`` asks, plus ``lookahead``,
-  less the new experiments already waiting; one ask at a time, every experiment in flight
-  pending; ``max_in_flight`` gates new experiments;
+* asks are just in time by the campaign's own rule (:mod:`sdl.lab._asking`): as many
+  points as first-step lanes are free or free within ``ASK_HORIZON`` asks, plus
+  ``lookahead``, less the new experiments already waiting; one ask at a time, every
+  experiment in flight pending; ``max_in_flight`` gates new experiments;
 * a step holds its lease for a duration drawn from its distribution; it fails with its
   station's ``failure_probability``; ``max_failures`` failures in a row, or a breakdown
   (``mtbf``, a SimPy interrupt of the steps it runs), take the station out of service
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sdl.lab._coordinator import ASK_HORIZON
+from sdl.lab._asking import ASK_HORIZON, ask_size, next_ask_due, until_soon
 from sdl.lab._leases import Grant, LeaseBook, LeaseRequest
 
 from ._spec import TwinSpec
@@ -178,28 +178,27 @@ class _Run:
             self._in_round = False
 
     def _until_soon(self) -> list[float]:
-        mean = self.step_mean.get(0)
-        if mean is None:
-            return []
-        horizon = ASK_HORIZON * self.ask_mean
-        now = self.env.now
-        return [
-            row["started"] + mean - horizon - now
+        starts = [
+            row["started"]
             for job_id, (_, _, row) in self.running.items()
             if self.jobs[job_id].index == 0
         ]
+        return until_soon(starts, self.step_mean.get(0), ASK_HORIZON * self.ask_mean, self.env.now)
 
     def _maybe_ask(self) -> None:
         if self.asking:
             return
         room = self.budget - self.completed - len(self.jobs)
-        fresh = sum(1 for job in self.waiting if job.order is None)
         first = self.book.in_service(self.pools[0][0])
-        slots = sum(self.book.free(s) for s in first)
-        soon = sum(1 for d in self._until_soon() if d <= 0) if self.lookahead else 0
-        n = min(room, slots + soon + self.lookahead - fresh)
-        if spec_limit := self.spec.max_in_flight:  # as the campaign: a limit it sets
-            n = min(n, spec_limit + self.lookahead - len(self.jobs))
+        n = ask_size(
+            room=room,
+            free_slots=sum(self.book.free(s) for s in first),
+            until=self._until_soon(),
+            lookahead=self.lookahead,
+            fresh=sum(1 for job in self.waiting if job.order is None),
+            in_flight=len(self.jobs),
+            max_in_flight=self.spec.max_in_flight,
+        )
         if n <= 0 or not first:
             return
         n = int(min(room, max(n, self.batch)))
@@ -394,12 +393,12 @@ class _Run:
 
     # -- waking up, ending -------------------------------------------------------------------
     def _plan_wake(self) -> None:
-        if self.asking or not self.lookahead:  # lookahead 0: asked only when a lane is free
+        if self.asking:
             return
-        due = [d for d in self._until_soon() if d > 0]
-        if not due:
+        due = next_ask_due(self._until_soon(), self.lookahead)
+        if due is None:
             return
-        at = self.env.now + min(due) + 1e-6
+        at = self.env.now + due + 1e-6
         if self.wake_at is not None and self.wake_at <= at:
             return
         self.wake_at = at
