@@ -12,13 +12,14 @@ fit from scratch on every ask, as before issue 3; skipped above
 predictive variances, 512 raw samples, 75 L-BFGS iterations, noisy EI pruning its whole
 baseline); "before-speed" is the default just before the acquisition speed-up of issue
 12 (today's default with 512 raw samples, 75 iterations, cached variances only from 1000
-observations and no pre-selection of noisy EI's incumbents); "default" is today's
-default. All use the issue's setting: d=6, q=4, 10 restarts, noisy Hartmann6 data.
+observations and no pre-selection of noisy EI's incumbents); "before-cache" is today's
+default with BoTorch's own noisy EI instead of the one from cached solves
+(``planners/_fast_nei.py``); "default" is today's default. All use the issue's setting: d=6, q=4, 10 restarts, noisy Hartmann6 data.
 Each configuration's first ask does the checkpoint fit ("first" column: the first ask
 after a refit); then ``--asks`` asks are timed with one new observation told between
 asks. The table shows the median and max of those, the first ask's ratio to the median,
-and the ratios of the "before-12" and "before-speed" medians to each configuration's
-median (>1: faster).
+and the ratios of the "before-12", "before-speed" and "before-cache" medians to each
+configuration's median (>1: faster).
 The configurations of one size run interleaved, so they see the same machine load; the
 load average is printed with each size.
 """
@@ -66,24 +67,30 @@ def _planner(n: int, config: str, device: str = "cpu", **options):
             **old_optimizer,
         },
         "before-speed": old_optimizer,
+        "before-cache": {},
         "default": {},
     }[config]
     return BoTorchPlanner(space, [Objective("y")], seed=0, device=device, **opts, **options)
 
 
 def _ask(planner, config: str, q: int) -> None:
-    """``planner.ask(q)``; earlier configurations with exact variances (cached ones from
-    1000 observations for "before-speed") and noisy EI pruning its whole baseline."""
+    """``planner.ask(q)``; earlier configurations with BoTorch's own noisy EI (no cached
+    solves), and before that with exact variances (cached ones from 1000 observations for
+    "before-speed") and noisy EI pruning its whole baseline."""
+    from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+
     from sdl.planners import _botorch
 
-    saved = _botorch.FAST_PRED_VAR_FROM, _botorch._plausible_incumbents
+    saved = _botorch.FAST_PRED_VAR_FROM, _botorch._plausible_incumbents, _botorch.FastLogNEI
     if config != "default":
+        _botorch.FastLogNEI = qLogNoisyExpectedImprovement
+    if config not in ("default", "before-cache"):
         _botorch.FAST_PRED_VAR_FROM = 1000 if config == "before-speed" else 10**12
-        _botorch._plausible_incumbents = lambda model, X: X
+        _botorch._plausible_incumbents = lambda model, X, *constraints: X
     try:
         planner.ask(q)
     finally:
-        _botorch.FAST_PRED_VAR_FROM, _botorch._plausible_incumbents = saved
+        _botorch.FAST_PRED_VAR_FROM, _botorch._plausible_incumbents, _botorch.FastLogNEI = saved
 
 
 def time_asks(n: int, asks: int, configs, q: int = 4, **options):
@@ -158,7 +165,9 @@ def main(argv=None) -> None:
     parser.add_argument("--asks", type=int, default=5)
     parser.add_argument("--skip-unoptimized-above", type=int, default=400)
     parser.add_argument(
-        "--configs", nargs="+", default=["unoptimized", "before-12", "before-speed", "default"]
+        "--configs",
+        nargs="+",
+        default=["unoptimized", "before-12", "before-speed", "before-cache", "default"],
     )
     parser.add_argument(
         "--one-d", type=int, default=0, metavar="ASKS", help="also a 1-D campaign of ASKS asks"
@@ -177,7 +186,8 @@ def main(argv=None) -> None:
         return
     print(
         f"{'n':>6} {'config':>12} {'median s':>9} {'max s':>7} {'fit s':>7} "
-        f"{'first s':>8} {'first/med':>9} {'before/this':>11} {'speed/this':>10}"
+        f"{'first s':>8} {'first/med':>9} {'before/this':>11} {'speed/this':>10} "
+        f"{'cache/this':>10}"
     )
     for n in args.sizes:
         configs = [
@@ -187,14 +197,15 @@ def main(argv=None) -> None:
         results = time_asks(n, args.asks, configs)
         base = {
             c: statistics.median(results[c][1]) if c in results else math.nan
-            for c in ("before-12", "before-speed")
+            for c in ("before-12", "before-speed", "before-cache")
         }
         for config, (first, times, fits) in results.items():
             med = statistics.median(times)
             print(
                 f"{n:>6} {config:>12} {med:>9.2f} {max(times):>7.2f} "
                 f"{statistics.median(fits):>7.2f} {first:>8.2f} {first / med:>9.1f} "
-                f"{base['before-12'] / med:>11.2f} {base['before-speed'] / med:>10.2f}",
+                f"{base['before-12'] / med:>11.2f} {base['before-speed'] / med:>10.2f} "
+                f"{base['before-cache'] / med:>10.2f}",
                 flush=True,
             )
         print(f"load average after n={n}: {os.getloadavg()}", flush=True)

@@ -14,7 +14,7 @@ from typing import Any
 import gpytorch
 import numpy as np
 import torch
-from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
+from botorch.acquisition.logei import qLogExpectedImprovement
 from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement,
 )
@@ -32,6 +32,7 @@ from sdl.errors import ConfigError
 from ._base import Planner
 from ._constraints import UnitConstraints, design_points
 from ._design import near_any
+from ._fast_nei import FastLogNEI
 from ._gp_fit import HyperparameterCache
 from ._objective import Objective
 from ._space import Categorical, Integer, Space
@@ -446,7 +447,7 @@ class BoTorchPlanner(Planner):
                     constraints=constraints or None,
                 )
             else:
-                acqf = qLogNoisyExpectedImprovement(
+                acqf = FastLogNEI(
                     model,
                     X_baseline=_plausible_incumbents(model, X, constraints),
                     X_pending=X_pending,
