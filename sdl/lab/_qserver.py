@@ -14,6 +14,7 @@ ignored and logged. See ``docs/distributed.md``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 POLL = 0.02
 #: Seconds to wait, after the manager reports the item done, for its runs' stop documents.
 DOCUMENTS_WAIT = 10.0
+#: Seconds :meth:`QServerBackend.close` waits for the document thread to end.
+CLOSE_WAIT = 5.0
 
 
 class StepFailedInWorker(RuntimeError):
@@ -255,19 +258,23 @@ class QServerBackend:
         self._dispatcher.subscribe(self._runs)
         self._thread = threading.Thread(target=self._dispatch, name="sdl-qs-documents", daemon=True)
         self._thread.start()
-        self.check()
-        for lane in self._lanes.values():  # the lab's managers run this campaign's steps only
-            try:
-                lane.api.queue_mode_set(ignore_failures=True)  # a failed step fails only itself
-                lane.api.queue_clear()
-            except Exception as err:  # noqa: BLE001
-                raise lane.lost("a queue mode request", err) from None
+        try:
+            self.check()
+            for lane in self._lanes.values():  # the lab's managers run this campaign's only
+                try:
+                    lane.api.queue_mode_set(ignore_failures=True)  # a failed step fails itself
+                    lane.api.queue_clear()
+                except Exception as err:  # noqa: BLE001
+                    raise lane.lost("a queue mode request", err) from None
+        except BaseException:
+            self.close()  # no API client, pool or dispatcher thread outlives a failed open
+            raise
 
     def _dispatch(self) -> None:
         try:
             self._dispatcher.start()
-        except Exception as err:  # noqa: BLE001 - stopped, or the proxy went away
-            logger.debug("document dispatcher ended: %s", err)
+        except (Exception, asyncio.CancelledError) as err:  # noqa: BLE001 - stopped, or the
+            logger.debug("document dispatcher ended: %r", err)  # proxy went away
 
     def check(self) -> None:
         """Ask every manager for its status and plans: each answers, has its environment
@@ -524,11 +531,27 @@ class QServerBackend:
                 pass
         self._lanes.clear()
         if self._dispatcher is not None:
+            # RemoteDispatcher.stop() from another thread cannot close its running loop (it
+            # raised, quietly, and the thread went on waiting on its socket for good): stop
+            # the loop in its own thread, whose start() then closes socket, context and loop
             try:
-                self._dispatcher.stop()
-            except Exception:  # noqa: BLE001
+                self._dispatcher.loop.call_soon_threadsafe(_halt, self._dispatcher)
+            except RuntimeError:  # the loop is closed already: the thread has ended
                 pass
+            self._thread.join(timeout=CLOSE_WAIT)
+            if self._thread.is_alive():
+                logger.warning("the document dispatcher did not stop in %s s", CLOSE_WAIT)
         self._runs = None
+
+
+def _halt(dispatcher: Any) -> None:
+    """In the dispatcher's loop: cancel its polling task (``start`` then returns and closes
+    everything), or stop the loop if the task is not there."""
+    task = getattr(dispatcher, "_task", None)
+    if task is not None:
+        task.cancel()
+    else:
+        dispatcher.loop.stop()
 
 
 def _outcome(

@@ -380,11 +380,21 @@ def test_an_unreachable_manager_is_named_with_its_address(lab):
     dead = f"tcp://127.0.0.1:{_free_port()}"
     managers = {**servers.managers, "synth-2": [dead]}
     backend = QServerBackend(campaign.lab, managers, servers.proxy_out, timeout=0.5)
+
+    def api_threads():
+        return {t for t in threading.enumerate() if t.name.startswith(("RE API", "RM API"))}
+
+    before = api_threads()
     t0 = time.monotonic()
     with pytest.raises(NotConnectedError, match="station 'synth-2'.*" + dead):
         backend.open([])
     assert time.monotonic() - t0 < 10
-    backend.close()
+    # a failed open leaves nothing running: no document thread, no API client's poller
+    backend._thread.join(5)
+    assert not backend._thread.is_alive()
+    for thread in api_threads() - before:  # closed clients' threads end within a poll
+        thread.join(5)
+    assert api_threads() <= before
 
 
 def test_redis_not_running_is_one_clear_error(tmp_path):

@@ -9,11 +9,13 @@ compares the twin's forecast of it with what the store recorded.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import yaml
 
-from sdl import Campaign, open_store
+from sdl import open_store
 from sdl.cli import main
 from sdl.errors import ConfigError
 from sdl.lab import film_lab
@@ -29,6 +31,7 @@ from sdl.twin import (
     predicted_vs_measured,
     simulate,
 )
+from sdl.twin._calibrate import calibrate
 
 DAY = 86400.0
 
@@ -185,25 +188,39 @@ def test_a_lab_that_stalls_after_some_work_stops_early_with_a_note():
     assert "furnace" in rep.stalled
 
 
+FILM_CAMPAIGN = """
+from sdl import Campaign
+from sdl.lab import film_lab
+lab, workflow, space, objectives = film_lab(synth_stations=3, time_scale=0.25, seed=2)
+Campaign(
+    parameters=space, objectives=objectives, lab=lab, workflow=workflow,
+    planner="sobol", budget=18, seed=2,
+).run(store={store!r})
+"""
+
+
 def test_the_twin_forecasts_a_real_campaign_of_the_film_lab(tmp_path):
-    # a real campaign: RunEngines per station lane, steps taking real scaled time, the store
+    # a real campaign: RunEngines per station lane, steps taking real scaled time, the
+    # store; in a fresh interpreter, as a user runs one: at the end of the whole suite the
+    # test process carries dozens of threads that earlier tests left (queue-server API
+    # pollers among them), and twice on CI the twin, calibrated from a campaign run here,
+    # forecast it 18-29 % slower than it ran
     ts = 0.25
-    lab, workflow, space, objectives = film_lab(synth_stations=3, time_scale=ts, seed=2)
-    Campaign(
-        parameters=space, objectives=objectives, lab=lab, workflow=workflow,
-        planner="sobol", budget=18, seed=2,
-    ).run(store=tmp_path / "film.zarr")  # fmt: skip
+    code = FILM_CAMPAIGN.format(store=str(tmp_path / "film.zarr"))
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
     store = open_store(tmp_path / "film.zarr")
     table = predicted_vs_measured(store, film_spec(3, time_scale=ts), replications=5)
+    fitted = calibrate(store)  # shown when an assertion fails
     # generous bounds for a loaded CI machine; the benchmark measures the real accuracy
-    assert 0.75 < table.loc["wall_s", "ratio"] < 1.3, table
-    assert 0.8 < table.loc["experiments_done", "ratio"] < 1.2, table
+    assert 0.75 < table.loc["wall_s", "ratio"] < 1.3, (table, fitted)
+    assert 0.8 < table.loc["experiments_done", "ratio"] < 1.2, (table, fitted)
     for station in ("synth-1", "synth-2", "synth-3", "robot", "characterizer"):
-        assert 0.75 < table.loc[f"utilization {station}", "ratio"] < 1.3, table
+        assert 0.75 < table.loc[f"utilization {station}", "ratio"] < 1.3, (table, fitted)
     # and the command line calibrates from the same store
     out = tmp_path / "timing.yaml"
     assert main(["twin", "calibrate", str(tmp_path / "film.zarr"), "-o", str(out)]) == 0
     timing = TwinTiming.model_validate(yaml.safe_load(out.read_text()))
+    _, workflow, _, _ = film_lab(synth_stations=3, time_scale=ts, seed=2)
     assert set(timing.steps) == {w.name for w in workflow.steps}
 
 
