@@ -1,6 +1,6 @@
 """What the closed loop and its store add to each experiment, against a bare RunEngine.
 
-Run:  python -m benchmarks.loop_overhead [--experiments N] [--repeats R] [--dir DIR]
+Run:  python -m benchmarks.loop_overhead [--experiments N] [--small M] [--repeats R] [--dir DIR]
 
 The same protocol (``set_settle_measure`` on ``ophyd.sim`` motor1/motor2 and det4) at the
 same Sobol points, measured in one process, one after another:
@@ -9,10 +9,15 @@ same Sobol points, measured in one process, one after another:
 * **bare + writer**: the same, with sdl's store writer subscribed (the cost of the documents);
 * **campaign**: ``Campaign.run`` with its store: the loop plan, the ledger (every life-cycle
   transition durable before the next experiment starts), the planner log, the status
-  guard, the planner's asks (Sobol: microseconds), the writer.
+  guard, the planner's asks (Sobol: microseconds), the writer; with and without
+  ``sync_to_disk``, and with Zarr blocks every second (``log_flush_interval: 1``, the
+  default before it was 5 s) to show what blocks cost.
 
-Prints per-experiment medians (over ``--repeats`` runs of N experiments each), the overhead
-in milliseconds per experiment and its ratio to the bare RunEngine. Not part of the tests.
+Prints per-experiment medians (over ``--repeats`` runs of N experiments each) and their ratio
+to the bare RunEngine; and, from a second, shorter run of each case, what one more
+experiment costs (the overhead per experiment, apart from what a campaign pays once:
+creating its store, collecting provenance, reading its result) and that one-time cost.
+Not part of the tests.
 """
 
 from __future__ import annotations
@@ -71,7 +76,9 @@ def bare(n: int, directory: Path, with_writer: bool) -> float:
     return took
 
 
-def campaign(n: int, directory: Path, sync_to_disk: bool = True) -> float:
+def campaign(
+    n: int, directory: Path, sync_to_disk: bool = True, log_flush_interval: float | None = None
+) -> float:
     """Seconds per experiment: ``Campaign.run`` of ``n`` experiments with its store."""
     from bluesky import RunEngine
 
@@ -87,9 +94,10 @@ def campaign(n: int, directory: Path, sync_to_disk: bool = True) -> float:
     )
     RE = RunEngine({}, context_managers=[])
     t0 = time.perf_counter()
-    result = camp.run(
-        RE, store=directory / "campaign.zarr", store_options={"sync_to_disk": sync_to_disk}
-    )
+    options: dict[str, object] = {"sync_to_disk": sync_to_disk}
+    if log_flush_interval is not None:
+        options["log_flush_interval"] = log_flush_interval
+    result = camp.run(RE, store=directory / "campaign.zarr", store_options=options)
     elapsed = time.perf_counter() - t0
     assert result.n_done == n, result.summary()
     return elapsed / n
@@ -98,35 +106,67 @@ def campaign(n: int, directory: Path, sync_to_disk: bool = True) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=100)
+    parser.add_argument(
+        "--small",
+        type=int,
+        default=20,
+        help="a second, shorter run of each case: the difference gives the cost of one more "
+        "experiment, apart from what a campaign pays once (store creation, provenance, result)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dir", type=Path, default=None, help="where the stores go (a tmp dir)")
     args = parser.parse_args(argv)
     root = Path(args.dir or tempfile.mkdtemp(prefix="sdl-loop-"))
     cases = {
-        "bare RunEngine": lambda d: bare(args.experiments, d, with_writer=False),
-        "bare RunEngine + sdl writer": lambda d: bare(args.experiments, d, with_writer=True),
-        "Campaign.run (store, syncfs at stops)": lambda d: campaign(args.experiments, d),
-        "Campaign.run (store, no syncfs)": lambda d: campaign(args.experiments, d, False),
+        "bare RunEngine": lambda n, d: bare(n, d, with_writer=False),
+        "bare RunEngine + sdl writer": lambda n, d: bare(n, d, with_writer=True),
+        "Campaign.run (store, syncfs at stops)": lambda n, d: campaign(n, d),
+        "Campaign.run (store, no syncfs)": lambda n, d: campaign(n, d, False),
+        "Campaign.run (store, a block every 1 s)": lambda n, d: campaign(
+            n, d, log_flush_interval=1.0
+        ),
     }
     bare(5, root / "warm", with_writer=True)  # imports, first-call caches
     campaign(3, root / "warm")
-    results: dict[str, list[float]] = {name: [] for name in cases}
+    sizes = (args.experiments, args.small)
+    results: dict[tuple[str, int], list[float]] = {(c, n): [] for c in cases for n in sizes}
     for r in range(args.repeats):
-        for name, fn in cases.items():  # interleaved: load changes hit every case alike
-            d = root / f"{r}-{len(results[name])}-{abs(hash(name))}"
-            d.mkdir(parents=True)
-            results[name].append(fn(d))
-            shutil.rmtree(d, ignore_errors=True)
-    base = statistics.median(results["bare RunEngine"])
+        for n in sizes:
+            for name, fn in cases.items():  # interleaved: load changes hit every case alike
+                d = root / f"{r}-{n}-{abs(hash(name))}"
+                d.mkdir(parents=True)
+                results[name, n].append(fn(n, d) * n)  # seconds for the whole run
+                shutil.rmtree(d, ignore_errors=True)
     load = os.getloadavg()[0]
-    print(f"\n{args.experiments} experiments x {args.repeats} repeats; load average {load:.2f}\n")
-    print(f"{'case':40s} {'ms/experiment':>14s} {'overhead ms':>12s} {'x bare':>8s}  runs (ms)")
-    for name, values in results.items():
-        med = statistics.median(values)
-        spread = ", ".join(f"{v * 1e3:.1f}" for v in values)
-        print(
-            f"{name:40s} {med * 1e3:14.1f} {(med - base) * 1e3:12.1f} {med / base:8.2f}  [{spread}]"
+    big, small = sizes
+
+    def per_exp(name: str) -> float:
+        return statistics.median(results[name, big]) / big
+
+    def marginal(name: str) -> float:  # seconds per experiment beyond the first ``small``
+        return (statistics.median(results[name, big]) - statistics.median(results[name, small])) / (
+            big - small
         )
+
+    base, base_m = per_exp("bare RunEngine"), marginal("bare RunEngine")
+    print(f"\n{big} (and {small}) experiments x {args.repeats} repeats; load average {load:.2f}\n")
+    print(
+        f"{'case':40s} {'ms/exp':>7s} {'x bare':>7s} | {'ms/exp more':>11s} {'overhead':>8s} "
+        f"{'x bare':>7s} | {'once (s)':>8s}  runs of {big} (ms/exp)"
+    )
+    for name in cases:
+        med, m = per_exp(name), marginal(name)
+        once = statistics.median(results[name, small]) - small * m
+        spread = ", ".join(f"{v / big * 1e3:.1f}" for v in results[name, big])
+        print(
+            f"{name:40s} {med * 1e3:7.1f} {med / base:7.2f} | {m * 1e3:11.1f} "
+            f"{(m - base_m) * 1e3:8.1f} {m / base_m:7.2f} | {once:8.3f}  [{spread}]"
+        )
+    print(
+        "\nms/exp: the whole run of N over N. ms/exp more: what one more experiment costs "
+        f"(runs of {big} and {small}); overhead: that, less the bare RunEngine's. once: what "
+        "the run pays once (store creation, provenance, reading the result)."
+    )
     shutil.rmtree(root, ignore_errors=True)
 
 

@@ -334,8 +334,9 @@ class Campaign:
             RE: the RunEngine to use; a new one (without SIGINT handling) if None.
             store: path of the Zarr store the documents stream into.
             overwrite: replace an existing store at that path.
-            store_options: the writer's ``flush_interval`` (seconds of data at risk in a
-                crash, default 1), ``flush_rows``, ``flush_bytes`` and ``sync_to_disk``
+            store_options: the writer's ``flush_interval`` (seconds of array data at
+                risk in a crash, default 1), ``log_flush_interval`` (seconds plain Zarr may
+                lag behind the log, default 5), ``flush_rows``, ``flush_bytes`` and ``sync_to_disk``
                 (see :class:`~sdl.store.ZarrWriter`).
             progress: show a progress bar in the terminal.
             plot: show live plots (objective, best so far, parameters, Pareto front).

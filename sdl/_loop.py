@@ -9,8 +9,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
-import bluesky.preprocessors as bpp
-from bluesky.utils import FailedStatus, Msg, RequestAbort, RequestStop, RunEngineInterrupted
+from bluesky.utils import (
+    FailedStatus,
+    Msg,
+    RequestAbort,
+    RequestStop,
+    RunEngineControlException,
+    RunEngineInterrupted,
+)
 
 from sdl.errors import DeviceFaultError, LimitError, NotConnectedError
 from sdl.planners import Objective, Planner
@@ -476,33 +482,73 @@ def campaign_plan(loop: _Loop, *, watch_statuses: bool) -> Generator[Msg, Any, l
     """``loop.plan()`` as the campaign run: its worker closed at the end, its run key, the
     safe state on an error, not rewindable; with ``watch_statuses``, the status guard
     outermost. Returns the experiments it touched."""
-
-    def body():
-        try:
-            yield from loop.plan()
-        finally:
-            loop.worker.close()
-
-    plan = bpp.run_wrapper(body(), md=loop.md)
-    plan = bpp.set_run_key_wrapper(plan, CAMPAIGN_RUN_KEY)
-    if loop.opt.safe_state is not None:
-        plan = _with_safe_state(plan, loop.opt.safe_state)
-    plan = bpp.rewindable_wrapper(plan, False)
-    if watch_statuses:
-        plan = loop.guard.watch(plan)
-    yield from plan
-    return list(loop.experiments.values())
+    plan = _campaign_run(loop)
+    return loop.guard.watch(plan) if watch_statuses else plan
 
 
-def _with_safe_state(plan, safe_state):
-    """Run ``safe_state()`` after ``plan`` if it ends by an exception (error, abort, stop).
+def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
+    """The campaign run around ``loop.plan()``, in one generator frame.
 
-    Not after ``RE.halt()``, which by bluesky's definition skips every clean-up.
+    It does what ``rewindable_wrapper(plan, False)`` around the safe state around
+    ``set_run_key_wrapper(run_wrapper(plan, md), CAMPAIGN_RUN_KEY)`` would do (and is
+    tested against them), as bluesky's wrappers do it: not rewindable, then restored
+    (except at a halt); the run opened, its messages given the campaign's run key, and
+    closed with ``fail`` and the reason on an error (the exit status of a stop or an
+    abort); the loop's worker closed inside the run; then, on any exception but a halt,
+    the safe state (outside the run). Nested, those wrappers are eight generator frames,
+    and every protocol runs below them: each plan stub a protocol calls formats the
+    whole call stack when it is created (``bluesky.utils.Plan``), so every frame costs
+    each experiment (benchmarks/loop_overhead.py).
     """
+    key = CAMPAIGN_RUN_KEY
+    initial = yield Msg("rewindable", None, None)
+    changed = initial is not False
+    if changed:
+        yield Msg("rewindable", None, False)
+    restore = True
     try:
-        return (yield from plan)
+        try:
+            yield Msg("open_run", run=key, **loop.md)
+            try:
+                body = loop.plan()
+                try:
+                    response: Any = None
+                    exc: BaseException | None = None
+                    while True:
+                        try:
+                            msg = body.throw(exc) if exc is not None else body.send(response)
+                        except StopIteration:
+                            break
+                        exc = None
+                        if msg.run is None:
+                            msg = msg._replace(run=key)
+                        try:
+                            response = yield msg
+                        except GeneratorExit:  # closed, or halted (PlanHalt): no clean-up
+                            body.close()
+                            raise
+                        except BaseException as err:  # noqa: BLE001 - thrown into the loop
+                            exc, response = err, None
+                finally:
+                    loop.worker.close()
+            except GeneratorExit:
+                raise
+            except Exception as err:
+                status = err.exit_status if isinstance(err, RunEngineControlException) else "fail"
+                reason = None if isinstance(err, RunEngineControlException) else str(err)
+                yield Msg("close_run", run=key, exit_status=status, reason=reason)
+                raise
+            yield Msg("close_run", run=key, exit_status=None, reason=None)
+        except GeneratorExit:
+            raise
+        except BaseException:
+            if loop.opt.safe_state is not None:
+                yield from loop.opt.safe_state()
+            raise
     except GeneratorExit:
+        restore = False
         raise
-    except BaseException:
-        yield from safe_state()
-        raise
+    finally:
+        if restore and changed:
+            yield Msg("rewindable", None, initial)
+    return list(loop.experiments.values())

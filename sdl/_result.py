@@ -59,7 +59,7 @@ class CampaignResult:
             row = done.iloc[i]
             best_point = {p: _plain(row[p]) for p in store.parameter_names}
             best_obj = {o: float(row[o]) for o in store.objective_names}
-        front = store.pareto_front()
+        front = store.pareto_front_of(df)
         pareto = tuple(
             (
                 {p: _plain(row[p]) for p in store.parameter_names},

@@ -355,7 +355,12 @@ class StoreOptionsConfig(_Strict):
     """How the store writer buffers and syncs (see docs/store.md)."""
 
     flush_interval: PositiveFloat = Field(
-        default=1.0, description="seconds of event data that may wait in memory"
+        default=1.0, description="seconds of array data (not in the log) that may wait in memory"
+    )
+    log_flush_interval: PositiveFloat = Field(
+        default=5.0,
+        description="seconds a document already in the write-ahead log may wait before "
+        "it is written into Zarr (how far plain zarr may lag)",
     )
     flush_rows: PositiveInt = Field(default=10_000, description="events that may wait, per stream")
     flush_bytes: PositiveInt = Field(

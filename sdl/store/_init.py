@@ -85,10 +85,13 @@ def store_version(root: zarr.Group) -> int:
     return int(root.attrs.get(L.ROOT_ATTR, {}).get("format_version", 0))
 
 
-def check_writer_options(flush_interval: Any, flush_rows: Any, flush_bytes: Any) -> None:
+def check_writer_options(
+    flush_interval: Any, flush_rows: Any, flush_bytes: Any, log_flush_interval: Any = 1.0
+) -> None:
     """Refuse a writer limit that is not positive (naming the ``store_options`` field)."""
     for name, value in (
         ("flush_interval", flush_interval),
+        ("log_flush_interval", log_flush_interval),
         ("flush_rows", flush_rows),
         ("flush_bytes", flush_bytes),
     ):

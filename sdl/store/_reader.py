@@ -224,9 +224,12 @@ class CampaignStore:
         Derived from the table on every call (the store holds the experiments; the front
         is a view of them). With one objective: the best experiment.
         """
+        return self.pareto_front_of(self.to_dataframe())
+
+    def pareto_front_of(self, df: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`pareto_front` of a table already read with :meth:`to_dataframe`."""
         from sdl.planners import Objective, pareto_front
 
-        df = self.to_dataframe()
         objectives = [
             Objective(o["name"], o.get("goal", "minimize"))
             for o in self.campaign.get("objectives", [])

@@ -10,7 +10,7 @@ import numpy as np
 import zarr
 
 from . import _layout as L
-from ._concurrent import concurrently
+from ._concurrent import concurrently, require_arrays
 from ._json import jsonable
 from ._table import set_rows
 
@@ -30,14 +30,9 @@ class RunTable:
 
     def __init__(self, root: zarr.Group):
         group = root.require_group(L.RUNS)
-        self.columns: dict[str, zarr.Array] = {}
-        for name in L.RUN_COLUMNS:
-            if name in group:
-                self.columns[name] = group[name]
-            else:
-                self.columns[name] = group.create_array(
-                    name, shape=(0,), chunks=(L.TABLE_CHUNK,), dtype="str", fill_value=""
-                )
+        spec = {"shape": (0,), "chunks": (L.TABLE_CHUNK,), "dtype": "str", "fill_value": ""}
+        arrays = require_arrays([(group, name, spec) for name in L.RUN_COLUMNS])
+        self.columns: dict[str, zarr.Array] = dict(zip(L.RUN_COLUMNS, arrays, strict=True))
         uids = self.columns["uid"][:]
         filled = np.flatnonzero(uids != "")
         #: rows in use (a row staged but cut by a crash is rewritten by the log's replay)

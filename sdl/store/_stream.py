@@ -13,7 +13,7 @@ from zarr.codecs import BloscCodec
 from sdl.errors import StoreError
 
 from . import _layout as L
-from ._concurrent import concurrently
+from ._concurrent import concurrently, require_arrays
 
 __all__ = ["StreamWriter", "cut_back"]
 
@@ -89,31 +89,53 @@ class StreamWriter:
             rows.append(value)
             self.nbytes += getattr(value, "nbytes", 8)
 
-    def _array(self, key: str, block: np.ndarray, dtype: Any) -> zarr.Array:
-        arr = self._arrays.get(key)
-        if arr is not None:
-            return arr
-        if key in self.data_group:
-            arr = self.data_group[key].with_config(_ARRAY_CONFIG)
-        else:
-            shape = block.shape[1:]
-            row_bytes = max(1, int(np.prod(shape, dtype=np.int64)) * max(block.dtype.itemsize, 1))
-            rows_per_chunk = (
-                L.SCALAR_CHUNK if not shape else max(1, _TARGET_CHUNK_BYTES // row_bytes)
-            )
-            fill = "" if dtype == "str" else (np.nan if np.dtype(dtype).kind == "f" else 0)
-            arr = self.data_group.create_array(
-                key,
-                shape=(0, *shape),
-                chunks=(rows_per_chunk, *shape),
-                dtype=dtype,
-                fill_value=fill,
-                compressors=_ARRAY_COMPRESSORS if shape and dtype != "str" else "auto",
-                attributes={"data_key": dict(self.data_keys[key])},
-                config=_ARRAY_CONFIG,
-            )
-        self._arrays[key] = arr
-        return arr
+    def _data_spec(self, key: str, block: np.ndarray, dtype: Any) -> dict[str, Any]:
+        """How the array of data key ``key`` is created, from its first block."""
+        shape = block.shape[1:]
+        row_bytes = max(1, int(np.prod(shape, dtype=np.int64)) * max(block.dtype.itemsize, 1))
+        rows_per_chunk = L.SCALAR_CHUNK if not shape else max(1, _TARGET_CHUNK_BYTES // row_bytes)
+        fill = "" if dtype == "str" else (np.nan if np.dtype(dtype).kind == "f" else 0)
+        return {
+            "shape": (0, *shape),
+            "chunks": (rows_per_chunk, *shape),
+            "dtype": dtype,
+            "fill_value": fill,
+            "compressors": _ARRAY_COMPRESSORS if shape and dtype != "str" else "auto",
+            "attributes": {"data_key": dict(self.data_keys[key])},
+            "config": _ARRAY_CONFIG,
+        }
+
+    def _open_arrays(self, blocks: Mapping[str, tuple[np.ndarray, Any]]) -> None:
+        """Open or create, together, the arrays this block needs and has not opened yet."""
+        specs: list[tuple[zarr.Group, str, dict[str, Any]]] = []
+        names: list[str] = []
+        for key, (block, dtype) in blocks.items():
+            if key not in self._arrays:
+                specs.append((self.data_group, key, self._data_spec(key, block, dtype)))
+                names.append(key)
+        columns = [(L.STREAM_SEQ, "int64", 0), (L.STREAM_TIME, "float64", np.nan)]
+        if self._run is not None:
+            columns.append((L.RUN_ROW, "int64", -1))
+        for name, dtype, fill in columns:
+            if "/" + name not in self._arrays:  # "/": never a data key's name
+                spec = {
+                    "shape": (0,),
+                    "chunks": (L.SCALAR_CHUNK,),
+                    "dtype": dtype,
+                    "fill_value": fill,
+                    "config": _ARRAY_CONFIG,
+                }
+                specs.append((self.group, name, spec))
+                names.append("/" + name)
+        if not specs:
+            return
+        try:
+            arrays = require_arrays(specs)
+        except (ValueError, TypeError) as err:
+            raise StoreError(
+                f"cannot store data keys {sorted(blocks)} of stream {self.group.path!r}: {err}"
+            ) from err
+        self._arrays.update(zip(names, arrays, strict=True))
 
     def _require(self, name: str, dtype: str, fill: Any) -> zarr.Array:
         arr = self._arrays.get("/" + name)  # "/": never a data key's name
@@ -159,7 +181,7 @@ class StreamWriter:
         self.last_flush = time.monotonic()
         if n == 0:
             return 0
-        appends = []
+        blocks: dict[str, tuple[np.ndarray, Any]] = {}
         for key, rows in rows_by_key.items():
             desc = self.data_keys[key]
             dtype = _dtype_for(desc, rows[0])
@@ -174,19 +196,29 @@ class StreamWriter:
                     block = np.stack(rows).astype(dtype, copy=False)  # frames: one fast copy
                 else:
                     block = np.asarray([np.nan if v is None else v for v in rows], dtype=dtype)
-                appends.append(self._array(key, block, dtype)._async_array.append(block))
             except (ValueError, TypeError) as err:
                 raise StoreError(
                     f"cannot store data key {key!r} of stream {self.group.path!r}: {err}"
                 ) from err
-        seq_arr = self._require(L.STREAM_SEQ, "int64", 0)
-        appends.append(seq_arr._async_array.append(np.asarray(seq, dtype="int64")))
+            blocks[key] = (block, dtype)
+        self._open_arrays(blocks)
+        appends = []
+        for key, (block, _) in blocks.items():
+            try:
+                appends.append(self._arrays[key]._async_array.append(block))
+            except (ValueError, TypeError) as err:
+                raise StoreError(
+                    f"cannot store data key {key!r} of stream {self.group.path!r}: {err}"
+                ) from err
+        appends.append(
+            self._arrays["/" + L.STREAM_SEQ]._async_array.append(np.asarray(seq, dtype="int64"))
+        )
         if run is not None:
-            runs = self._require(L.RUN_ROW, "int64", -1)
+            runs = self._arrays["/" + L.RUN_ROW]
             appends.append(runs._async_array.append(np.asarray(run, dtype="int64")))
         concurrently(appends)
         # last: the commit mark (NaN fill marks a row cut between resize and write)
-        self._require(L.STREAM_TIME, "float64", np.nan).append(np.asarray(time_, dtype="float64"))
+        self._arrays["/" + L.STREAM_TIME].append(np.asarray(time_, dtype="float64"))
         return n
 
     @property

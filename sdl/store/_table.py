@@ -9,7 +9,7 @@ import numpy as np
 import zarr
 
 from . import _layout as L
-from ._concurrent import concurrently
+from ._concurrent import concurrently, require_arrays
 
 __all__ = ["CampaignTable", "ledger_writes", "parameter_dtype", "set_rows"]
 
@@ -87,24 +87,33 @@ class CampaignTable:
         self.group = root.require_group(L.TABLE)
         pgroup = self.group.require_group(L.TABLE_PARAMETERS)
         ogroup = self.group.require_group(L.TABLE_OBJECTIVES)
-        self.columns: dict[str, zarr.Array] = {}
-        for name, dtype in L.TABLE_COLUMNS.items():
-            self.columns[name] = self._require(self.group, name, dtype)
-        self.parameters = {
-            p["name"]: self._require(pgroup, p["name"], parameter_dtype(p)) for p in parameters
-        }
-        self.objectives = {o: self._require(ogroup, o, "float64") for o in objectives}
         mgroup = self.group.require_group(L.TABLE_MEASUREMENTS)
-        self.measurements = {m: self._require(mgroup, m, "float64") for m in measurements}
-        self._staged: dict[int, dict[str, Any]] = {}  # array path -> {row: value}
-
-    @staticmethod
-    def _require(group: zarr.Group, name: str, dtype: str) -> zarr.Array:
-        if name in group:
-            return group[name]
-        return group.create_array(
-            name, shape=(0,), chunks=(L.TABLE_CHUNK,), dtype=dtype, fill_value=_fill(dtype)
+        specs = [(self.group, name, dtype) for name, dtype in L.TABLE_COLUMNS.items()]
+        specs += [(pgroup, p["name"], parameter_dtype(p)) for p in parameters]
+        specs += [(ogroup, o, "float64") for o in objectives]
+        specs += [(mgroup, m, "float64") for m in measurements]
+        arrays = iter(
+            require_arrays(
+                [
+                    (
+                        group,
+                        name,
+                        {
+                            "shape": (0,),
+                            "chunks": (L.TABLE_CHUNK,),
+                            "dtype": dtype,
+                            "fill_value": _fill(dtype),
+                        },
+                    )
+                    for group, name, dtype in specs
+                ]
+            )
         )
+        self.columns: dict[str, zarr.Array] = {name: next(arrays) for name in L.TABLE_COLUMNS}
+        self.parameters = {p["name"]: next(arrays) for p in parameters}
+        self.objectives = {o: next(arrays) for o in objectives}
+        self.measurements = {m: next(arrays) for m in measurements}
+        self._staged: dict[int, dict[str, Any]] = {}  # array path -> {row: value}
 
     @property
     def n_rows(self) -> int:

@@ -34,7 +34,16 @@ __all__ = ["WRITER_OPTIONS", "ZarrWriter", "init_store"]
 logger = logging.getLogger(__name__)
 
 #: The writer's tuning options, as given by ``store_options`` (Python or YAML).
-WRITER_OPTIONS = ("flush_interval", "flush_rows", "flush_bytes", "sync_to_disk")
+#: seconds by which a standing block timer may be later than a new document asks for
+_TIMER_SLACK = 0.01
+
+WRITER_OPTIONS = (
+    "flush_interval",
+    "log_flush_interval",
+    "flush_rows",
+    "flush_bytes",
+    "sync_to_disk",
+)
 
 
 #: Life-cycle states after which an experiment is over (the log is synced to disk then).
@@ -90,15 +99,17 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
     ``experiments/``, which the campaign run's ``experiments`` stream (the log of
     life-cycle transitions) keeps up to date. A block is written when ``flush_rows``
     events or ``flush_bytes`` bytes wait in one stream, ``flush_interval`` seconds after
-    the first unwritten document (a timer on the RunEngine's event loop), at a pause, when
-    the RunEngine goes idle (with :meth:`on_state_change` as its ``state_hook``), at the
-    stop of a run with array data, and at :meth:`close`. After the block, the log's segments it
-    covered are deleted. Opening a store replays what the log holds beyond the last
-    block, so a crash loses only array-valued events not yet in a block (at most
-    ``flush_interval`` seconds of them).
+    the first unwritten array-valued event (the only documents not in the log),
+    ``log_flush_interval`` seconds after the first unwritten document when all of them
+    are in the log (timers on the RunEngine's event loop), at a pause, when the
+    RunEngine goes idle (with :meth:`on_state_change` as its ``state_hook``), at the
+    stop of a run with array data, and at :meth:`close`. After the block, the log's
+    segments it covered are deleted. Opening a store replays what the log holds beyond
+    the last block, so a crash loses only array-valued events not yet in a block (at
+    most ``flush_interval`` seconds of them).
 
-    ``sdl.open_store`` reads the log's tail too, so the table and the runs a reader sees
-    are never behind the writer; plain Zarr sees them within ``flush_interval``.
+    ``sdl.open_store`` reads the log's tail too, so the table a reader sees is never
+    behind the writer; plain Zarr sees the documents within ``log_flush_interval``.
 
     The writer holds the store's writer lock (:class:`~sdl.store.WriterLock`) from the
     moment it opens the store until :meth:`close`: a second writer is refused, with a
@@ -118,7 +129,11 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
 
     Args:
         path: directory of the Zarr v3 store; created if missing.
-        flush_interval: seconds a document may wait for its block.
+        flush_interval: seconds an array-valued event (not in the log: at risk in a
+            crash) may wait for its block.
+        log_flush_interval: seconds a document already in the log may wait for its
+            block (how far plain Zarr may lag behind; a block costs a few milliseconds
+            per array, so a fast loop pays for frequent ones).
         flush_rows: events that may wait in memory per stream.
         flush_bytes: bytes of event data that may wait in memory per stream.
         overwrite: replace an existing store instead of adding to it (the lock is taken
@@ -139,6 +154,7 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
         path: str | os.PathLike,
         *,
         flush_interval: float = 1.0,
+        log_flush_interval: float = 5.0,
         flush_rows: int = 10_000,
         flush_bytes: int = 64 << 20,
         overwrite: bool = False,
@@ -147,9 +163,10 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
         new: bool = False,
     ):
         super().__init__()
-        check_writer_options(flush_interval, flush_rows, flush_bytes)
+        check_writer_options(flush_interval, flush_rows, flush_bytes, log_flush_interval)
         self.path = Path(path)
         self.flush_interval = float(flush_interval)
+        self.log_flush_interval = float(log_flush_interval)
         self.flush_rows = int(flush_rows)
         self.flush_bytes = int(flush_bytes)
         self.sync_to_disk = bool(sync_to_disk)
@@ -175,6 +192,8 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
             self._block_error: BaseException | None = None
             self._flusher: ThreadPoolExecutor | None = None
             self._timer: asyncio.TimerHandle | None = None
+            self._timer_loop: asyncio.AbstractEventLoop | None = None
+            self._timer_token = 0
             self._wal_dir = self.path / WAL
             self._wal_dir.mkdir(exist_ok=True)
             self._runs_table = RunTable(self.root)
@@ -235,6 +254,7 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
             options.get("flush_interval", 1.0),
             options.get("flush_rows", 1),
             options.get("flush_bytes", 1),
+            options.get("log_flush_interval", 1.0),
         )
         if not overwrite and _existing_version(Path(path)) == 1:
             from ._writer_v1 import ZarrWriterV1
@@ -482,8 +502,8 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
             if stream is not None and stream.ledger and doc["data"].get("status") in _SETTLED:
                 # an experiment settled: it and its run are on disk before the next starts
                 self._wal.sync()
-        if self._pending and self._timer is None:
-            self._arm_timer()
+        if self._pending:
+            self._arm_timer(self.flush_interval if self._bulk_bytes else self.log_flush_interval)
 
     def _in_campaign(self) -> bool:
         return any(run.start.get("sdl_role") == "campaign" for run in self._runs.values())
@@ -539,15 +559,33 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
             self._block_error = err
             raise
 
-    def _arm_timer(self) -> None:
+    def _arm_timer(self, wait: float) -> None:
+        """A block at most ``wait`` seconds from now (an earlier timer stands)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # fed outside an event loop: blocks happen at the limits
             return
-        self._timer = loop.call_later(self.flush_interval, self._on_timer)
+        due = loop.time() + wait
+        timer, timer_loop = self._timer, self._timer_loop
+        if timer is not None and timer_loop is not None:
+            if timer_loop is loop:
+                if timer.when() <= due + _TIMER_SLACK:
+                    return
+                timer.cancel()  # array data came after logged documents: block sooner
+            elif timer_loop.is_running() and not timer_loop.is_closed():
+                # on another RunEngine's loop (a lab): loop times are both monotonic
+                if timer.when() <= due + _TIMER_SLACK:
+                    return
+                # cancelled there; if it fires first, it writes a block early, never late
+                timer_loop.call_soon_threadsafe(timer.cancel)
+            # (a timer on a loop that no longer runs would never fire: replaced)
+        self._timer_token += 1
+        self._timer = loop.call_at(due, self._on_timer, self._timer_token)
+        self._timer_loop = loop
 
-    def _on_timer(self) -> None:
-        self._timer = None
+    def _on_timer(self, token: int) -> None:
+        if token == self._timer_token:  # (not a replaced timer that fired before its cancel)
+            self._timer = None
         # in the writer's own thread: the RunEngine's event loop goes on meanwhile
         with self._lock:
             if not self.lock.held:  # closed

@@ -93,6 +93,7 @@ class ZarrWriterV1(AssetRouting, event_model.DocumentRouter):
         path: str | os.PathLike,
         *,
         flush_interval: float = 1.0,
+        log_flush_interval: float = 5.0,  # (format 1 has no log: every block is due in flush_interval)
         flush_rows: int = 10_000,
         flush_bytes: int = 64 << 20,
         overwrite: bool = False,
@@ -101,7 +102,7 @@ class ZarrWriterV1(AssetRouting, event_model.DocumentRouter):
         new: bool = False,
     ):
         super().__init__()
-        check_writer_options(flush_interval, flush_rows, flush_bytes)
+        check_writer_options(flush_interval, flush_rows, flush_bytes, log_flush_interval)
         self.path = Path(path)
         self.flush_interval = float(flush_interval)
         self.flush_rows = int(flush_rows)

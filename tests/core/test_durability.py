@@ -192,7 +192,8 @@ def test_sigkill_inside_a_store_write_then_resume(tmp_path, clean_reference, tar
     cfg = tmp_path / "kill.yaml"
     # a block of writes about every experiment (not every second), so the kill can land
     # in the middle of the campaign
-    cfg.write_text(yaml.safe_dump({**KILL_CONFIG, "store_options": {"flush_interval": 0.05}}))
+    options = {"flush_interval": 0.05, "log_flush_interval": 0.05}
+    cfg.write_text(yaml.safe_dump({**KILL_CONFIG, "store_options": options}))
     store = tmp_path / "killed.zarr"
     killed = subprocess.run(
         [sys.executable, KILL_HELPER, target, str(nth), "run", str(cfg), "--store", str(store)],

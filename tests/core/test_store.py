@@ -115,8 +115,9 @@ def _rows_on_disk(store_path, uid, stream="primary"):
 
 
 def test_buffered_events_reach_disk_within_the_flush_interval_without_new_events(RE, store_path):
-    """The durability window holds even when a slow detector stops sending events."""
-    writer = ZarrWriter(store_path, flush_interval=0.3, flush_rows=10_000)
+    """Plain zarr sees logged documents within ``log_flush_interval``, even when a slow
+    detector stops sending events."""
+    writer = ZarrWriter(store_path, log_flush_interval=0.3, flush_rows=10_000)
     RE.subscribe(writer)
     seen = {}
 
@@ -133,6 +134,39 @@ def test_buffered_events_reach_disk_within_the_flush_interval_without_new_events
     RE(plan())
     assert seen["before"] < 3
     assert seen["after"] == 3
+
+
+def test_array_data_reach_zarr_within_flush_interval_when_logged_documents_may_wait(
+    RE, store_path
+):
+    """Array-valued events are not in the log: their crash window is ``flush_interval``,
+    however long logged documents may wait. One arriving after logged documents brings
+    the block forward, and the block writes both."""
+    cam = Signal(name="cam", value=np.arange(16.0).reshape(4, 4))
+    writer = ZarrWriter(store_path, flush_interval=0.3, log_flush_interval=3600)
+    RE.subscribe(writer)
+    seen = {}
+
+    @bpp.run_decorator()
+    def plan():
+        for _ in range(3):
+            yield from bps.trigger_and_read([det])
+        uid = next(iter(writer._runs))
+        yield from bps.sleep(0.8)
+        seen["scalars, logged"] = _rows_on_disk(store_path, uid)
+        yield from bps.trigger_and_read([cam], name="frames")
+        seen["frame, at once"] = _rows_on_disk(store_path, uid, "frames")
+        yield from bps.sleep(0.8)
+        seen["frame, after"] = _rows_on_disk(store_path, uid, "frames")
+        seen["scalars, after"] = _rows_on_disk(store_path, uid)
+
+    RE(plan())
+    assert seen == {
+        "scalars, logged": 0,  # safe in the log, waiting for log_flush_interval
+        "frame, at once": 0,
+        "frame, after": 1,
+        "scalars, after": 3,
+    }
 
 
 def test_pause_flushes_buffered_events(RE, store_path):
