@@ -136,9 +136,7 @@ def test_buffered_events_reach_disk_within_the_flush_interval_without_new_events
     assert seen["after"] == 3
 
 
-def test_array_data_reach_zarr_within_flush_interval_when_logged_documents_may_wait(
-    RE, store_path
-):
+def test_array_data_reach_zarr_within_flush_interval_when_logged_documents_may_wait(RE, store_path):
     """Array-valued events are not in the log: their crash window is ``flush_interval``,
     however long logged documents may wait. One arriving after logged documents brings
     the block forward, and the block writes both."""
