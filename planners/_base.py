@@ -303,6 +303,15 @@ class Planner(ABC):
         self._on_tell()
         self.n_asks = int(state["n_asks"])
 
+    def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Do ahead of time the work this planner's first model-based ask would do for the
+        first time in the process (lazy imports, first calls of its libraries), on
+        made-up data in a copy: nothing this planner knows, proposes or draws changes.
+
+        A lab calls it in the planner's worker while the first experiments run, so the
+        stations do not wait for it later (docs/lab.md). This default does nothing.
+        """
+
     # -- helpers for subclasses -------------------------------------------------------------
 
     def _ask_seed(self) -> int:

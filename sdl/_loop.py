@@ -168,6 +168,7 @@ class _Loop:
         self.instrument_failures: dict[int, int] = dict(resume.instrument_failures)
         self.rejected_points: list[dict[str, Any]] = [dict(p) for p in resume.rejected]
         self._ahead = None  # (future, batch, t0) of a plan-ahead ask
+        self._ask_began = 0.0  # when the worker began the last ask
 
     # -- recording ---------------------------------------------------------------------------
     def record(self, exp: Experiment):
@@ -193,6 +194,9 @@ class _Loop:
 
     def _ask_now(self, n: int, pending: list[dict[str, Any]], batch: int):
         """In the worker: ask; return the points and what the planner knew when asked."""
+        # an ask's time counts from here: not the wait behind other work in the worker
+        # (a lab's planner warm-up), which says nothing of how long asks take
+        self._ask_began = time.perf_counter()
         # points an operator rejected: kept away from, but not learnt from (never measured)
         kwargs: dict[str, Any] = {"pending": [*pending, *self.rejected_points]}
         fixed = self._fixed(batch)
@@ -223,9 +227,8 @@ class _Loop:
         future, batch, t0 = self._ahead
         self._ahead = None
         points, known = yield from self.worker.wait(future)
-        yield from self.planner_log.record(
-            self.planner, batch, points, time.perf_counter() - t0, known
-        )
+        took = time.perf_counter() - max(t0, self._ask_began)
+        yield from self.planner_log.record(self.planner, batch, points, took, known)
         return points, batch
 
     def _next_batch(self, room: int | None = None):

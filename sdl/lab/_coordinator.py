@@ -22,6 +22,7 @@ experiments as interrupted.
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import re
 import time
@@ -157,6 +158,9 @@ class _LabLoop(_Loop):
         # points asked for ahead of a settling experiment hide the ask's time
         self.ask_limit = lab_options.max_in_flight
         self.lookahead = lab_options.lookahead
+        # warmed up in the worker after the first ask, while the first experiments run: a
+        # copy taken now, while nothing else touches the planner (docs/lab.md)
+        self._warm_up: Planner | None = copy.deepcopy(planner)
 
     # -- the planner ------------------------------------------------------------------------
     def _tell(self, point: dict[str, Any], outcome: dict[str, float]) -> None:
@@ -204,6 +208,9 @@ class _LabLoop(_Loop):
         self._flush_tells()
         pending = [dict(job.exp.point) for job in self.jobs.values()]
         self._start_ask(n, pending)
+        if self._warm_up is not None:
+            self.worker.submit(self._warm_up.warm_up)
+            self._warm_up = None
 
     def _collect_ask(self):
         if self._ahead is None or not self._ahead[0].done():
@@ -211,7 +218,7 @@ class _LabLoop(_Loop):
         room = self.budget - self.completed - len(self.jobs)
         t0 = self._ahead[2]
         exps = yield from self._next_batch(room=room)
-        took = time.perf_counter() - t0
+        took = time.perf_counter() - max(t0, self._ask_began)
         self.ask_seconds = max(took, 0.5 * (self.ask_seconds + took))
         self._flush_tells()
         for exp in exps:
