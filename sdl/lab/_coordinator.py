@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import logging
 import re
 import time
 import uuid
@@ -58,6 +59,8 @@ from ._model import Lab, StepContext, Workflow
 from ._records import StationLog, StepLog
 
 __all__ = ["LabOptions", "lab_loop"]
+
+logger = logging.getLogger(__name__)
 
 #: Seconds between looks at the control channel while steps run (with station control).
 POLL = 0.25
@@ -115,6 +118,18 @@ class _Job:
         return (0, self.order, 0) if self.order is not None else (1, 0, self.exp.id)
 
 
+def _warm_up_copy(planner: Planner) -> Planner | None:
+    """A copy of ``planner`` to warm up, if it has a warm-up and can be copied (a plugin
+    planner holding a connection may not be: then it is not warmed up)."""
+    if type(planner).warm_up is Planner.warm_up:
+        return None
+    try:
+        return copy.deepcopy(planner)
+    except Exception as err:  # noqa: BLE001 - a warm-up is never worth a failed campaign
+        logger.info("planner %s not warmed up: cannot copy it (%s)", type(planner).__name__, err)
+        return None
+
+
 class _LabLoop(_Loop):
     def __init__(
         self,
@@ -160,7 +175,7 @@ class _LabLoop(_Loop):
         self.lookahead = lab_options.lookahead
         # warmed up in the worker after the first ask, while the first experiments run: a
         # copy taken now, while nothing else touches the planner (docs/lab.md)
-        self._warm_up: Planner | None = copy.deepcopy(planner)
+        self._warm_up = _warm_up_copy(planner)
 
     # -- the planner ------------------------------------------------------------------------
     def _tell(self, point: dict[str, Any], outcome: dict[str, float]) -> None:

@@ -33,10 +33,10 @@ __all__ = ["WRITER_OPTIONS", "ZarrWriter", "init_store"]
 
 logger = logging.getLogger(__name__)
 
-#: The writer's tuning options, as given by ``store_options`` (Python or YAML).
 #: seconds by which a standing block timer may be later than a new document asks for
 _TIMER_SLACK = 0.01
 
+#: The writer's tuning options, as given by ``store_options`` (Python or YAML).
 WRITER_OPTIONS = (
     "flush_interval",
     "log_flush_interval",

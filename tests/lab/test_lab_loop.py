@@ -532,3 +532,26 @@ def test_an_ask_waiting_behind_the_warm_up_is_timed_from_its_own_start(tmp_path)
     store = open_store(tmp_path / "lab.zarr")
     asks = store.run(store.campaign_runs[0]).to_dataframe("planner")["ask_seconds"]
     assert len(asks) >= 2 and asks.max() < 0.5, list(asks)
+
+
+def test_a_planner_that_cannot_be_copied_is_not_warmed_up_and_the_lab_runs(tmp_path):
+    """A plugin planner may hold what cannot be copied (a lock, a connection)."""
+    from sdl.planners import SobolPlanner
+
+    lab, workflow, space, objectives = film_lab(synth_stations=2, time_scale=0.02, seed=7)
+    warmed = []
+
+    class Uncopyable(SobolPlanner):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.connection = threading.Lock()  # deepcopy raises TypeError
+
+        def warm_up(self):
+            warmed.append(True)
+
+    campaign = Campaign(
+        parameters=space, objectives=objectives, lab=lab, workflow=workflow,
+        planner=Uncopyable(space, objectives, seed=7), budget=3, seed=7,
+    )  # fmt: skip
+    result = campaign.run(store=tmp_path / "lab.zarr")
+    assert result.n_done == 3 and warmed == []

@@ -14,6 +14,10 @@ from sdl.devices import (
 )
 from sdl.testing import DeviceTests, IocProcess, loopback_ca
 
+# what these suites check is the devices' protocols, not how fast a PV connects: once, at
+# the end of the whole suite on a loaded machine, one PV of three took over the default 3 s
+CONNECT_S = 15.0
+
 
 @pytest.fixture(scope="module")
 def ioc():
@@ -68,7 +72,7 @@ class TestEpicsPositioner(DeviceTests):
             limits=(0, 1500),
             egu="rpm",
         )
-        dev.connect()
+        dev.connect(timeout=CONNECT_S)
         yield dev
         dev.destroy()
 
@@ -102,7 +106,7 @@ class TestEpicsSetpointController(DeviceTests):
             safe_value=25.0,
             egu="degC",
         )
-        dev.connect()
+        dev.connect(timeout=CONNECT_S)
         yield dev
         dev.destroy()
 
@@ -134,6 +138,6 @@ class TestEpicsDetector(DeviceTests):
             array_shape=[8, 8],
             config_pvs={"exposure": f"{p}SPEC:EXPOSURE"},
         )
-        dev.connect()
+        dev.connect(timeout=CONNECT_S)
         yield dev
         dev.destroy()
