@@ -577,7 +577,10 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
                 if timer.when() <= due + _TIMER_SLACK:
                     return
                 # cancelled there; if it fires first, it writes a block early, never late
-                timer_loop.call_soon_threadsafe(timer.cancel)
+                try:
+                    timer_loop.call_soon_threadsafe(timer.cancel)
+                except RuntimeError:  # that loop closed meanwhile: its timer never fires
+                    pass
             # (a timer on a loop that no longer runs would never fire: replaced)
         self._timer_token += 1
         self._timer = loop.call_at(due, self._on_timer, self._timer_token)

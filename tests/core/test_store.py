@@ -1,6 +1,7 @@
 """The Zarr writer: every document lands on disk, readable with plain zarr."""
 
 import json
+import time
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
@@ -324,3 +325,55 @@ def test_table_rows_continue_after_columns_were_left_uneven_by_a_crash(store_pat
     table.apply({**row, "experiment_id": 1, "param_x": 2.0}, 2.0)
     assert table.parameters["x"][:].tolist() == [1.0, 2.0]
     assert table.columns["status"][:].tolist() == ["planned", "planned"]
+
+
+def test_an_array_event_fed_from_another_event_loop_brings_the_block_forward(store_path):
+    """A lab's stations each have a RunEngine, on its own event loop, feeding one writer:
+    the block timer armed on one loop for logged documents is replaced from another."""
+    import asyncio
+    import threading
+
+    import event_model
+
+    writer = ZarrWriter(store_path, flush_interval=0.3, log_flush_interval=3600)
+    loops = [asyncio.new_event_loop() for _ in range(2)]
+    threads = [threading.Thread(target=loop.run_forever, daemon=True) for loop in loops]
+    for t in threads:
+        t.start()
+
+    def feed(loop, *docs):
+        async def call():
+            for name, doc in docs:
+                writer(name, doc)
+
+        asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=10)
+
+    run = event_model.compose_run()
+    scalars = run.compose_descriptor(
+        name="primary", data_keys={"x": {"source": "s", "dtype": "number", "shape": []}}
+    )
+    frames = run.compose_descriptor(
+        name="frames", data_keys={"img": {"source": "s", "dtype": "array", "shape": [4, 4]}}
+    )
+    try:
+        feed(
+            loops[0],
+            ("start", run.start_doc),
+            ("descriptor", scalars.descriptor_doc),
+            ("event", scalars.compose_event(data={"x": 1.0}, timestamps={"x": 0.0})),
+        )
+        feed(
+            loops[1],
+            ("descriptor", frames.descriptor_doc),
+            ("event", frames.compose_event(data={"img": np.ones((4, 4))}, timestamps={"img": 0})),
+        )
+        uid = run.start_doc["uid"]
+        time.sleep(1.0)
+        assert _rows_on_disk(store_path, uid, "frames") == 1
+        assert _rows_on_disk(store_path, uid) == 1  # the block writes the logged ones too
+    finally:
+        writer.close()
+        for loop in loops:
+            loop.call_soon_threadsafe(loop.stop)
+        for t in threads:
+            t.join(5)
