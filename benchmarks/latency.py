@@ -14,7 +14,8 @@ baseline); "before-speed" is the default just before the acquisition speed-up of
 12 (today's default with 512 raw samples, 75 iterations, cached variances only from 1000
 observations and no pre-selection of noisy EI's incumbents); "before-cache" is today's
 default with BoTorch's own noisy EI instead of the one from cached solves
-(``planners/_fast_nei.py``); "default" is today's default. All use the issue's setting: d=6, q=4, 10 restarts, noisy Hartmann6 data.
+(``planners/_fast_nei.py``); "default" is today's default. All use the issue's setting:
+d=6, q=4, 10 restarts, noisy Hartmann6 data.
 Each configuration's first ask does the checkpoint fit ("first" column: the first ask
 after a refit); then ``--asks`` asks are timed with one new observation told between
 asks. The table shows the median and max of those, the first ask's ratio to the median,

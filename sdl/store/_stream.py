@@ -137,23 +137,6 @@ class StreamWriter:
             ) from err
         self._arrays.update(zip(names, arrays, strict=True))
 
-    def _require(self, name: str, dtype: str, fill: Any) -> zarr.Array:
-        arr = self._arrays.get("/" + name)  # "/": never a data key's name
-        if arr is None:
-            if name in self.group:
-                arr = self.group[name].with_config(_ARRAY_CONFIG)
-            else:
-                arr = self.group.create_array(
-                    name,
-                    shape=(0,),
-                    chunks=(L.SCALAR_CHUNK,),
-                    dtype=dtype,
-                    fill_value=fill,
-                    config=_ARRAY_CONFIG,
-                )
-            self._arrays["/" + name] = arr
-        return arr
-
     def flush(self) -> int:
         """Append everything buffered; return the number of rows written."""
         return self.take()()
@@ -202,14 +185,7 @@ class StreamWriter:
                 ) from err
             blocks[key] = (block, dtype)
         self._open_arrays(blocks)
-        appends = []
-        for key, (block, _) in blocks.items():
-            try:
-                appends.append(self._arrays[key]._async_array.append(block))
-            except (ValueError, TypeError) as err:
-                raise StoreError(
-                    f"cannot store data key {key!r} of stream {self.group.path!r}: {err}"
-                ) from err
+        appends = [self._arrays[key]._async_array.append(b) for key, (b, _) in blocks.items()]
         appends.append(
             self._arrays["/" + L.STREAM_SEQ]._async_array.append(np.asarray(seq, dtype="int64"))
         )
@@ -228,7 +204,8 @@ class StreamWriter:
         if arr is None:
             if L.STREAM_TIME not in self.group:
                 return 0
-            arr = self._require(L.STREAM_TIME, "float64", np.nan)
+            arr = self.group[L.STREAM_TIME].with_config(_ARRAY_CONFIG)
+            self._arrays["/" + L.STREAM_TIME] = arr
         return arr.shape[0]
 
 
