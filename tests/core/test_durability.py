@@ -286,7 +286,11 @@ def test_readers_never_see_a_corrupt_store_while_it_is_written(RE, tmp_path):
     campaign = Campaign(
         objectives=objectives,
         planner=SobolPlanner([Real("x", -1, 1)], objectives),
-        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        # experiments take real time (a settle), so the readers overlap the writes however
+        # fast the loop gets: at 0 s a faster loop left the reader 5 reads in the campaign
+        protocol=functools.partial(
+            set_settle_measure, movables={"x": motor}, detectors=[det], settle_time=0.05
+        ),
         budget=25,
     )
     errors, reads = [], []
