@@ -33,6 +33,9 @@ import statistics
 import time
 import warnings
 
+#: a ``final_in_flight`` no pipeline reaches: no limit on the final experiments
+NO_LIMIT = 10**6
+
 
 def run_one(
     seed: int,
@@ -42,6 +45,7 @@ def run_one(
     max_in_flight: int | None,
     budget: int,
     planner_options: dict,
+    final_in_flight: int | None = None,
 ) -> tuple[float, float]:
     """(best true figure of merit, experiments per simulated hour) of one seed."""
     import numpy as np
@@ -57,6 +61,7 @@ def run_one(
         synth, time_scale=1.0, timing=timing, lookahead=lookahead, max_in_flight=max_in_flight
     )
     spec.budget = budget
+    spec.final_in_flight = final_in_flight
     planner = make_planner("botorch", space, objectives, seed=seed, **planner_options)
     noise = np.random.default_rng(1000 + seed)
     measured: list[dict] = []
@@ -83,21 +88,29 @@ def main(argv=None) -> None:
         "--per-seed", action="store_true", help="also print each seed's best and rate"
     )
     parser.add_argument(
+        "--no-final-limit",
+        action="store_true",
+        help="also run the asynchronous lab without the limit on its final experiments "
+        "(final_in_flight as large as the pipeline: every station busy to the end)",
+    )
+    parser.add_argument(
         "--no-sequential", action="store_true", help="leave the sequential baseline out"
     )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")  # GPyTorch's jitter notes, one per ask late in a run
     options = {"num_restarts": args.restarts, "raw_samples": args.raw_samples}
-    configs = [("sequential", 1, 0, 1)] if not args.no_sequential else []
-    configs += [("asynchronous", args.synth, 1, None)]
-    configs += [(f"max_in_flight {k}", args.synth, 1, k) for k in args.max_in_flight]
+    configs = [("sequential", 1, 0, 1, None)] if not args.no_sequential else []
+    configs += [("asynchronous", args.synth, 1, None, None)]
+    if args.no_final_limit:
+        configs += [("asynchronous, no final limit", args.synth, 1, None, NO_LIMIT)]
+    configs += [(f"max_in_flight {k}", args.synth, 1, k, None) for k in args.max_in_flight]
     print(
         f"film lab twin, {args.budget} experiments, seeds 0-{args.seeds - 1}, BoTorch "
         f"(num_restarts {args.restarts}, raw_samples {args.raw_samples}), "
         f"load {os.getloadavg()[0]:.1f}"
     )
     rows = []
-    for name, synth, lookahead, limit in configs:
+    for name, synth, lookahead, limit, final in configs:
         t0 = time.perf_counter()
         results = [
             run_one(
@@ -107,6 +120,7 @@ def main(argv=None) -> None:
                 max_in_flight=limit,
                 budget=args.budget,
                 planner_options=options,
+                final_in_flight=final,
             )  # fmt: skip
             for seed in range(args.seeds)
         ]

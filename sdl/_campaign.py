@@ -85,6 +85,12 @@ class Campaign:
             callable returning a plan, or None; run on an error, an abort, a stop and a pause.
         warm_start: prior data for the planner: a DataFrame, a CSV path, another store's
             path, or ``(point, outcome)`` pairs.
+        lab: an :class:`sdl.lab.Lab` (its stations and shared resources); with
+            ``workflow``, the campaign runs its experiments on them (docs/lab.md).
+        workflow: the steps of one experiment (an :class:`sdl.lab.Workflow`).
+        max_in_flight, lookahead, final_in_flight: a lab campaign's asking and starting
+            policy (:class:`sdl.lab.LabOptions`).
+        backend: a lab's station backend factory (default: one RunEngine per station).
         **options: the loop's policy, by name (:class:`~sdl.LoopOptions`): ``plan_ahead``,
             ``retries``, ``instrument_reruns``, ``status_timeout``,
             ``pause_after_failures``, ``pause_on_disconnect``, ``fixed``.
@@ -125,6 +131,7 @@ class Campaign:
         workflow: Any = None,
         max_in_flight: int | None = None,
         lookahead: int = 1,
+        final_in_flight: int | None = None,
         backend: Callable[[Any], Any] | None = None,
         **options: Any,
     ):
@@ -163,7 +170,7 @@ class Campaign:
         else:
             self.devices = {d.name: d for d in devices}
         self.lab, self.workflow, self.lab_options = _lab_parts(
-            lab, workflow, protocol, max_in_flight, lookahead
+            lab, workflow, protocol, max_in_flight, lookahead, final_in_flight
         )
         self.backend_factory = backend
         if self.lab is not None:
@@ -239,6 +246,7 @@ class Campaign:
             "workflow": self.workflow.describe(),
             "max_in_flight": self.lab_options.max_in_flight,
             "lookahead": self.lab_options.lookahead,
+            "final_in_flight": self.lab_options.final_in_flight,
         }
 
     def _claim(self) -> None:
@@ -519,11 +527,13 @@ def _closing_on_error(writer: ZarrWriter, session: Callable[[], CampaignResult])
         raise
 
 
-def _lab_parts(lab, workflow, protocol, max_in_flight, lookahead):
+def _lab_parts(lab, workflow, protocol, max_in_flight, lookahead, final_in_flight=None):
     """(lab, workflow, lab options) of a campaign; (None, None, None) without a lab."""
     if lab is None:
         if workflow is not None:
             raise ValueError("a workflow runs on a lab: give the campaign its lab too")
+        if final_in_flight is not None:
+            raise ValueError("final_in_flight applies to a lab campaign: give it its lab too")
         return None, None, None
     from sdl.lab import Lab, LabOptions, Workflow
 
@@ -539,7 +549,13 @@ def _lab_parts(lab, workflow, protocol, max_in_flight, lookahead):
     elif protocol is not None:
         raise ValueError("give a lab campaign a workflow or a protocol, not both")
     lab.check(workflow)
-    return lab, workflow, LabOptions(max_in_flight=max_in_flight, lookahead=lookahead)
+    return (
+        lab,
+        workflow,
+        LabOptions(
+            max_in_flight=max_in_flight, lookahead=lookahead, final_in_flight=final_in_flight
+        ),
+    )
 
 
 def _warm_start(planner: Planner, data: Any) -> str:

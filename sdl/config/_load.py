@@ -214,6 +214,7 @@ def _build_campaign(config: CampaignConfig):
             "workflow": built.workflow,
             "max_in_flight": config.max_in_flight,
             "lookahead": config.lookahead,
+            "final_in_flight": config.final_in_flight,
         }
     try:
         campaign = Campaign(

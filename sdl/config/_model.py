@@ -443,6 +443,11 @@ class CampaignConfig(_Strict):
     lookahead: int = Field(
         default=1, ge=0, description="lab: experiments asked for ahead of a free station"
     )
+    final_in_flight: PositiveInt | None = Field(
+        default=None,
+        description="lab: experiments in flight while the budget's final ones are asked for "
+        "(default: half of max_in_flight, at least the first step's lanes)",
+    )
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
     qserver: QServerConfig | None = Field(
         default=None, description="lab: its stations on existing bluesky-queueserver managers"
@@ -527,7 +532,12 @@ class CampaignConfig(_Strict):
                 "workflow: a workflow runs on a lab's stations, and there is no lab: add a "
                 "lab: section (or remove workflow: and give a protocol:)"
             )
-        for name, default in (("max_in_flight", None), ("lookahead", 1), ("qserver", None)):
+        for name, default in (
+            ("max_in_flight", None),
+            ("lookahead", 1),
+            ("final_in_flight", None),
+            ("qserver", None),
+        ):
             if getattr(self, name) != default:
                 raise ValueError(
                     f"{name}: applies to a lab campaign only; add a lab: section or remove it"

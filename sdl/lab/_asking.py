@@ -8,14 +8,17 @@ state; the callers supply the clock.
 Asks are just in time: as many points as first-step lanes are free, or will be within
 ``ASK_HORIZON`` ask durations ("freeing soon"), plus ``lookahead``, less the new
 experiments already waiting; a ``max_in_flight`` that the campaign sets caps the points
-at what may start. See ``docs/lab.md`` for the measurements behind each part.
+at what may start. The last experiments of a budget (as many as the pipeline holds:
+``max_in_flight + lookahead``) are asked for with at most ``final_in_flight`` in flight,
+so that the points that end a campaign are chosen knowing more results. See
+``docs/lab.md`` for the measurements behind each part.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["ASK_HORIZON", "ask_size", "next_ask_due", "until_soon"]
+__all__ = ["ASK_HORIZON", "ask_size", "final_in_flight", "next_ask_due", "until_soon"]
 
 #: A first-step lane "frees soon" when its step should end within this many ask durations:
 #: its point is asked for now, so the next ask (as long as this one) finds it taken care of.
@@ -42,6 +45,8 @@ def ask_size(
     fresh: int,
     in_flight: int,
     max_in_flight: int | None,
+    pipeline: int = 0,
+    final: int | None = None,
 ) -> int:
     """How many points to ask for now (<= 0: none).
 
@@ -56,6 +61,10 @@ def ask_size(
         in_flight: experiments planned or running.
         max_in_flight: the campaign's own limit (``None``: the stations' capacity, which
             does not limit the asks; there a limit bought nothing measurable).
+        pipeline: the experiments in flight at most (``max_in_flight`` or the stations'
+            capacity): the last ``pipeline + lookahead`` of the budget are the final ones.
+        final: experiments in flight at most while the final ones are asked for
+            (:func:`final_in_flight`; ``None``: no such limit).
     """
     soon = sum(1 for d in until if d <= 0) if lookahead else 0
     n = min(room, free_slots + soon + lookahead - fresh)
@@ -63,7 +72,18 @@ def ask_size(
         # no more than may start: a point that must wait is chosen without the results
         # that come in meanwhile
         n = min(n, max_in_flight + lookahead - in_flight)
+    if final is not None and room <= pipeline + lookahead:
+        # the points that end the campaign: each waits for more results (issue 13: with
+        # 4 coaters and 9 in flight, the best film after 30 experiments, docs/lab.md)
+        n = min(n, final + lookahead - in_flight)
     return n
+
+
+def final_in_flight(option: int | None, pipeline: int, lanes: int = 1) -> int:
+    """Experiments in flight at most while a budget's final ones are asked for: the
+    campaign's ``final_in_flight``, or by default half the pipeline and at least one per
+    first-step lane (``lanes``), so that no first station is left without a sample."""
+    return max(1, lanes, pipeline // 2) if option is None else int(option)
 
 
 def next_ask_due(until: list[float], lookahead: int) -> float | None:

@@ -52,7 +52,7 @@ from sdl.errors import NotConnectedError
 from sdl.planners import Objective, Planner
 from sdl.protocols import extract_objectives
 
-from ._asking import ASK_HORIZON, ask_size, next_ask_due, until_soon
+from ._asking import ASK_HORIZON, ask_size, final_in_flight, next_ask_due, until_soon
 from ._backend import StepBackend, StepOutcome, StepRequest
 from ._leases import Grant, LeaseBook, LeaseRequest
 from ._model import Lab, StepContext, Workflow
@@ -78,10 +78,16 @@ class LabOptions:
         lookahead: experiments asked for ahead of a free first-step station, so a station
             that frees up starts its next sample at once instead of waiting for an ask
             (0: ask only when a station is free, as today's sequential campaign does).
+        final_in_flight: experiments in flight at most while the budget's final ones (as
+            many as the pipeline holds: ``max_in_flight + lookahead``) are asked for, so
+            the points that end the campaign know more results (None: half of
+            ``max_in_flight``, and at least the first step's lanes; ``max_in_flight`` or
+            more: no such limit, every station busy to the end).
     """
 
     max_in_flight: int | None = None
     lookahead: int = 1
+    final_in_flight: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_in_flight is not None and (
@@ -98,6 +104,14 @@ class LabOptions:
             or self.lookahead < 0
         ):
             raise ValueError(f"lookahead must be an integer >= 0, got {self.lookahead!r}")
+        if self.final_in_flight is not None and (
+            isinstance(self.final_in_flight, bool)
+            or not isinstance(self.final_in_flight, int)
+            or self.final_in_flight < 1
+        ):
+            raise ValueError(
+                f"final_in_flight must be an integer >= 1 or None, got {self.final_in_flight!r}"
+            )
 
 
 @dataclass
@@ -173,6 +187,11 @@ class _LabLoop(_Loop):
         # points asked for ahead of a settling experiment hide the ask's time
         self.ask_limit = lab_options.max_in_flight
         self.lookahead = lab_options.lookahead
+        self.final_in_flight = final_in_flight(
+            lab_options.final_in_flight,
+            self.max_in_flight,
+            sum(lab.capacity(s) for s in self.pools[0][0]),
+        )
         # warmed up in the worker after the first ask, while the first experiments run: a
         # copy taken now, while nothing else touches the planner (docs/lab.md)
         self._warm_up = _warm_up_copy(planner)
@@ -217,6 +236,8 @@ class _LabLoop(_Loop):
             fresh=sum(1 for job in self.waiting if job.order is None),
             in_flight=len(self.jobs),
             max_in_flight=self.ask_limit,
+            pipeline=self.max_in_flight,
+            final=self.final_in_flight,
         )
         if n <= 0 or not first:
             return

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sdl.lab._asking import ASK_HORIZON, ask_size, next_ask_due, until_soon
+from sdl.lab._asking import ASK_HORIZON, ask_size, final_in_flight, next_ask_due, until_soon
 from sdl.lab._leases import Grant, LeaseBook, LeaseRequest
 
 from ._spec import TwinSpec
@@ -120,6 +120,9 @@ class _Run:
         used = sorted({s for stations, _ in pools for s in stations})
         self.max_in_flight = spec.max_in_flight or sum(spec.stations[s] for s in used)
         self.lookahead = spec.lookahead
+        self.final_in_flight = final_in_flight(
+            spec.final_in_flight, self.max_in_flight, sum(spec.stations[s] for s in pools[0][0])
+        )
         self.batch = self.timing.planner.batch
         self.n_steps = len(spec.steps)
         self.jobs: dict[int, _Job] = {}
@@ -198,6 +201,8 @@ class _Run:
             fresh=sum(1 for job in self.waiting if job.order is None),
             in_flight=len(self.jobs),
             max_in_flight=self.spec.max_in_flight,
+            pipeline=self.max_in_flight,
+            final=self.final_in_flight,
         )
         if n <= 0 or not first:
             return

@@ -50,6 +50,9 @@ class TwinSpec:
         timing: the ``twin:`` section (with a timing file merged in).
         max_in_flight: experiments in flight at once (None: the stations' capacity).
         lookahead: experiments asked for ahead of a free first station.
+        final_in_flight: experiments in flight while the budget's final ones are asked
+            for (None: half of ``max_in_flight`` or of the stations' capacity, and at
+            least the first step's lanes).
         budget: experiments to run (None: as many as the days allow).
         instrument_reruns: times the point of an experiment failed by its station is
             measured again, free (the campaign's ``instrument_reruns``).
@@ -68,6 +71,7 @@ class TwinSpec:
     timing: TwinTiming = field(default_factory=TwinTiming)
     max_in_flight: int | None = None
     lookahead: int = 1
+    final_in_flight: int | None = None
     budget: int | None = None
     instrument_reruns: int = 1
     seed: int = 0
@@ -256,6 +260,7 @@ def spec_from_config(config: Any, timing: TwinTiming) -> TwinSpec:
         "timing": timing,
         "max_in_flight": config.max_in_flight,
         "lookahead": config.lookahead,
+        "final_in_flight": config.final_in_flight,
         "instrument_reruns": config.instrument_reruns,
         "seed": config.seed,
         "config": config,

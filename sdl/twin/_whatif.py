@@ -29,6 +29,7 @@ WHAT_IF_KEYS = (
     "handoff",
     "max_in_flight",
     "lookahead",
+    "final_in_flight",
     "synth_stations (the film lab)",
 )
 
@@ -128,7 +129,7 @@ def apply_what_if(spec: TwinSpec, text: str) -> TwinSpec:
     elif len(parts) == 1 and parts[0] == "handoff":
         _set_timing(out, parts, value, what)
         return out
-    elif len(parts) == 1 and parts[0] in ("max_in_flight", "lookahead"):
+    elif len(parts) == 1 and parts[0] in ("max_in_flight", "lookahead", "final_in_flight"):
         if parts[0] == "lookahead":
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"--what-if {what}: must be an integer >= 0, got {value!r}")
