@@ -105,6 +105,31 @@ def test_what_ifs_change_only_what_they_name():
     assert spec.stations["characterizer"] == 1  # the baseline is left alone
 
 
+def _in_progress_at_final_starts(spec, budget):
+    """Most experiments in progress (first step started, last not finished) when each of
+    the budget's final ``pipeline + lookahead`` experiments started, and the end time."""
+    spec.budget = budget
+    rep = simulate(spec, seed=1, horizon=10 * DAY)
+    a = rep.attempts
+    first = a[a["index"] == 0].groupby("experiment_id")["started"].min().sort_values()
+    last = a.groupby("experiment_id")["finished"].max()
+    final = first.iloc[budget - (8 + 1) :]  # 4 coaters: a pipeline of 8, lookahead 1
+    most = max(int(((first <= t) & (last.reindex(first.index) > t)).sum()) for t in final)
+    return most, rep.end
+
+
+def test_the_budgets_final_experiments_run_with_fewer_in_flight():
+    # 4 coaters (a pipeline of 8): the final 9 experiments start with at most
+    # final_in_flight (default 4) + lookahead 1 in progress; set to 8, no such limit
+    default, end = _in_progress_at_final_starts(_film(4), 30)
+    assert default <= 5
+    unlimited, end_unlimited = _in_progress_at_final_starts(
+        apply_what_if(_film(4), "final_in_flight=8"), 30
+    )
+    assert unlimited > 5
+    assert end > end_unlimited  # the price: the campaign ends later
+
+
 @pytest.mark.parametrize(
     "what_if, message",
     [
