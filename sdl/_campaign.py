@@ -532,8 +532,9 @@ def _lab_parts(lab, workflow, protocol, max_in_flight, lookahead, final_in_fligh
     if lab is None:
         if workflow is not None:
             raise ValueError("a workflow runs on a lab: give the campaign its lab too")
-        if final_in_flight is not None:
-            raise ValueError("final_in_flight applies to a lab campaign: give it its lab too")
+        for name, value in (("max_in_flight", max_in_flight), ("final_in_flight", final_in_flight)):
+            if value is not None:
+                raise ValueError(f"{name} applies to a lab campaign: give the campaign its lab too")
         return None, None, None
     from sdl.lab import Lab, LabOptions, Workflow
 

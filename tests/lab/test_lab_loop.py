@@ -337,6 +337,19 @@ def test_the_final_experiments_are_asked_for_with_fewer_in_flight(tmp_path, fina
         assert most > pipeline // 2 + 1, asked
 
 
+@pytest.mark.parametrize("option", ["workflow", "max_in_flight", "final_in_flight"])
+def test_a_lab_option_without_a_lab_is_refused_by_name(option):
+    from sdl.devices import SimDetector
+
+    value = Workflow([Step("s", lambda ctx: iter(()), "a")]) if option == "workflow" else 2
+    with pytest.raises(ValueError, match=f"{option}|a workflow runs on a lab"):
+        Campaign(
+            parameters=[Real("x", 0, 1)], objectives=["det"], planner="sobol",
+            protocol=lambda point, md=None: iter(()), devices=[SimDetector("det", physics=lambda p: 0.0)],
+            **{option: value},
+        )  # fmt: skip
+
+
 def test_one_station_lab_is_todays_campaign(tmp_path):
     """Same seed, same devices, same protocol: a one-station lab with a one-step workflow
     (lookahead 0: asked when the station is free, as the sequential loop does) measures
