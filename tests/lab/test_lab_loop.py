@@ -424,10 +424,14 @@ def test_lookahead_0_asks_only_when_the_station_is_free_even_for_slow_steps(tmp_
 
 
 @pytest.mark.slow
-def test_sigkill_with_experiments_in_flight_then_resume_measures_each_point_once(tmp_path):
+@pytest.mark.parametrize("planner", ["sobol", "botorch"])
+def test_sigkill_with_experiments_in_flight_then_resume_measures_each_point_once(tmp_path, planner):
+    """SIGKILL with experiments in flight on several stations; ``botorch``: its warm-up
+    copy may be running in the planner's worker too, and the resume refits its model."""
     store = tmp_path / "killed.zarr"
     budget, ts = 14, 0.1
-    proc = subprocess.Popen([sys.executable, str(CHILD), "run", str(store), str(budget), str(ts)],
+    args = [str(budget), str(ts), planner]
+    proc = subprocess.Popen([sys.executable, str(CHILD), "run", str(store), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 90
@@ -450,7 +454,7 @@ def test_sigkill_with_experiments_in_flight_then_resume_measures_each_point_once
     in_flight = before[before["status"].isin(["planned", "running"])]
     assert len(in_flight) >= 3
     kept = before[before["status"] == "done"]
-    final = subprocess.run([sys.executable, str(CHILD), "resume", str(store), str(budget), str(ts)],
+    final = subprocess.run([sys.executable, str(CHILD), "resume", str(store), *args],
                            capture_output=True, text=True, timeout=240)  # fmt: skip
     assert final.returncode == 0, final.stderr
     table = open_store(store).to_dataframe()
