@@ -51,6 +51,7 @@ def test_the_lab_examples_are_valid():
     film = load_config(EXAMPLES / "film_lab.yaml")
     assert film.lab.kind == "film" and film.lab.synth_stations == 3
     assert film.max_in_flight == 4
+    assert film.final_in_flight is None  # the default: half of max_in_flight, >= the lanes
     # the film lab brings its parameters and objective into the config (and the store)
     assert [p.name for p in film.parameters] == ["speed", "temperature", "fraction_a", "anneal"]
     assert [(o.name, o.goal, o.key) for o in film.objectives] == [
@@ -272,6 +273,16 @@ BAD = [
         "lookahead-without-lab",
         _changed(_COLOR, lookahead=3),
         ["lookahead:", "lab campaign only"],
+    ),
+    (
+        "final-in-flight-without-lab",
+        _changed(_COLOR, final_in_flight=2),
+        ["final_in_flight:", "lab campaign only"],
+    ),
+    (
+        "final-in-flight-zero",
+        _changed(_GENERAL, final_in_flight=0),
+        ["final_in_flight", "greater than 0"],
     ),
     (
         "unknown-lab-kind",
@@ -509,3 +520,11 @@ def test_sdl_station_disable_and_enable_a_running_film_lab(tmp_path):
     assert (started["time"] < t_off).any() and (started["time"] > t_on).any(), started
     others = steps[(steps["status"] == "started") & (steps["station"] == "synth-2")]
     assert ((others["time"] > t_off) & (others["time"] < t_on)).any()
+
+
+def test_final_in_flight_reaches_the_campaign_and_its_metadata(tmp_path):
+    cfg = yaml.safe_load((EXAMPLES / "film_lab.yaml").read_text())
+    cfg["final_in_flight"] = 2
+    campaign = load_campaign(str(_write(tmp_path / "film.yaml", cfg)))
+    assert campaign.lab_options.final_in_flight == 2
+    assert campaign._describe_lab()["final_in_flight"] == 2
