@@ -90,28 +90,18 @@ class LabOptions:
     final_in_flight: int | None = None
 
     def __post_init__(self) -> None:
-        if self.max_in_flight is not None and (
-            isinstance(self.max_in_flight, bool)
-            or not isinstance(self.max_in_flight, int)
-            or self.max_in_flight < 1
+        # (name, least value, None allowed)
+        for name, least, optional in (
+            ("max_in_flight", 1, True),
+            ("lookahead", 0, False),
+            ("final_in_flight", 1, True),
         ):
-            raise ValueError(
-                f"max_in_flight must be an integer >= 1 or None, got {self.max_in_flight!r}"
-            )
-        if (
-            isinstance(self.lookahead, bool)
-            or not isinstance(self.lookahead, int)
-            or self.lookahead < 0
-        ):
-            raise ValueError(f"lookahead must be an integer >= 0, got {self.lookahead!r}")
-        if self.final_in_flight is not None and (
-            isinstance(self.final_in_flight, bool)
-            or not isinstance(self.final_in_flight, int)
-            or self.final_in_flight < 1
-        ):
-            raise ValueError(
-                f"final_in_flight must be an integer >= 1 or None, got {self.final_in_flight!r}"
-            )
+            value = getattr(self, name)
+            if optional and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                none = " or None" if optional else ""
+                raise ValueError(f"{name} must be an integer >= {least}{none}, got {value!r}")
 
 
 @dataclass

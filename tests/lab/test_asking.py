@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
+from sdl.lab import LabOptions
 from sdl.lab._asking import ask_size, final_in_flight, next_ask_due, until_soon
 
 
@@ -60,3 +65,19 @@ def test_final_in_flight_defaults_to_half_the_pipeline_and_a_sample_per_first_la
     assert final_in_flight(None, 3, lanes=2) == 2  # 2 coaters + a characterizer
     assert final_in_flight(None, 1, lanes=1) == 1
     assert final_in_flight(6, 8, lanes=4) == 6
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"max_in_flight": 0}, "max_in_flight must be an integer >= 1 or None, got 0"),
+        ({"lookahead": -1}, "lookahead must be an integer >= 0, got -1"),
+        ({"lookahead": None}, "lookahead must be an integer >= 0, got None"),
+        ({"final_in_flight": True}, "final_in_flight must be an integer >= 1 or None, got True"),
+        ({"max_in_flight": 2.0}, "max_in_flight must be an integer >= 1 or None, got 2.0"),
+    ],
+)
+def test_bad_lab_options_are_refused_by_name(options, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        LabOptions(**options)
+    assert LabOptions(max_in_flight=3, lookahead=0, final_in_flight=2).final_in_flight == 2
