@@ -31,7 +31,7 @@ from sdl.lab._qserver import StepFailedInWorker
 pytestmark = pytest.mark.timeout(300)
 
 
-def _lab_file(path, faults=None, time_scale=0.05, budget=6):
+def _lab_file(path, faults=None, time_scale=0.05, budget=6, final_in_flight=None):
     lab = {"kind": "film", "synth_stations": 2, "time_scale": time_scale}
     if faults:
         lab["faults"] = faults
@@ -46,6 +46,8 @@ def _lab_file(path, faults=None, time_scale=0.05, budget=6):
         ],
         "planner": {"name": "sobol"},
     }
+    if final_in_flight is not None:
+        data["final_in_flight"] = final_in_flight
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -409,7 +411,15 @@ def test_redis_not_running_is_one_clear_error(tmp_path):
 def test_a_step_that_fails_in_the_worker_is_recorded_with_its_traceback(tmp_path):
     # synth-2's coater always fails: each failure is recorded with the worker's traceback,
     # three in a row take synth-2 out of service, and synth-1 measures the rest
-    file = _lab_file(tmp_path / "film.yaml", faults={"synth-2": {"exception": 1.0}}, budget=4)
+    # final_in_flight 3 (the whole pipeline): both coaters fed to the end, as this test
+    # needs three failures in a row on synth-2; with the default (2 in flight for the whole
+    # 4-experiment budget) synth-2 sometimes got only two
+    file = _lab_file(
+        tmp_path / "film.yaml",
+        faults={"synth-2": {"exception": 1.0}},
+        budget=4,
+        final_in_flight=3,
+    )
     store, _ = _run_on_services(file, tmp_path)
     table = store.to_dataframe()
     failed = table[table["status"] == "failed"]
