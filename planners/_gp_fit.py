@@ -9,7 +9,8 @@ every row up to ten, then every 10 % more data by default), and a checkpoint fit
 the first ``c`` rows only (at most ``fit_subset`` of them, a subset drawn with a seed
 derived from the planner's seed and ``c``). So the model, and hence the proposal, is
 still a pure function of (seed, data): a planner rebuilt from its state refits the
-last checkpoint once and proposes exactly what the original would have.
+last checkpoint once and proposes exactly what the original would have. The fit's
+objective and gradient come from :mod:`sdl.planners._fast_mll` where it applies.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from botorch.models import MixedSingleTaskGP, SingleTaskGP
 from botorch.models.model import Model
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from ._fast_mll import fast_mll_closure
 
 __all__ = ["HyperparameterCache", "checkpoint"]
 
@@ -113,7 +116,8 @@ class HyperparameterCache:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             model = build_gp(X, y, cat_cols)
-            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+            mll = ExactMarginalLogLikelihood(model.likelihood, model)
+            fit_gpytorch_mll(mll, closure=fast_mll_closure(mll))
         self.n_fits += 1
         return _hyperparameters(model)
 
