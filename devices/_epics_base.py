@@ -55,6 +55,21 @@ def _what_to_check() -> str:
     )
 
 
+#: seconds an unexpected error while watching an operation waits for Channel Access to
+#: report a disconnect, before it is called a device fault
+DISCONNECT_GRACE = 1.0
+
+
+def _lost_within(signals: list[Any], grace: float) -> list[str]:
+    """The PVs of ``signals`` found disconnected within ``grace`` seconds (polled)."""
+    end = time.monotonic() + grace
+    while True:
+        lost = [p for s in signals if not s.connected for p in _pvnames(s)]
+        if lost or time.monotonic() >= end:
+            return lost
+        time.sleep(POLL_INTERVAL)
+
+
 def _pvnames(sig: Any) -> list[str]:
     names = [getattr(sig, "pvname", None), getattr(sig, "setpoint_pvname", None)]
     out = [n for n in names if n]
@@ -407,7 +422,20 @@ class EpicsDeviceBase(Device):
                     )
                     return
                 except Exception as err:
-                    _fail(status, DeviceFaultError(f"{self.name}: during {what}: {err!r}"))
+                    # a stopping IOC's last monitor update can carry an INVALID alarm
+                    # (CASeverityException) just before Channel Access reports the disconnect
+                    lost = _lost_within(signals, DISCONNECT_GRACE)
+                    if lost:
+                        _fail(
+                            status,
+                            PVDisconnectedError(
+                                f"{self.name}: PV(s) {lost} disconnected during {what} "
+                                f"({err!r}); {_what_to_check()}",
+                                {self.name: lost},
+                            ),
+                        )
+                    else:
+                        _fail(status, DeviceFaultError(f"{self.name}: during {what}: {err!r}"))
                     return
                 if timeout is not None and time.monotonic() - t0 > timeout:
                     extra = progress()

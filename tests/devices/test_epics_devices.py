@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import bluesky.plan_stubs as bps
@@ -22,7 +23,7 @@ from sdl.devices import (
     safe_state_plan,
 )
 from sdl.devices._iocs.reactor import reactor_yield
-from sdl.errors import LimitError, NotConnectedError
+from sdl.errors import DeviceFaultError, LimitError, NotConnectedError
 from sdl.testing import IocProcess, loopback_ca
 
 IOC_ARGS = ["--tau", "0.1", "--noise", "0.02", "--seed", "0"]
@@ -152,6 +153,41 @@ def test_a_disconnect_fails_the_status_with_its_cause(RE):
         later = T.set(50.0)  # fails fast (within the connection timeout), no hang
         with pytest.raises(PVDisconnectedError):
             later.wait(10)
+
+
+@pytest.mark.parametrize("ioc_stops", [True, False])
+def test_an_error_as_the_ioc_stops_is_reported_as_the_disconnect(RE, ioc_stops):
+    """A stopping IOC's last update can make a read raise (an INVALID alarm, seen once in a
+    full run) just before Channel Access reports the disconnect: the status names the
+    disconnect. The error is injected into the watched condition, then the IOC stops; with
+    the IOC running on, the same error is the device's fault."""
+    from ophyd import DeviceStatus
+
+    loopback_ca()
+    with IocProcess(args=["--tau", "50"]) as own:
+        T = EpicsSetpointController(
+            "T", setpoint_pv=f"{own.prefix}T:SP", readback_pv=f"{own.prefix}T:RBV", tolerance=0.1
+        )
+        T.connect()
+        failing, raised = threading.Event(), threading.Event()
+
+        def done():
+            if failing.is_set():
+                raised.set()
+                raise RuntimeError("INVALID alarm")
+            return False
+
+        status = DeviceStatus(T)
+        T._watch(status, done, timeout=None, what="settling")
+        failing.set()
+        assert raised.wait(5)
+        if ioc_stops:  # after the error, as Channel Access reports the disconnect after it
+            own.stop()
+            with pytest.raises(PVDisconnectedError, match="disconnected.*INVALID.*IOC running"):
+                status.wait(10)
+        else:
+            with pytest.raises(DeviceFaultError, match="T: during settling: .*INVALID alarm"):
+                status.wait(10)
 
 
 def test_safe_state_as_a_plan_and_directly(RE, reactor):
