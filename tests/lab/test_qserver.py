@@ -435,7 +435,11 @@ def test_a_step_that_fails_in_the_worker_is_recorded_with_its_traceback(tmp_path
 
 
 def test_a_manager_killed_mid_campaign_takes_its_station_out_and_the_lab_goes_on(tmp_path):
-    file = _lab_file(tmp_path / "film.yaml", time_scale=0.3, budget=8)
+    # final_in_flight 3 (the whole pipeline): both coaters fed to the end, so the lab uses
+    # synth-2 after the kill; with the default (2 in flight for the last experiments) the
+    # lab could finish on synth-1 alone and never meet the dead manager (seen once, killed
+    # at 2.78 s)
+    file = _lab_file(tmp_path / "film.yaml", time_scale=0.3, budget=8, final_in_flight=3)
     at = random.uniform(1.5, 3.0)  # a random moment a few steps in (the campaign takes ~8 s)
 
     def killer(servers):
