@@ -391,7 +391,7 @@ class EpicsDeviceBase(Device):
 
         def run() -> None:
             while not status.done:
-                lost = [p for s in signals if not s.connected for p in _pvnames(s)]
+                lost = _lost_within(signals, 0)
                 if lost:
                     _fail(
                         status,
@@ -409,9 +409,7 @@ class EpicsDeviceBase(Device):
                 except TimeoutError as err:
                     # ophyd's ReadTimeoutError: the IOC stopped answering, often just before
                     # Channel Access reports the disconnect itself
-                    silent = [p for s in signals if not s.connected for p in _pvnames(s)] or [
-                        p for s in signals for p in _pvnames(s)
-                    ]
+                    silent = _lost_within(signals, 0) or [p for s in signals for p in _pvnames(s)]
                     _fail(
                         status,
                         PVDisconnectedError(

@@ -119,9 +119,10 @@ def fast_mll_closure(mll: ExactMarginalLogLikelihood) -> Callable | None:
     parameters = {
         name: p for name, p in get_parameters_and_bounds(mll)[0].items() if p.requires_grad
     }
-    ours = ForwardBackwardClosure(_DenseLoss(mll), parameters)
+    loss = _DenseLoss(mll)
+    ours = ForwardBackwardClosure(loss, parameters)
     try:
-        theirs_value, theirs_grads = ForwardBackwardClosure(get_loss_closure(mll), parameters)()
+        theirs_value, theirs_grads = ForwardBackwardClosure(loss.standard, parameters)()
         theirs_grads = [None if g is None else g.clone() for g in theirs_grads]
         our_value, our_grads = ours()
     except Exception:  # anything this path cannot compute is left to BoTorch's
