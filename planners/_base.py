@@ -10,6 +10,7 @@ proposes exactly what the original would have.
 from __future__ import annotations
 
 import math
+import operator
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,12 @@ class Planner(ABC):
         self.n_asks = 0
         self._observations: list[Observation] = []
         self._warm: list[Observation] = []
+        # _unit_observations' memo: the observations it has converted, their rows, failed
+        self._unit_memo: tuple[list[Observation], np.ndarray, np.ndarray] = (
+            [],
+            np.empty((0, space.dim)),
+            np.empty(0, dtype=bool),
+        )
         self._set_constraints(outcome_constraints, input_constraints)
 
     def _set_constraints(self, outcome_constraints: Any, input_constraints: Any) -> None:
@@ -324,6 +331,27 @@ class Planner(ABC):
     def _all_observations(self) -> list[Observation]:
         """Warm-start data, then everything told: what a model learns from."""
         return self._warm + self._observations
+
+    def _unit_observations(self) -> tuple[np.ndarray, np.ndarray]:
+        """Unit-cube rows (``n x d``) and failed flags (``n``) of :meth:`_all_observations`.
+
+        Each observation is converted once: a campaign's asks would otherwise convert
+        everything told at every ask, which made a Sobol ask grow from 0.8 ms (nothing
+        told) to 4 ms (2000 told). The memo is extended while the observations only
+        grow at the end, and rebuilt when anything before that changed (warm-start data
+        added in front, a state loaded).
+        """
+        everything = self._all_observations()
+        done, U, failed = self._unit_memo
+        k = len(done)
+        if k > len(everything) or not all(map(operator.is_, done, everything[:k])):
+            k, U, failed = 0, U[:0], failed[:0]
+        new = everything[k:]
+        if new:
+            U = np.concatenate([U, self.space.to_unit([o.point for o in new])])
+            failed = np.concatenate([failed, [o.failed for o in new]])
+            self._unit_memo = (everything, U, failed)
+        return U, failed
 
     def _training_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``X`` (n x d unit cube), ``Y`` (n x m, maximization sense), ``ok`` (n bools),

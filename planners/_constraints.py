@@ -23,7 +23,7 @@ import numpy as np
 
 from sdl.errors import ConfigError
 
-from ._design import _sobol_unit, near_any, sobol_points
+from ._design import SobolSequence, _sobol_unit, near_any, sobol_points
 from ._space import Real, Space
 
 __all__ = [
@@ -434,13 +434,15 @@ def design_points(
     avoid: np.ndarray | None = None,
     constraints: Sequence[Any] = (),
     fixed: dict[str, Any] | None = None,
+    sequence: SobolSequence | None = None,
 ) -> np.ndarray:
     """The space-filling design, honouring input constraints and fixed parameters.
 
     Without constraints: :func:`sobol_points` with the fixed columns set. With linear
     input constraints: rows ``skip .. skip + n`` of the seeded feasible design of
     :meth:`~sdl.planners._constraints.UnitConstraints.sample` (fixed parameters become
-    equalities), rows near ``exclude`` passed over.
+    equalities), rows near ``exclude`` passed over. ``sequence``: the Sobol sequence of
+    ``(space.dim, seed)`` to read the unconstrained design from (see :func:`sobol_points`).
 
     Returns:
         ``n x d`` unit-cube rows.
@@ -448,7 +450,9 @@ def design_points(
     fixed = dict(fixed or {})
     fixed_unit = {space.names.index(k): space[k].to_unit(v) for k, v in fixed.items()}
     if not constraints:
-        U = sobol_points(space, n, seed=seed, skip=skip, exclude=exclude, avoid=avoid)
+        U = sobol_points(
+            space, n, seed=seed, skip=skip, exclude=exclude, avoid=avoid, sequence=sequence
+        )
         for j, u in fixed_unit.items():
             U[:, j] = u
         return U

@@ -16,9 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from ._base import Planner
 from ._constraints import design_points
-from ._design import DUPLICATE_TOL, near_any, sobol_points
+from ._design import DUPLICATE_TOL, SobolSequence, near_any, sobol_points
 from ._objective import Objective
 from ._space import Space
 
@@ -75,6 +77,7 @@ class SobolPlanner(Planner):
             outcome_constraints=outcome_constraints,
             input_constraints=input_constraints,
         )
+        self._sequence: SobolSequence | None = None  # made at the first ask
 
     def _propose(
         self,
@@ -84,18 +87,19 @@ class SobolPlanner(Planner):
         fixed: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         # ``seed`` (the per-ask seed) is deliberately unused: see the class docstring.
-        everything = self._all_observations()
-        observed = [o.point for o in everything]
-        failed = [o.point for o in everything if o.failed]
-        to_unit = self.space.to_unit
+        observed, failed = self._unit_observations()
+        waiting = self.space.to_unit(pending) if pending else np.empty((0, self.space.dim))
+        if self._sequence is None or self._sequence.seed != self.seed:  # (a loaded state)
+            self._sequence = SobolSequence(self.space.dim, self.seed)
         U = design_points(
             self.space,
             n,
             seed=self.seed,
             skip=len(observed) + len(pending),
-            exclude=to_unit(observed + pending) if observed or pending else None,
-            avoid=to_unit(failed + pending) if failed or pending else None,
+            exclude=np.concatenate([observed, waiting]) if len(observed) or pending else None,
+            avoid=np.concatenate([observed[failed], waiting]) if failed.any() or pending else None,
             constraints=self.input_constraints,
             fixed=fixed,
+            sequence=self._sequence,
         )
         return self.space.from_unit(U)
