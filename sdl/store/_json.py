@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["jsonable"]
+__all__ = ["jsonable", "dumps"]
 
 
 def _default(obj: Any) -> Any:
@@ -35,3 +35,12 @@ def _fix_floats(obj: Any) -> Any:
 def jsonable(obj: Any) -> Any:
     """A deep copy of ``obj`` made of JSON types only (numpy scalars and arrays unpacked)."""
     return _fix_floats(json.loads(json.dumps(obj, default=_default)))
+
+
+def dumps(obj: Any) -> str:
+    """``json.dumps(jsonable(obj))``, in one pass when ``obj`` holds no NaN or infinity
+    (the run table stores three documents per experiment this way)."""
+    try:
+        return json.dumps(obj, default=_default, allow_nan=False)
+    except ValueError:  # a non-finite float: written as a string, as jsonable does
+        return json.dumps(jsonable(obj))

@@ -11,7 +11,7 @@ import zarr
 
 from . import _layout as L
 from ._concurrent import concurrently, require_arrays
-from ._json import jsonable
+from ._json import dumps
 from ._table import set_rows
 
 __all__ = ["RunTable"]
@@ -48,7 +48,7 @@ class RunTable:
         """Keep ``columns`` (documents, made JSON here) of ``row`` until :meth:`commit`."""
         staged = self._staged.setdefault(row, {})
         for name, value in columns.items():
-            staged[name] = value if isinstance(value, str) else json.dumps(jsonable(value))
+            staged[name] = value if isinstance(value, str) else dumps(value)
 
     def commit(self) -> None:
         self.take()()
