@@ -20,7 +20,7 @@ class _Device:
         {"uid": "a", "time": 1.5, "num_points": 3, "plan_args": {"x": [1, 2.25]}},
         {"point": {"x": np.float64(0.1), "k": np.int64(3), "f32": np.float32(0.5)}},
         {"shape": (2, 3), "tags": {"b"}, "array": np.arange(3), "device": _Device()},
-        {1: "int key", 2.5: "float key", True: "bool key", None: "none key"},
+        {1: "int key", 2.5: "float key", False: "bool key", None: "none key"},
         {"outcome": {"y": math.nan, "z": np.float64("inf"), "w": [np.float32("-inf")]}},
         {"deep": [{"a": [1, {"b": (math.nan,)}]}], "empty": {}, "none": None},
     ],
