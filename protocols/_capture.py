@@ -34,6 +34,10 @@ class Capture:
     result: Any = None
     _bundle: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def observe(self, msg: Msg, response: Any) -> None:
+        """Note what the RunEngine answered to ``msg`` (as :func:`capture` does)."""
+        _observe(msg, response, self)
+
     @property
     def run_uid(self) -> str | None:
         """The (last) run uid, or None if the protocol did not open a run."""
@@ -72,7 +76,7 @@ def capture(
         except BaseException as err:  # noqa: BLE001 - forwarded into the plan
             exc, response = err, None
             continue
-        _observe(msg, response, sink)
+        sink.observe(msg, response)
 
 
 def _observe(msg: Msg, response: Any, sink: Capture) -> None:

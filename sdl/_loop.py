@@ -20,7 +20,7 @@ from bluesky.utils import (
 
 from sdl.errors import DeviceFaultError, LimitError, NotConnectedError
 from sdl.planners import Objective, Planner
-from sdl.protocols import Capture, capture, extract_objectives
+from sdl.protocols import Capture, extract_objectives
 
 from ._failures import FailureKind, classify_failure
 from ._ledger import ApprovalLog, Ledger, PlannerLog
@@ -209,10 +209,10 @@ class _Loop:
         batch = self.batch
         self.batch += 1
         t0 = time.perf_counter()
-        # a planner whose asks take microseconds (Sobol) is asked in the RunEngine's thread:
-        # handing the ask to the worker and waiting for it would cost ~2 ms. Not decided
-        # by timing: BoTorch's first asks (its initial design) are as quick, its later
-        # ones take seconds, which must not block the RunEngine's event loop.
+        # a planner whose asks take well under a millisecond (Sobol) is asked in the
+        # RunEngine's thread: handing the ask to the worker and waiting for it would cost
+        # ~2 ms. Not decided by timing: BoTorch's first asks (its initial design) are as
+        # quick, its later ones take seconds, which must not block the RunEngine's loop.
         if getattr(self.planner, "quick_asks", False):
             future: Future = Future()
             try:
@@ -276,7 +276,8 @@ class _Loop:
         self.guard.begin(exp.id)
         try:
             plan = self.protocol(dict(exp.point), md=exp_md)
-            yield from capture(plan, sink, run_key=f"sdl-experiment-{exp.id}")
+            # capture(plan, sink, run_key), run by _campaign_run from its frame
+            yield Protocol(plan, sink, run_key=f"sdl-experiment-{exp.id}")
             left = yield from self.guard.drain(self.opt.status_timeout)
             if left:  # what the protocol started and left running failed afterwards
                 raise StaleOperationsFailed("; ".join(left))
@@ -509,6 +510,7 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
     if changed:
         yield Msg("rewindable", None, False)
     restore = True
+    closing = False  # closed or halted: nothing more is yielded, whatever the close raises
     try:
         try:
             yield Msg("open_run", run=key, **loop.md)
@@ -517,17 +519,43 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
                 try:
                     response: Any = None
                     exc: BaseException | None = None
+                    protocol: Protocol | None = None  # the experiment run from this frame
                     while True:
+                        if protocol is not None:  # what capture() would do, a frame higher
+                            try:
+                                msg = protocol.step(response, exc)
+                            except StopIteration as stop:  # its value, to the loop
+                                protocol, exc, response = None, None, stop.value
+                                continue
+                            except BaseException as err:  # noqa: BLE001 - raised in the loop
+                                protocol, exc, response = None, err, None
+                                continue
+                            exc = None
+                            try:
+                                response = yield msg
+                            except GeneratorExit:  # closed, or halted: no clean-up
+                                closing = True
+                                _close_protocol_then_loop(protocol, body)
+                                raise
+                            except BaseException as err:  # noqa: BLE001 - into the protocol
+                                exc, response = err, None
+                            else:
+                                protocol.sink.observe(msg, response)
+                            continue
                         try:
                             msg = body.throw(exc) if exc is not None else body.send(response)
                         except StopIteration:
                             break
-                        exc = None
+                        exc, response = None, None
+                        if type(msg) is Protocol:  # run by the loop below: run it from here
+                            protocol = msg
+                            continue
                         if msg.run is None:
                             msg = msg._replace(run=key)
                         try:
                             response = yield msg
                         except GeneratorExit:  # closed, or halted (PlanHalt): no clean-up
+                            closing = True
                             body.close()
                             raise
                         except BaseException as err:  # noqa: BLE001 - thrown into the loop
@@ -537,6 +565,8 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
             except GeneratorExit:
                 raise
             except Exception as err:
+                if closing:
+                    raise
                 status = err.exit_status if isinstance(err, RunEngineControlException) else "fail"
                 reason = None if isinstance(err, RunEngineControlException) else str(err)
                 yield Msg("close_run", run=key, exit_status=status, reason=reason)
@@ -545,13 +575,54 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
         except GeneratorExit:
             raise
         except BaseException:
-            if loop.opt.safe_state is not None:
+            if loop.opt.safe_state is not None and not closing:
                 yield from loop.opt.safe_state()
             raise
     except GeneratorExit:
         restore = False
         raise
     finally:
-        if restore and changed:
+        if restore and changed and not closing:
             yield Msg("rewindable", None, initial)
     return list(loop.experiments.values())
+
+
+def _close_protocol_then_loop(protocol: Protocol, body: Generator[Msg, Any, Any]) -> None:
+    """Close the protocol, then the loop, as closing the loop's ``yield from capture(...)``
+    would: an error the protocol's clean-up raises (a message yielded in its ``finally``)
+    reaches the loop at its ``yield``, as one raised by ``capture`` would."""
+    try:
+        protocol.plan.close()
+    except BaseException as err:  # noqa: BLE001 - the loop's to handle, while it is closed
+        body.throw(err)  # raises it, or what the loop raised instead
+        # the loop yielded a message while closed, as Python's close() tells:
+        raise RuntimeError("generator ignored GeneratorExit") from err
+    body.close()
+
+
+@dataclass
+class Protocol:
+    """An experiment's protocol plan, yielded by the loop to :func:`_campaign_run`, which
+    runs it from its own frame as ``yield from capture(plan, sink, run_key)`` would; the
+    loop gets what the plan returns, or what it raises, at its ``yield``.
+
+    From there the protocol runs four generator frames higher than it would below the
+    loop's own frames (``plan``, ``_run_batch``, ``_run_one``, ``capture``): every plan
+    stub it calls formats the whole stack when it is created (``bluesky.utils.Plan``),
+    so each frame costs each experiment (benchmarks/loop_overhead.py).
+    """
+
+    plan: Generator[Msg, Any, Any]
+    sink: Capture
+    run_key: Any
+
+    def step(self, response: Any, exc: BaseException | None) -> Msg:
+        """The plan's next message, with the run key (raises StopIteration at its end)."""
+        try:
+            msg = self.plan.throw(exc) if exc is not None else self.plan.send(response)
+        except StopIteration as stop:
+            self.sink.result = stop.value
+            raise
+        if msg.run is None:
+            msg = msg._replace(run=self.run_key)
+        return msg

@@ -2,11 +2,15 @@
 
 ``sdl._loop._campaign_run`` replaces ``rewindable_wrapper(False)`` around the safe state
 around ``set_run_key_wrapper(run_wrapper(...))`` (one frame instead of eight, which every
-plan stub of every protocol paid for: see benchmarks/loop_overhead.py). Both are driven
-here message by message, with every kind of exception the RunEngine throws in (an error,
-a stop, an abort, a halt, a KeyboardInterrupt) at every message, and must yield the same
-messages and end the same way. The loop plans are small generators; no RunEngine is
-needed to compare two generators, and the campaign tests run the real one end to end.
+plan stub of every protocol paid for: see benchmarks/loop_overhead.py), and runs each
+experiment's protocol from its own frame (the loop yields a ``Protocol``) as
+``yield from capture(plan, sink, run_key)`` in the loop would. Both are driven here
+message by message, with every kind of exception the RunEngine throws in (an error, a
+stop, an abort, a halt, a KeyboardInterrupt) at every message, with protocols that
+recover or not and clean up with or without messages, and must yield the same messages,
+end the same way and leave the same trace (what the protocol and the loop saw). The loop
+plans are small generators; no RunEngine is needed to compare two generators, and the
+campaign tests run the real one end to end.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import bluesky.preprocessors as bpp
 import pytest
 from bluesky.utils import Msg, PlanHalt, RequestAbort, RequestStop
 
-from sdl._loop import CAMPAIGN_RUN_KEY, _campaign_run
+from sdl._loop import CAMPAIGN_RUN_KEY, Protocol, _campaign_run
+from sdl.protocols import Capture, capture
 
 
 class _Worker:
@@ -40,6 +45,10 @@ class _Loop:
 
     recovers: bool = False
     safe: bool = False
+    delegates: bool = True  # the protocol yielded to _campaign_run (False: capture here)
+    protocol_recovers: bool = False
+    cleanup_yields: bool = False  # the protocol's finally yields a message
+    trace: list[Any] = field(default_factory=list)
     md: dict[str, Any] = field(default_factory=lambda: {"plan_name": "t", "sdl_role": "campaign"})
     worker: _Worker = field(default_factory=_Worker)
     experiments: dict[int, str] = field(default_factory=lambda: {0: "e0", 1: "e1"})
@@ -63,9 +72,39 @@ class _Loop:
                 if not self.recovers:
                     raise
                 yield Msg("drop")
-        yield Msg("open_run", run="exp-7", plan_name="protocol")  # keeps its own key
-        yield Msg("close_run", run="exp-7")
+        sink = Capture()
+        try:
+            if self.delegates:
+                value = yield Protocol(self._protocol(), sink, run_key="exp-7")
+            else:
+                value = yield from capture(self._protocol(), sink, run_key="exp-7")
+        except ValueError as err:
+            if not self.recovers:
+                raise
+            value = f"failed: {err}"
+            yield Msg("drop")
+        self.trace.append(("loop got", value, sink.run_uids, sink.readings, sink.result))
+        yield Msg("open_run", run="exp-8", plan_name="other")  # keeps its own key
+        yield Msg("close_run", run="exp-8")
         return "plan's value"
+
+    def _protocol(self):
+        self.trace.append("protocol started")
+        try:
+            yield Msg("open_run", plan_name="protocol")  # no key: the experiment's
+            yield Msg("read", "det")
+            yield Msg("close_run", run="mine")  # its own key
+            return "measured"
+        except ValueError as err:
+            self.trace.append(("protocol caught", str(err)))
+            if not self.protocol_recovers:
+                raise
+            yield Msg("null")
+            return "recovered"
+        finally:
+            self.trace.append("protocol finally")
+            if self.cleanup_yields:
+                yield Msg("unstage", "det")
 
 
 def _reference(loop: _Loop):
@@ -112,7 +151,11 @@ def _drive(gen, fault_at: int | None, fault: BaseException | None, rewindable: b
                     return seen, ("closed",)
                 throw = fault
                 continue
-            response = {"rewindable": rewindable, "open_run": "uid-1"}.get(msg.command)
+            response = {
+                "rewindable": rewindable,
+                "open_run": "uid-1",
+                "read": {msg.obj: {"value": len(seen), "timestamp": 0.0}},
+            }.get(msg.command)
     except StopIteration as stop:
         return seen, ("returned", stop.value)
     except BaseException as err:  # noqa: BLE001 - compared between the two
@@ -129,19 +172,34 @@ FAULTS = [
 ]
 
 
+PROTOCOLS = {
+    "protocol-raises": {},
+    "protocol-recovers": {"protocol_recovers": True},
+    "cleanup-message": {"cleanup_yields": True},
+}
+
+
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: type(f).__name__)
 @pytest.mark.parametrize("safe", [False, True], ids=["no-safe-state", "safe-state"])
 @pytest.mark.parametrize("recovers", [False, True], ids=["raises", "recovers"])
-def test_the_campaign_run_behaves_as_bluesky_wrappers_at_every_message(fault, safe, recovers):
-    clean_new, end_new = _drive(_campaign_run(_Loop()), None, None, True)
-    clean_ref, end_ref = _drive(_reference(_Loop()), None, None, True)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_the_campaign_run_behaves_as_bluesky_wrappers_at_every_message(
+    fault, safe, recovers, protocol
+):
+    kind = PROTOCOLS[protocol]
+    new, ref = _Loop(**kind), _Loop(delegates=False, **kind)
+    clean_new, end_new = _drive(_campaign_run(new), None, None, True)
+    clean_ref, end_ref = _drive(_reference(ref), None, None, True)
     assert clean_new == clean_ref and end_new == end_ref == ("returned", ["e0", "e1"])
+    assert new.trace == ref.trace and ("loop got", "measured") == new.trace[-1][:2]
     for at in range(len(clean_ref)):
         for rewindable in (True, False):
-            new, ref = _Loop(recovers=recovers, safe=safe), _Loop(recovers=recovers, safe=safe)
+            new = _Loop(recovers=recovers, safe=safe, **kind)
+            ref = _Loop(recovers=recovers, safe=safe, delegates=False, **kind)
             got = _drive(_campaign_run(new), at, fault, rewindable)
             want = _drive(_reference(ref), at, fault, rewindable)
             assert got == want, (at, rewindable)
+            assert new.trace == ref.trace, (at, rewindable)
             assert new.worker.closed == ref.worker.closed, (at, rewindable)
 
 
@@ -151,7 +209,14 @@ def test_the_loop_messages_carry_the_campaign_run_key_and_others_keep_theirs():
     assert keys["create"] == keys["save"] == CAMPAIGN_RUN_KEY
     assert [run for command, *_, run in seen if command == "open_run"] == [
         CAMPAIGN_RUN_KEY,
-        "exp-7",
+        "exp-7",  # the protocol's: the experiment's key
+        "exp-8",
     ]
+    assert [run for command, *_, run in seen if command == "close_run"] == [
+        "mine",  # the protocol's own key stands
+        "exp-8",
+        CAMPAIGN_RUN_KEY,
+    ]
+    assert ("read", "det", (), {}, "exp-7") in seen
     assert seen[0][0] == "rewindable" and seen[1] == ("rewindable", None, (False,), {}, None)
     assert seen[-1] == ("rewindable", None, (True,), {}, None)
