@@ -9,7 +9,7 @@ same Sobol points, measured in one process, one after another:
 * **bare + writer**: the same, with sdl's store writer subscribed (the cost of the documents);
 * **campaign**: ``Campaign.run`` with its store: the loop plan, the ledger (every life-cycle
   transition durable before the next experiment starts), the planner log, the status
-  guard, the planner's asks (Sobol: microseconds), the writer; with and without
+  guard, the planner's asks (Sobol: about 0.2 ms), the writer; with and without
   ``sync_to_disk``, and with Zarr blocks every second (``log_flush_interval: 1``, the
   default before it was 5 s) to show what blocks cost.
 

@@ -84,8 +84,9 @@ class Planner(ABC):
     supports_fixed: ClassVar[bool] = False
     supports_outcome_constraints: ClassVar[bool] = False
     supports_input_constraints: ClassVar[bool] = False
-    #: every ask takes microseconds (no model): a caller may ask in its own thread rather
-    #: than hand the ask to a worker thread (the closed loop does: the hop costs ~2 ms)
+    #: every ask takes well under a millisecond (no model): a caller may ask in its own
+    #: thread rather than hand the ask to a worker thread (the closed loop does: the hop
+    #: costs ~2 ms)
     quick_asks: ClassVar[bool] = False
 
     def __init__(
