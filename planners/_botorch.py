@@ -315,11 +315,10 @@ class BoTorchPlanner(Planner):
         space = self.space
         fixed = dict(fixed or {})
         everything = self._all_observations()
-        observed = [o.point for o in everything]
-        ok = np.array([not o.failed for o in everything], dtype=bool)
-        U_obs = space.to_unit(observed) if observed else np.empty((0, space.dim))
+        U_obs, failed = self._unit_observations()
+        ok = ~failed
         U_pending = space.to_unit(pending) if pending else np.empty((0, space.dim))
-        skip = len(observed) + len(pending)
+        skip = len(everything) + len(pending)
         avoid = np.vstack([U_obs[~ok], U_pending])
         self.last_timings = {"fit": 0.0, "acquisition": 0.0}
 
@@ -340,11 +339,11 @@ class BoTorchPlanner(Planner):
             return space.from_unit(design(n, np.empty((0, space.dim))))
 
         if self._auto_gpu is not None:
-            self._device = self._auto_gpu if len(observed) >= GPU_FROM else torch.device("cpu")
+            self._device = self._auto_gpu if len(everything) >= GPU_FROM else torch.device("cpu")
         with (
             torch.random.fork_rng(devices=self._rng_devices()),
-            self._cpu_threads(len(observed)),
-            gpytorch.settings.fast_pred_var(len(observed) >= FAST_PRED_VAR_FROM),
+            self._cpu_threads(len(everything)),
+            gpytorch.settings.fast_pred_var(len(everything) >= FAST_PRED_VAR_FROM),
         ):
             torch.manual_seed(seed)
             candidates = self._optimize(n, everything, ok, pending, fixed, avoid)
@@ -565,8 +564,7 @@ class BoTorchPlanner(Planner):
             )
         failed_near = None
         if self.feasibility and not ok.all():
-            U_all = self.space.to_unit([o.point for o in everything])
-            failed_near = (U_all, ok)
+            failed_near = (self._unit_observations()[0], ok)  # (converted once per ask)
         candidates = self._replace_bad(
             acqf, model, constraints, candidates, fixed_features, avoid, failed_near
         )

@@ -23,7 +23,7 @@ import numpy as np
 
 from sdl.errors import ConfigError
 
-from ._design import SobolSequence, _sobol_unit, near_any, sobol_points
+from ._design import SobolSequence, near_any, sobol_points
 from ._space import Real, Space
 
 __all__ = [
@@ -383,9 +383,10 @@ class UnitConstraints:
         total = skip + n
         if not len(self.A_eq):
             drawn, accepted = 0, []
+            sequence = SobolSequence(d, seed)
             while drawn < 64 * max(total, 16):
                 chunk = max(256, 2 * total)
-                U = _sobol_unit(d, chunk, seed=seed, skip=drawn)
+                U = sequence.rows(drawn, chunk)
                 drawn += chunk
                 accepted.extend(U[self.feasible(U)])
                 if len(accepted) >= total:

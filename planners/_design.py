@@ -19,11 +19,6 @@ __all__ = ["DUPLICATE_TOL", "SobolSequence", "near_any", "sobol_points"]
 DUPLICATE_TOL = 1e-6
 
 
-def _sobol_unit(dim: int, n: int, *, seed: int, skip: int) -> np.ndarray:
-    """``n x dim`` scrambled Sobol points, starting at index ``skip`` of the sequence."""
-    return SobolSequence(dim, seed).rows(skip, n)
-
-
 class SobolSequence:
     """The scrambled Sobol sequence of ``(dim, seed)``, generated once and kept.
 
