@@ -17,6 +17,11 @@ Prints per-experiment medians (over ``--repeats`` runs of N experiments each) an
 to the bare RunEngine; and, from a second, shorter run of each case, what one more
 experiment costs (the overhead per experiment, apart from what a campaign pays once:
 creating its store, collecting provenance, reading its result) and that one-time cost.
+
+Then what one of the loop's own events costs (a campaign emits four per experiment here:
+the ask, and the transitions planned, running, done): the campaign's ``Ledger`` emitting
+under a bare RunEngine, alone and with the writer subscribed, and event-model's schema
+validation of one such event, which bluesky's RunEngine does for every event it composes.
 Not part of the tests.
 """
 
@@ -103,6 +108,55 @@ def campaign(
     return elapsed / n
 
 
+def loop_event_cost(n: int, directory: Path) -> dict[str, float]:
+    """Seconds per event of the campaign's ledger stream (``sdl._ledger.Ledger``).
+
+    Keys: ``"RunEngine"`` (emitted in one run of a bare RunEngine, no subscriber), ``"+
+    writer"`` (the same with sdl's writer subscribed), ``"validation"`` (event-model's
+    schema validation of one event, which the RunEngine does inside the first).
+    """
+    from bluesky import RunEngine
+    from bluesky.utils import Msg
+    from event_model import DocumentNames, schema_validators
+
+    from sdl._ledger import Ledger
+    from sdl._lifecycle import Experiment, Status
+    from sdl.store import ZarrWriter
+
+    objectives, space, _, _ = _setup()
+    ledger = Ledger(space, tuple(objectives))
+    exp = Experiment(id=0, batch=0, point={"x": 0.5, "y": -1.0}, status=Status.RUNNING)
+    events: list[dict] = []
+
+    def plan():
+        yield Msg("open_run")
+        for _ in range(n):
+            yield from ledger.record(exp)
+        yield Msg("close_run", exit_status="success", reason="")
+
+    out: dict[str, float] = {}
+    for label, writer in (
+        ("RunEngine", None),
+        ("+ writer", ZarrWriter(directory / "events.zarr")),
+    ):
+        RE = RunEngine({}, context_managers=[])
+        if writer is not None:
+            RE.subscribe(writer)
+        else:
+            RE.subscribe(lambda name, doc: events.append(doc) if name == "event" else None)
+        t0 = time.perf_counter()
+        RE(plan())
+        out[label] = (time.perf_counter() - t0) / n
+        if writer is not None:
+            writer.close()
+    validator = schema_validators[DocumentNames.event]
+    t0 = time.perf_counter()
+    for doc in events:
+        validator.validate(doc)
+    out["validation"] = (time.perf_counter() - t0) / len(events)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=100)
@@ -166,6 +220,15 @@ def main(argv: list[str] | None = None) -> None:
         "\nms/exp: the whole run of N over N. ms/exp more: what one more experiment costs "
         f"(runs of {big} and {small}); overhead: that, less the bare RunEngine's. once: what "
         "the run pays once (store creation, provenance, reading the result)."
+    )
+    costs = [loop_event_cost(1000, root / f"events-{r}") for r in range(args.repeats)]
+    print(f"\none event of the loop's ledger stream (1000 in a run; median of {args.repeats}):")
+    for key in costs[0]:
+        print(f"  {key:12s} {statistics.median(c[key] for c in costs) * 1e3:6.3f} ms")
+    print(
+        "  (RunEngine: emitted under a bare RunEngine, no subscriber; + writer: with the "
+        "store's writer; validation: event-model's schema check of one event, which the "
+        "RunEngine does inside the first)"
     )
     shutil.rmtree(root, ignore_errors=True)
 
