@@ -1,6 +1,7 @@
 """What the closed loop and its store add to each experiment, against a bare RunEngine.
 
-Run:  python -m benchmarks.loop_overhead [--experiments N] [--small M] [--repeats R] [--dir DIR]
+Run:  python -m benchmarks.loop_overhead [--experiments N] [--small M] [--repeats R] [--events E]
+      [--dir DIR]
 
 The same protocol (``set_settle_measure`` on ``ophyd.sim`` motor1/motor2 and det4) at the
 same Sobol points, measured in one process, one after another:
@@ -168,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
         "experiment, apart from what a campaign pays once (store creation, provenance, result)",
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--events", type=int, default=1000, help="loop events per run in the event section"
+    )
     parser.add_argument("--dir", type=Path, default=None, help="where the stores go (a tmp dir)")
     args = parser.parse_args(argv)
     root = Path(args.dir or tempfile.mkdtemp(prefix="sdl-loop-"))
@@ -221,8 +225,11 @@ def main(argv: list[str] | None = None) -> None:
         f"(runs of {big} and {small}); overhead: that, less the bare RunEngine's. once: what "
         "the run pays once (store creation, provenance, reading the result)."
     )
-    costs = [loop_event_cost(1000, root / f"events-{r}") for r in range(args.repeats)]
-    print(f"\none event of the loop's ledger stream (1000 in a run; median of {args.repeats}):")
+    costs = [loop_event_cost(args.events, root / f"events-{r}") for r in range(args.repeats)]
+    print(
+        f"\none event of the loop's ledger stream ({args.events} in a run; median of "
+        f"{args.repeats}):"
+    )
     for key in costs[0]:
         print(f"  {key:12s} {statistics.median(c[key] for c in costs) * 1e3:6.3f} ms")
     print(
