@@ -60,6 +60,10 @@ class _Record:
         self.stream = stream
         self._schema = dict(schema)
         self._reading: dict[str, dict[str, Any]] = {}
+        #: the values of the last :meth:`emit` that an exception cut (None: it completed).
+        #: Cut at its ``save``, the event may have been written or not: the RunEngine can
+        #: throw a stop in at a message it has carried out (a pause lands between the two).
+        self.cut: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, dict[str, Any]]:
         return {
@@ -79,6 +83,7 @@ class _Record:
         """Plan: one event in this record's stream holding ``values``."""
         now = time.time()
         self._reading = {k: {"value": values[k], "timestamp": now} for k in self._schema}
+        self.cut = None
         # bare messages, not plan stubs: a stub formats the whole call stack when it is
         # created (bluesky.utils.Plan), and this runs several times per experiment deep
         # inside the campaign's wrappers (benchmarks/loop_overhead.py)
@@ -88,6 +93,7 @@ class _Record:
         except GeneratorExit:
             raise
         except BaseException as err:
+            self.cut = dict(values)
             # a stop or an abort thrown in mid-bundle (the RunEngine paused at the create or
             # the read): close the bundle, so the caller can still record what the stop cut
             try:
@@ -95,7 +101,13 @@ class _Record:
             except IllegalMessageSequence:  # the pause came before the create opened it
                 pass
             raise err
-        yield Msg("save")
+        try:
+            yield Msg("save")
+        except GeneratorExit:
+            raise
+        except BaseException:
+            self.cut = dict(values)  # written or not: see ``cut``
+            raise
 
 
 class Ledger(_Record):

@@ -120,6 +120,13 @@ class StaleOperationsFailed(DeviceFaultError):
     """Device operations a protocol started and left running failed after it ended."""
 
 
+def _interrupted_by(err: BaseException) -> str:
+    """The cause recorded for an experiment a stop, an abort or an interrupt cut."""
+    return {RequestAbort: "campaign aborted", RequestStop: "campaign stopped"}.get(
+        type(err), f"campaign interrupted ({type(err).__name__})"
+    )
+
+
 def _root_error(err: BaseException) -> BaseException:
     """The device's own exception inside a bluesky ``FailedStatus``, else ``err``."""
     if isinstance(err, FailedStatus) and err.args:
@@ -169,11 +176,29 @@ class _Loop:
         self.rejected_points: list[dict[str, Any]] = [dict(p) for p in resume.rejected]
         self._ahead = None  # (future, batch, t0) of a plan-ahead ask
         self._ask_began = 0.0  # when the worker began the last ask
+        self._cut: Experiment | None = None  # a transition whose record a stop cut
 
     # -- recording ---------------------------------------------------------------------------
     def record(self, exp: Experiment):
         self.experiments[exp.id] = exp
-        yield from self.ledger.record(exp)
+        try:
+            yield from self.ledger.record(exp)
+        except GeneratorExit:
+            raise
+        except BaseException:
+            # a stop or an abort thrown in at one of the record's messages: the transition
+            # may have reached the store or not (the RunEngine can throw a stop in at a
+            # message it carried out); the handler that ends the campaign settles it
+            self._cut = exp
+            raise
+
+    def _settle_cut(self):
+        """Plan, when a stop or an abort ends the campaign: record again a final transition
+        whose record the stop cut. A cut planned or running one is left to the caller,
+        which records it interrupted (it is still planned or running here)."""
+        cut, self._cut = self._cut, None
+        if cut is not None and cut.status.final and self.experiments.get(cut.id) is cut:
+            yield from self.record(cut)
 
     def _new(self, points, batch, rerun_of: int = -1) -> list[Experiment]:
         exps = [
@@ -286,11 +311,10 @@ class _Loop:
             raise
         except _CONTROL_FLOW as err:
             self.guard.end_protocol()
-            cause = {RequestAbort: "campaign aborted", RequestStop: "campaign stopped"}.get(
-                type(err), f"campaign interrupted ({type(err).__name__})"
-            )
             yield from self.record(
-                running.advance(Status.INTERRUPTED, run_uid=sink.run_uid or "", cause=cause)
+                running.advance(
+                    Status.INTERRUPTED, run_uid=sink.run_uid or "", cause=_interrupted_by(err)
+                )
             )
             raise
         except Exception as err:  # a failed experiment is recorded, and the campaign goes on
@@ -397,6 +421,29 @@ class _Loop:
 
     # -- the campaign ------------------------------------------------------------------------
     def plan(self):
+        try:
+            yield from self._plan()
+        except GeneratorExit:  # RE.halt(): the store is left as after a crash
+            raise
+        except _CONTROL_FLOW as err:
+            # a stop or an abort: whatever it caught planned or running is interrupted,
+            # wherever it landed (between experiments, in a record, at an ask)
+            yield from self._settle_cut()
+            cause = (
+                "campaign stopped before it ran"
+                if isinstance(err, RequestStop)
+                else ("campaign ended before it ran")
+            )
+            for exp in list(self.experiments.values()):
+                if exp.status is Status.PLANNED:
+                    yield from self.record(exp.advance(Status.INTERRUPTED, cause=cause))
+                elif exp.status is Status.RUNNING:  # the stop cut the record of its start
+                    yield from self.record(
+                        exp.advance(Status.INTERRUPTED, cause=_interrupted_by(err))
+                    )
+            raise
+
+    def _plan(self):
         for cut in self.resume.to_interrupt:
             yield from self.record(cut.advance(Status.INTERRUPTED))
         queue = list(self.resume.reruns)[: max(self.budget - self.completed, 0)]
@@ -407,20 +454,7 @@ class _Loop:
                 queue = yield from self._next_batch()
                 if not queue:
                     continue
-            try:
-                yield from self._run_batch(queue)
-            except GeneratorExit:  # RE.halt(): the store is left as after a crash
-                raise
-            except _CONTROL_FLOW as err:
-                cause = (
-                    "campaign stopped before it ran"
-                    if isinstance(err, RequestStop)
-                    else ("campaign ended before it ran")
-                )
-                for exp in list(self.experiments.values()):
-                    if exp.status is Status.PLANNED:
-                        yield from self.record(exp.advance(Status.INTERRUPTED, cause=cause))
-                raise
+            yield from self._run_batch(queue)
             queue = []
 
 

@@ -453,6 +453,8 @@ class _LabLoop(_Loop):
     def _cancel_all(self, cause: str):
         """Plan: cancel every running step, wait for them, record their experiments
         (and the planned ones) as interrupted."""
+        # first, before the records below replace it: a step transition the stop cut
+        cut_step, self.step_log.cut = self.step_log.cut, None
         for _, grant in self.running.values():
             self.backend.cancel(grant.station, grant.lane, cause)
         futures = list(self.running)
@@ -465,6 +467,7 @@ class _LabLoop(_Loop):
                 yield Msg("wait_for", None, [all_done])
             except Exception:  # noqa: BLE001 - recording the interruption matters more
                 pass
+        running_steps = {(job.exp.id, job.index) for job, _ in self.running.values()}
         for future in [f for f in self.running if f.done()]:
             job, grant = self.running.pop(future)
             self.started_at.pop(future, None)
@@ -476,6 +479,8 @@ class _LabLoop(_Loop):
                 lane=grant.lane, resources=grant.resources, run_uids=outcome.run_uids,
                 cause=cause,
             )  # fmt: skip
+        yield from self._settle_cut_step(cut_step, cause, running_steps)
+        yield from self._settle_cut()
         for job in sorted(self.jobs.values(), key=lambda j: j.exp.id):
             run_uid = job.run_uids[-1] if job.run_uids else ""
             yield from self.record(
@@ -487,6 +492,20 @@ class _LabLoop(_Loop):
                 yield from self.record(exp.advance(Status.INTERRUPTED, cause=cause))
         self.jobs.clear()
         self.waiting.clear()
+
+    def _settle_cut_step(
+        self, cut: dict[str, Any] | None, cause: str, running: set[tuple[int, int]]
+    ):
+        """Plan: a step transition whose record the stop cut (written or not: the RunEngine
+        can throw a stop in at a message it carried out) is recorded again; a step whose
+        start it cut was never submitted, and is recorded cancelled."""
+        if cut is None or int(cut["experiment_id"]) < 0:
+            return
+        if cut["status"] == "started":
+            if (int(cut["experiment_id"]), int(cut["index"])) in running:
+                return  # running: cancelled and recorded above
+            cut = {**cut, "status": "cancelled", "cause": f"{cause} (before it was submitted)"}
+        yield from self.step_log.emit(cut)
 
     # -- the campaign -----------------------------------------------------------------------------
     # -- a campaign resumed after a crash ----------------------------------------------------------
@@ -544,14 +563,15 @@ class _LabLoop(_Loop):
         if future is None:
             return None
         self.book.hold(grant)
+        # running first: a stop that cuts the record below cancels it like any other
+        self.running[future] = (job, grant)
+        self.started_at[future] = time.time()
         yield from self.step_log.record(
             job.exp.id, step.name, job.index, "started", station=grant.station,
             lane=grant.lane, resources=grant.resources, correlation=flight.correlation,
             cause="taken up after the campaign's process restarted: the station ran it "
             "or runs it",
         )  # fmt: skip
-        self.running[future] = (job, grant)
-        self.started_at[future] = time.time()
         return future
 
     def _reruns_left(self, taken: set[int]):
@@ -577,21 +597,22 @@ class _LabLoop(_Loop):
         return kept, cause
 
     def plan(self):
-        for name in self.resume.out_of_service:
-            if name in self.lab.stations:
-                cause = "out of service when the campaign was last written; still out"
-                yield from self._set_service(name, False, cause, "sdl")
-        taken = yield from self._take_up()
-        reruns, cause = self._reruns_left(taken)
-        for cut in self.resume.to_interrupt:
-            if cut.id not in taken:
-                yield from self.record(
-                    replace(cut, cause=cause(cut.cause)).advance(Status.INTERRUPTED)
-                )
-        for exp in reruns[: max(self.budget - self.completed - len(taken), 0)]:
-            yield from self.record(exp)
-            yield from self._enqueue(_Job(exp))
         try:
+            # (a stop during the resume's own records is settled like any other)
+            for name in self.resume.out_of_service:
+                if name in self.lab.stations:
+                    cause = "out of service when the campaign was last written; still out"
+                    yield from self._set_service(name, False, cause, "sdl")
+            taken = yield from self._take_up()
+            reruns, cause = self._reruns_left(taken)
+            for cut in self.resume.to_interrupt:
+                if cut.id not in taken:
+                    yield from self.record(
+                        replace(cut, cause=cause(cut.cause)).advance(Status.INTERRUPTED)
+                    )
+            for exp in reruns[: max(self.budget - self.completed - len(taken), 0)]:
+                yield from self.record(exp)
+                yield from self._enqueue(_Job(exp))
             while True:
                 yield Msg("checkpoint")
                 yield from self._control()

@@ -116,9 +116,16 @@ def test_three_station_lab_runs_steps_in_parallel_and_records_them(tmp_path):
     assert {v[0] for v in synth} == {"synth-1", "synth-2", "synth-3"}
     overlap = any(a[3] < b[4] and b[3] < a[4] for a in synth for b in synth if a is not b)
     assert overlap
-    # sequentially the 9 experiments take 9 * 2.0 s * 0.2 = 3.6 s of steps; in parallel far less
+    # sequentially the 9 experiments take 9 * 2.0 s * 0.2 = 3.6 s of steps; in parallel the
+    # time some step was running is far less than their sum. (Not the campaign's wall time:
+    # on a loaded machine its start and its store are a second or more, and once took more
+    # than the steps' sum with two CPU hogs beside two test processes.)
     busy = sum(v[4] - v[3] for v in intervals.values())
-    assert busy > 3.0 and wall < busy, (wall, busy)
+    covered, reach = 0.0, float("-inf")
+    for t0, t1 in sorted((v[3], v[4]) for v in intervals.values()):
+        covered += max(0.0, t1 - max(t0, reach))
+        reach = max(reach, t1)
+    assert busy > 3.0 and covered < 0.75 * busy, (covered, busy, wall)
     # every step's run is in the store, with its experiment, step and station
     runs = store.run_documents()
     step_runs = [start for start, stop in runs.values() if "sdl_step" in start]
@@ -238,6 +245,56 @@ def test_stop_cancels_running_steps_and_records_them_interrupted(tmp_path, RE):
     assert all(v[4] is not None for v in intervals.values()), "a step was left running"
     runs = store.run_documents()
     assert all(stop is not None for _, stop in runs.values())
+
+
+@pytest.mark.slow
+def test_a_stop_landing_at_any_message_leaves_no_step_or_experiment_open(tmp_path):
+    """Paused from another thread at every fourth message of a lab campaign, then stopped:
+    no experiment is left planned or running, and every step that started has an end.
+    The stop is thrown in at the message where the pause landed, sometimes one the
+    RunEngine had carried out: a step's ``started``, ``done`` or ``failed`` record then
+    reached the store although the coordinator saw it fail. Before this was handled, a
+    step was left open after a clean stop (seen in a CI-like run with the machine loaded,
+    and at 15 of 133 landing points of a campaign of 6)."""
+    from bluesky import RunEngine
+
+    def run(path, pause_at=None):
+        campaign, _ = _film_campaign(budget=2, time_scale=0.02)
+        engine = RunEngine({}, context_managers=[])
+        seen = []
+
+        def hook(msg):
+            seen.append(msg.command)
+            if len(seen) == pause_at:
+                threading.Thread(target=engine.request_pause, kwargs={"defer": False}).start()
+
+        engine.msg_hook = hook
+        try:
+            campaign.run(engine, store=path)
+        except RunEngineInterrupted:
+            return engine, seen, True
+        return engine, seen, False
+
+    _, messages, _ = run(tmp_path / "whole.zarr")
+    stopped = 0
+    for k in range(2, len(messages), 4):
+        path = tmp_path / f"at-{k}.zarr"
+        engine, seen, paused = run(path, pause_at=k)
+        if not paused:
+            continue
+        stopped += 1
+        engine.stop()
+        where = f"paused at message {k} ({seen[k - 1]!r}), then stopped"
+        table = open_store(path).to_dataframe()
+        left = table[table["status"].isin(["planned", "running"])]
+        assert left.empty, f"{where}: {left[['status', 'cause']]}"
+        try:
+            intervals = _intervals(_steps(path))
+        except (ValueError, KeyError):  # no step recorded yet
+            continue
+        open_steps = [key for key, v in intervals.items() if v[4] is None]
+        assert not open_steps, f"{where}: steps {open_steps} started and never ended"
+    assert stopped >= 10, stopped
 
 
 def test_a_stop_while_an_ask_is_being_queued_leaves_no_experiment_planned(tmp_path, RE):
