@@ -219,10 +219,14 @@ def _attempts(runs: list[_RunStreams]) -> pd.DataFrame:
     for k, run in enumerate(runs):
         live = k == len(runs) - 1 and run.end is None
         open_: dict[tuple[int, int], dict[str, Any]] = {}  # (experiment, step index) -> attempt
+        ended: set[tuple[int, int]] = set()  # steps whose last attempt has ended
         for ev in run.steps.itertuples(index=False):
             if ev.experiment_id < 0:
                 continue  # a lab-wide record (stalled)
             key = (int(ev.experiment_id), int(ev.index))
+            if ev.status in _ENDED and key not in open_ and key in ended:
+                continue  # an end recorded again after a stop cut its record (docs/architecture.md)
+            ended.discard(key)
             if ev.status == "queued" or key not in open_:
                 open_[key] = _new_attempt(ev)
                 rows.append(open_[key])
@@ -235,6 +239,7 @@ def _attempts(runs: list[_RunStreams]) -> pd.DataFrame:
                 att.update(where, started=float(ev.time), status="running")
             elif ev.status in _ENDED:
                 del open_[key]
+                ended.add(key)
                 att.update(finished=float(ev.time), status=ev.status, cause=ev.cause)
                 att.update(run_uids=list(ev.run_uids), **({} if att["station"] else where))
         if not live:  # the run ended: what it left open ended with it

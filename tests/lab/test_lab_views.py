@@ -236,6 +236,27 @@ def test_idle_time_goes_to_the_first_cause_that_holds():
     assert util.loc["s1", "busy_s"] == 10.0 and util.loc["s1", "idle_s"] == 0.0
 
 
+def test_an_end_recorded_again_after_a_stop_is_one_attempt():
+    # a stop that cut a step's "done" record has it recorded again (docs/architecture.md);
+    # a stop that cut a "started" record has the step recorded cancelled, never started
+    events = [
+        (0.0, 0, "a", 0, "queued", "", -1),
+        (1.0, 0, "a", 0, "started", "s1", 0),
+        (3.0, 0, "a", 0, "done", "s1", 0),
+        (3.5, 0, "a", 0, "done", "s1", 0),  # again, after the stop
+        (0.0, 1, "a", 0, "queued", "", -1),
+        (3.6, 1, "a", 0, "cancelled", "s2", 0),  # its start was cut: never submitted
+    ]
+    timeline = LabTimeline(_fake_store(events, [], []))
+    attempts = timeline.attempts.sort_values("experiment_id")
+    assert list(attempts["experiment_id"]) == [0, 1]
+    assert list(attempts["status"]) == ["done", "cancelled"]
+    assert attempts["finished"].tolist() == [3.0, 3.6]
+    assert np.isnan(attempts["started"].iloc[1])
+    assert list(timeline.intervals["experiment_id"]) == [0]  # only what started
+    assert timeline.utilization().loc["s1", "busy_s"] == 2.0
+
+
 def test_a_running_step_is_what_its_station_does_now():
     events = [(0.0, 3, "a", 0, "queued", "", -1), (1.0, 3, "a", 0, "started", "s2", 0)]
     store = _fake_store(events, [], [], stopped=False)
