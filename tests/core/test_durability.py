@@ -215,7 +215,10 @@ def test_sigkill_inside_a_store_write_then_resume(tmp_path, clean_reference, tar
     if target == "stream":
         assert _uncommitted_stream_rows(store) > 0  # data without its commit mark on disk
     partial = open_store(store).to_dataframe()  # readable as it was left
-    assert 0 < len(partial) < KILL_CONFIG["budget"]
+    # killed mid-campaign: some experiment not yet planned or not yet done (under load,
+    # the 400th resize once came with the last experiment running)
+    unfinished = len(partial) < KILL_CONFIG["budget"] or (partial["status"] != "done").any()
+    assert len(partial) > 0 and unfinished, partial[["status"]]
 
     final = subprocess.run(
         _sdl("resume", str(store), "--quiet"), capture_output=True, text=True, timeout=240

@@ -510,7 +510,9 @@ def test_sigkill_with_experiments_in_flight_then_resume_measures_each_point_once
             proc.kill()
     before = open_store(store).to_dataframe()
     in_flight = before[before["status"].isin(["planned", "running"])]
-    assert len(in_flight) >= 3
+    # three were running when the kill was decided; under load one may finish before it
+    # lands (two CPU hogs beside pytest -n 2: 2 left)
+    assert len(in_flight) >= 2
     kept = before[before["status"] == "done"]
     final = subprocess.run([sys.executable, str(CHILD), "resume", str(store), *args],
                            capture_output=True, text=True, timeout=240)  # fmt: skip
