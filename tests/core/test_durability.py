@@ -194,15 +194,19 @@ KILL_HELPER = str(Path(__file__).with_name("_kill_inside_write.py"))
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "target, nth",
-    [("stream", 25), ("table", 26), ("resize", 400)],  # of 49, 50 and 802 in a full run
+    [("stream", 40), ("table", 56), ("resize", 600)],  # of 80, 112 and 1205 in a full run
 )
 def test_sigkill_inside_a_store_write_then_resume(tmp_path, clean_reference, target, nth):
     """The kill lands inside a write by construction, not by chance: the process kills
     itself there (see _kill_inside_write.py)."""
     cfg = tmp_path / "kill.yaml"
-    # a block of writes about every experiment (not every second), so the kill can land
-    # in the middle of the campaign
-    options = {"flush_interval": 0.05, "log_flush_interval": 0.05}
+    # a block of writes at every event, so the kill lands in the middle of the campaign.
+    # By rows, not by time: blocks every 0.05 s made the number of writes follow the
+    # machine's speed, and a loaded CI-like run once wrote fewer than 25 stream blocks in
+    # the whole campaign (the kill never came). By rows it is the same on any machine
+    # (80, 112 and 1205 writes, idle or beside two CPU hogs; `_kill_inside_write.py` with
+    # N = 0 prints the count).
+    options = {"flush_rows": 1, "flush_interval": 60, "log_flush_interval": 60}
     cfg.write_text(yaml.safe_dump({**KILL_CONFIG, "store_options": options}))
     store = tmp_path / "killed.zarr"
     killed = subprocess.run(
