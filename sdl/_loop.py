@@ -176,29 +176,21 @@ class _Loop:
         self.rejected_points: list[dict[str, Any]] = [dict(p) for p in resume.rejected]
         self._ahead = None  # (future, batch, t0) of a plan-ahead ask
         self._ask_began = 0.0  # when the worker began the last ask
-        self._cut: Experiment | None = None  # a transition whose record a stop cut
 
     # -- recording ---------------------------------------------------------------------------
     def record(self, exp: Experiment):
         self.experiments[exp.id] = exp
-        try:
-            yield from self.ledger.record(exp)
-        except GeneratorExit:
-            raise
-        except BaseException:
-            # a stop or an abort thrown in at one of the record's messages: the transition
-            # may have reached the store or not (the RunEngine can throw a stop in at a
-            # message it carried out); the handler that ends the campaign settles it
-            self._cut = exp
-            raise
+        yield from self.ledger.record(exp)
 
     def _settle_cut(self):
         """Plan, when a stop or an abort ends the campaign: record again a final transition
-        whose record the stop cut. A cut planned or running one is left to the caller,
-        which records it interrupted (it is still planned or running here)."""
-        cut, self._cut = self._cut, None
-        if cut is not None and cut.status.final and self.experiments.get(cut.id) is cut:
-            yield from self.record(cut)
+        whose record the stop cut (``ledger.cut``: it may have reached the store or not, as
+        the RunEngine can throw a stop in at a message it carried out). A cut planned or
+        running one is left to the caller, which records it interrupted."""
+        cut, self.ledger.cut = self.ledger.cut, None
+        exp = None if cut is None else self.experiments.get(int(cut["experiment_id"]))
+        if exp is not None and exp.status.final and exp.status.value == cut["status"]:
+            yield from self.record(exp)
 
     def _new(self, points, batch, rerun_of: int = -1) -> list[Experiment]:
         exps = [
