@@ -65,7 +65,10 @@ def run_session(
         backend: a lab campaign's step backend: opened here with the same subscribers
             as ``RE`` (the writer first), closed when the session ends.
     """
-    RE = RE if RE is not None else RunEngine({}, context_managers=[])
+    if RE is None:
+        from sdl.control import PollingDuringTask
+
+        RE = RunEngine({}, context_managers=[], during_task=PollingDuringTask())
     subs = [writer, *options.callbacks]
     bar = None
     if options.progress:

@@ -27,9 +27,13 @@ def _session_kwargs(args: argparse.Namespace, config: Any) -> dict:
     """RunEngine, store and session options shared by ``run`` and ``resume``."""
     from bluesky import RunEngine
 
+    from sdl.control import PollingDuringTask
+
     interactive = sys.stdin is not None and sys.stdin.isatty()
-    # bluesky's own SIGINT handling: Ctrl-C pauses at the next checkpoint, twice at once
-    RE = RunEngine({}) if interactive else RunEngine({}, context_managers=[])
+    # bluesky's own SIGINT handling: Ctrl-C pauses at the next checkpoint, twice at once;
+    # the polling wait hears it whichever thread the kernel hands it to
+    managers = {} if interactive else {"context_managers": []}
+    RE = RunEngine({}, during_task=PollingDuringTask(), **managers)
     return {
         "RE": RE,
         "store_options": config.store_options.model_dump(),

@@ -6,6 +6,8 @@
   plan and carries out resume/stop/abort after a pause.
 - :func:`approve_in_terminal`, :func:`wait_for_approval` -- human-in-the-loop approval,
   giving an :class:`ApprovalDecision`.
+- :class:`PollingDuringTask` -- the RunEngine's wait in the main thread, woken every 0.1 s
+  so that Ctrl-C is heard whichever thread the kernel hands the signal to.
 - :func:`read_control_token`, :func:`control_token` -- the token a campaign checks
   requests' signatures with (``$SDL_CONTROL_TOKEN`` or a file), and a requester signs with.
 """
@@ -26,6 +28,7 @@ from ._auth import (
     read_control_token,
 )
 from ._channel import ACTIONS, STATES, Acknowledgement, ControlChannel, Request, operator_name
+from ._during_task import PollingDuringTask
 from ._run import run_controlled
 from ._stations import take_station_requests
 from ._watcher import ControlWatcher
@@ -39,6 +42,7 @@ __all__ = [
     "ApprovalDecision",
     "ControlChannel",
     "ControlWatcher",
+    "PollingDuringTask",
     "Request",
     "active_control_token",
     "approve_in_terminal",

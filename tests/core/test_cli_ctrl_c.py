@@ -88,3 +88,70 @@ def test_ctrl_c_pauses_then_resume_then_stop(tmp_path):
         (e["action"], e["detail"]) for e in store_view.operator_log if e["who"] != "RunEngine"
     ]
     assert terminal == [("resume", "in the terminal"), ("stop", "in the terminal")]
+
+
+def _threads_taking_sigint(pid):
+    """The process's threads other than the main one that do not block SIGINT."""
+    found = []
+    for tid in sorted(int(t) for t in os.listdir(f"/proc/{pid}/task")):
+        if tid == pid:
+            continue
+        try:
+            status = open(f"/proc/{pid}/task/{tid}/status").read()
+        except FileNotFoundError:  # the thread ended
+            continue
+        blocked = int(
+            next(ln for ln in status.splitlines() if ln.startswith("SigBlk:")).split()[1], 16
+        )
+        if not blocked & (1 << (signal.SIGINT - 1)):
+            found.append(tid)
+    return found
+
+
+def _sigint_to_a_thread(pid, skip=0):
+    """SIGINT to the process, taken by one of its threads other than the main one.
+
+    ``kill(tid)`` on Linux makes a process-wide signal that the thread ``tid`` takes if it
+    can: what the kernel does on its own when the main thread is busy with another signal.
+    """
+    for tid in _threads_taking_sigint(pid)[skip:]:
+        try:
+            os.kill(tid, signal.SIGINT)
+            return tid
+        except ProcessLookupError:
+            continue
+    raise AssertionError("no thread but the main one takes SIGINT")
+
+
+def test_ctrl_c_is_heard_whichever_thread_the_kernel_hands_it_to(tmp_path):
+    # Before the fix the main thread slept in Event.wait() for the whole campaign and the
+    # handler ran when it ended: the campaign ran all its experiments and no prompt came.
+    cfg = tmp_path / "campaign.yaml"
+    cfg.write_text(yaml.safe_dump({**KILL_CONFIG, "budget": 60}))
+    store = tmp_path / "ctrl-c.zarr"
+    term = Terminal("run", str(cfg), "--store", str(store), "--quiet")
+    try:
+        term.expect("sdl: campaign")
+        while _count(store) < 3:
+            time.sleep(0.1)
+        _sigint_to_a_thread(term.proc.pid)
+        at = term.expect(PROMPT, timeout=20)
+        term.send("r")
+        n_resumed = _count(store)
+        deadline = time.monotonic() + 30
+        while _count(store) <= n_resumed + 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        _sigint_to_a_thread(term.proc.pid, skip=3)  # another thread
+        term.expect(PROMPT, start=at, timeout=20)
+        term.send("s")
+        term.expect("store:")
+        assert term.proc.wait(30) == 0
+    finally:
+        term.proc.kill()
+        term.proc.wait()
+    assert "Traceback" not in term.text
+    df = open_store(store).to_dataframe()
+    assert 3 < len(df[df["status"] == "done"]) < 60
+    actions = [e["action"] for e in open_store(store).operator_log]
+    assert actions.count("running -> paused") == 2
