@@ -339,7 +339,9 @@ class Campaign:
         """Run the campaign to the end and return its summary, read from the store.
 
         Args:
-            RE: the RunEngine to use; a new one (without SIGINT handling) if None.
+            RE: the RunEngine to use; if None, :func:`sdl.control.make_run_engine` makes one
+                (in a terminal, with ``interactive``, Ctrl-C pauses; otherwise SIGINT stops
+                the campaign cleanly and a second SIGINT aborts it).
             store: path of the Zarr store the documents stream into.
             overwrite: replace an existing store at that path.
             store_options: the writer's ``flush_interval`` (seconds of array data at

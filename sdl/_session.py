@@ -58,17 +58,18 @@ def run_session(
 
     Args:
         campaign: the :class:`~sdl.Campaign` (for its description, devices and approval mode).
-        RE: the RunEngine; a new one without SIGINT handling if None.
+        RE: the RunEngine; if None, :func:`sdl.control.make_run_engine` makes one.
         writer: the store writer, subscribed for the duration.
         make_plan: builds the campaign plan, given the approval callable (or None).
         options: see :class:`SessionOptions`.
         backend: a lab campaign's step backend: opened here with the same subscribers
             as ``RE`` (the writer first), closed when the session ends.
     """
-    if RE is None:
-        from sdl.control import PollingDuringTask
+    controlled = bool(options.control or campaign.approval)
+    if RE is None:  # Ctrl-C pauses only where the terminal is asked what next
+        from sdl.control import make_run_engine
 
-        RE = RunEngine({}, context_managers=[], during_task=PollingDuringTask())
+        RE = make_run_engine(options.interactive and controlled)
     subs = [writer, *options.callbacks]
     bar = None
     if options.progress:
@@ -84,7 +85,7 @@ def run_session(
         backend.open([writer, *options.callbacks])
     previous_hook = RE.state_hook
     watcher = None
-    if options.control or campaign.approval:
+    if controlled:
         from sdl.control import ControlChannel, ControlWatcher
 
         watcher = ControlWatcher(
@@ -132,7 +133,7 @@ def run_session(
 
             run_controlled(RE, plan, watcher, interactive=options.interactive, on_paused=on_paused)
         else:
-            RE(plan)
+            _run_stopping_on_sigint(RE, plan, writer)
     except RunEngineInterrupted:
         # Paused, with nobody watching the channel: keep writing; RE.resume() / RE.stop() /
         # RE.abort() continue the plan and the hook cleans up when the RunEngine is idle.
@@ -142,3 +143,32 @@ def run_session(
         raise
     finish()
     return CampaignResult.from_store(open_store(writer.path), time.monotonic() - t0)
+
+
+def _run_stopping_on_sigint(RE: RunEngine, plan: Any, writer: ZarrWriter) -> None:
+    """``RE(plan)``, where SIGINT stops the campaign cleanly and a second aborts it, unless
+    ``RE`` takes SIGINT itself (then a pause reaches the caller as before)."""
+    import threading
+    from contextlib import nullcontext
+
+    from sdl.control import SigintStops
+    from sdl.control._channel import operator_name
+    from sdl.control._signals import handles_sigint
+
+    def on_signal(action: str) -> None:
+        writer.log_operator_action(action, who=operator_name(None), detail="SIGINT")
+
+    stops = SigintStops(RE, threading.Event(), threading.Event(), on_signal)
+    call: Any = lambda: RE(plan)  # noqa: E731
+    with nullcontext() if handles_sigint(RE) else stops:
+        while True:
+            try:
+                call()
+                return
+            except RunEngineInterrupted:
+                if stops.abort_requested.is_set():
+                    call = lambda: RE.abort("aborted by SIGINT")  # noqa: E731
+                elif stops.stop_requested.is_set():
+                    call = RE.stop
+                else:
+                    raise

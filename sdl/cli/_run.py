@@ -25,17 +25,12 @@ def _default_store(name: str) -> Path:
 
 def _session_kwargs(args: argparse.Namespace, config: Any) -> dict:
     """RunEngine, store and session options shared by ``run`` and ``resume``."""
-    from bluesky import RunEngine
-
-    from sdl.control import PollingDuringTask
+    from sdl.control import make_run_engine
 
     interactive = sys.stdin is not None and sys.stdin.isatty()
-    # bluesky's own SIGINT handling: Ctrl-C pauses at the next checkpoint, twice at once;
-    # the polling wait hears it whichever thread the kernel hands it to
-    managers = {} if interactive else {"context_managers": []}
-    RE = RunEngine({}, during_task=PollingDuringTask(), **managers)
     return {
-        "RE": RE,
+        # in a terminal Ctrl-C pauses (bluesky's handling); without one SIGINT stops cleanly
+        "RE": make_run_engine(interactive),
         "store_options": config.store_options.model_dump(),
         "progress": not args.quiet,
         "plot": getattr(args, "plot", False),

@@ -6,8 +6,9 @@
   plan and carries out resume/stop/abort after a pause.
 - :func:`approve_in_terminal`, :func:`wait_for_approval` -- human-in-the-loop approval,
   giving an :class:`ApprovalDecision`.
-- :class:`PollingDuringTask` -- the RunEngine's wait in the main thread, woken every 0.1 s
-  so that Ctrl-C is heard whichever thread the kernel hands the signal to.
+- :class:`PollingDuringTask`, :class:`SigintStops`, :func:`make_run_engine` -- signals: Ctrl-C
+  heard whichever thread the kernel hands it to; SIGINT with nobody at a terminal stops the
+  campaign cleanly (twice: aborts).
 - :func:`read_control_token`, :func:`control_token` -- the token a campaign checks
   requests' signatures with (``$SDL_CONTROL_TOKEN`` or a file), and a requester signs with.
 """
@@ -28,8 +29,8 @@ from ._auth import (
     read_control_token,
 )
 from ._channel import ACTIONS, STATES, Acknowledgement, ControlChannel, Request, operator_name
-from ._during_task import PollingDuringTask
 from ._run import run_controlled
+from ._signals import PollingDuringTask, SigintStops, make_run_engine
 from ._stations import take_station_requests
 from ._watcher import ControlWatcher
 
@@ -44,12 +45,14 @@ __all__ = [
     "ControlWatcher",
     "PollingDuringTask",
     "Request",
+    "SigintStops",
     "active_control_token",
     "approve_in_terminal",
     "take_additions",
     "take_station_requests",
     "control_token",
     "decision_from_request",
+    "make_run_engine",
     "operator_name",
     "read_control_token",
     "run_controlled",

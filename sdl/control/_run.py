@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import select
 import sys
+import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 from bluesky.utils import RunEngineInterrupted
 
 from ._channel import operator_name
+from ._signals import SigintStops, handles_sigint
 from ._watcher import ControlWatcher
 
 __all__ = ["run_controlled"]
@@ -68,25 +71,45 @@ def run_controlled(
 
     The published state goes ``running`` → (``paused`` → ``running``)* → ``finished``, or
     ``aborted`` / ``failed``.
+
+    Unless ``RE`` takes SIGINT itself (bluesky's handler: Ctrl-C pauses), SIGINT stops the
+    campaign after the current experiment and a second one aborts it
+    (:class:`~sdl.control.SigintStops`); both are logged as operator actions.
     """
+    stops = SigintStops(RE, threading.Event(), threading.Event(), _on_sigint(watcher))
     watcher.publish("running")
     call: Callable[[], Any] = lambda: RE(plan)  # noqa: E731
     try:
-        while True:
-            try:
-                result = call()
-            except RunEngineInterrupted:
-                call = _decide(RE, watcher, interactive, on_paused)
-                continue
-            watcher.publish("aborted" if watcher.abort_requested.is_set() else "finished")
-            return result
+        with nullcontext() if handles_sigint(RE) else stops:
+            while True:
+                try:
+                    result = call()
+                except RunEngineInterrupted:
+                    call = _decide(RE, watcher, interactive, on_paused, stops)
+                    continue
+                aborted = watcher.abort_requested.is_set() or stops.abort_requested.is_set()
+                watcher.publish("aborted" if aborted else "finished")
+                return result
     except BaseException as err:
         watcher.publish("failed", message=f"{type(err).__name__}: {err}"[:500])
         raise
 
 
+def _on_sigint(watcher: ControlWatcher) -> Callable[[str], None]:
+    def on_signal(action: str) -> None:
+        watcher.record(action, operator_name(None), "SIGINT")
+        if action == "stop":
+            watcher.publish("stopping", message="stop requested by SIGINT")
+
+    return on_signal
+
+
 def _decide(
-    RE: Any, watcher: ControlWatcher, interactive: bool, on_paused: Callable[[], None] | None
+    RE: Any,
+    watcher: ControlWatcher,
+    interactive: bool,
+    on_paused: Callable[[], None] | None,
+    stops: SigintStops,
 ):
     if on_paused is not None:
         on_paused()
@@ -96,12 +119,18 @@ def _decide(
         if req is not None:
             watcher.acknowledge(req, "aborted: the running experiment is marked interrupted")
         return lambda: RE.abort("aborted by operator")
-    if watcher.stop_requested.is_set():
+    if stops.abort_requested.is_set():
+        return lambda: RE.abort("aborted by SIGINT")
+    if watcher.stop_requested.is_set() or stops.stop_requested.is_set():
         return _stop(RE, watcher)
     if interactive:
         print("\n" + _PROMPT, end="", flush=True)
     while True:
         req = watcher.next_command(timeout=0.2)
+        if req is None and stops.abort_requested.is_set():  # SIGINT while paused
+            return lambda: RE.abort("aborted by SIGINT")
+        if req is None and stops.stop_requested.is_set():
+            return _stop(RE, watcher)
         if req is not None:
             if req.action == "resume":
                 watcher.acknowledge(req, "resumed")

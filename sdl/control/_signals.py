@@ -1,0 +1,162 @@
+"""Signals reaching a campaign process: Ctrl-C in a terminal, SIGINT with nobody at one.
+
+**Heard from any thread.** CPython runs a signal's Python handler only in the main thread,
+and only when that thread executes bytecode. While a plan runs, the main thread sits in
+``blocking_event.wait()`` inside the RunEngine's ``during_task``. The kernel hands a signal
+sent to the process to any thread that does not block it; when that is not the main thread
+(an sdl campaign has twenty-odd: the RunEngine's loop, EPICS Channel Access, thread pools),
+nothing wakes the main thread, and the handler runs only when the plan has ended: Ctrl-C was
+ignored for the whole campaign. :class:`PollingDuringTask` waits with a timeout, so the
+main thread returns to the interpreter every ``poll`` seconds and runs the pending handler.
+bluesky does the same on Windows, where ``Event.wait()`` cannot be interrupted at all
+(bluesky/bluesky#1770).
+
+**In a terminal** (:func:`make_run_engine` with ``interactive``), bluesky's own SIGINT
+handling: the first Ctrl-C pauses at the next checkpoint, the next within 10 s at once; the
+operator then chooses resume, stop or abort.
+
+**With nobody at a terminal** (``sdl run`` under nohup, a service, a job scheduler;
+:class:`SigintStops`), nobody could answer a pause: SIGINT stops the campaign cleanly after
+the current experiment, a second one aborts it (the running experiment is recorded
+``interrupted``), a third raises ``KeyboardInterrupt``. Before, bluesky's default
+``KeyboardInterrupt`` panicked the RunEngine, and with the control channel on the process
+then waited for an operator's decision that a panicked RunEngine could not carry out.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from bluesky import RunEngine
+from bluesky.utils import DefaultDuringTask, SigintHandler
+
+__all__ = ["PollingDuringTask", "SigintStops", "make_run_engine"]
+
+logger = logging.getLogger(__name__)
+
+
+class PollingDuringTask(DefaultDuringTask):
+    """bluesky's :class:`~bluesky.utils.DefaultDuringTask`, waiting in slices of ``poll`` s.
+
+    With a Qt backend of matplotlib loaded it drives Qt exactly as the default does.
+    Give it to a RunEngine you make yourself to get the same Ctrl-C behaviour as ``sdl run``::
+
+        RE = RunEngine({}, during_task=PollingDuringTask())
+    """
+
+    def __init__(self, poll: float = 0.1):
+        super().__init__()
+        self.poll = poll
+
+    def block(self, blocking_event: threading.Event) -> None:
+        # docstring inherited
+        if "matplotlib" in sys.modules:
+            import matplotlib
+
+            if "qt" in matplotlib.get_backend().lower():
+                super().block(blocking_event)
+                return
+        while not blocking_event.wait(self.poll):
+            pass
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def make_run_engine(interactive: bool) -> RunEngine:
+    """The RunEngine sdl makes when it is given none.
+
+    ``interactive`` (and in the main thread, where signal handlers can be set): bluesky's
+    SIGINT handling, Ctrl-C pauses. Otherwise none: SIGINT is left to :class:`SigintStops`
+    (or to Python). Either way the main thread's wait is a :class:`PollingDuringTask`.
+    """
+    managers: dict[str, Any] = {} if interactive and _in_main_thread() else {"context_managers": []}
+    return RunEngine({}, during_task=PollingDuringTask(), **managers)
+
+
+def handles_sigint(RE: Any) -> bool:
+    """Whether ``RE`` takes SIGINT itself while it runs (bluesky's default)."""
+    return SigintHandler in getattr(RE, "context_managers", ())
+
+
+class SigintStops:
+    """While active: SIGINT stops the campaign after the current experiment; a second one
+    aborts it; a third raises ``KeyboardInterrupt``.
+
+    The handler only counts; a thread sets ``stop_requested`` or ``abort_requested``, calls
+    ``on_signal(action)`` (to log the operator action) and asks the RunEngine for a deferred
+    (stop) or an immediate (abort) pause. Whoever called ``RE(...)`` then sees the pause and
+    calls ``RE.stop()`` or ``RE.abort()`` (:func:`sdl.control.run_controlled` does, from the
+    events). Outside the main thread it does nothing: Python sets handlers only there.
+
+    Args:
+        RE: the RunEngine running the campaign.
+        stop_requested: set by the first SIGINT.
+        abort_requested: set by the second.
+        on_signal: called with ``"stop"`` or ``"abort"`` (never raises into the handler).
+    """
+
+    def __init__(
+        self,
+        RE: Any,
+        stop_requested: threading.Event,
+        abort_requested: threading.Event,
+        on_signal: Callable[[str], None] | None = None,
+    ):
+        self.RE = RE
+        self.stop_requested = stop_requested
+        self.abort_requested = abort_requested
+        self.on_signal = on_signal
+        self.count = 0
+        self._original: Any = None
+        self._installed = False
+
+    def __enter__(self) -> SigintStops:
+        if _in_main_thread():
+            self._original = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handler)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._original)
+            self._installed = False
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 2:
+            signal.signal(signal.SIGINT, self._original)
+            self._installed = False
+            raise KeyboardInterrupt
+        action = "stop" if self.count == 1 else "abort"
+        threading.Thread(target=self._act, args=(action,), name="sdl-sigint", daemon=True).start()
+
+    def _act(self, action: str) -> None:
+        if action == "stop":
+            self.stop_requested.set()
+            print(
+                "sdl: SIGINT: the campaign stops after the current experiment "
+                "(SIGINT again to abort it now)",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            self.abort_requested.set()
+            print("sdl: SIGINT again: aborting the campaign", file=sys.stderr, flush=True)
+        if self.on_signal is not None:
+            try:
+                self.on_signal(action)
+            except Exception:
+                logger.exception("could not record the SIGINT %s", action)
+        if str(getattr(self.RE, "state", "")) == "running":
+            try:
+                self.RE.request_pause(defer=action == "stop")
+            except Exception:  # the plan ended meanwhile: nothing to stop
+                logger.debug("SIGINT %s: RE.request_pause failed", action, exc_info=True)

@@ -1,0 +1,176 @@
+"""SIGINT reaching a campaign process, in real processes on a real store.
+
+- With nobody at a terminal (``sdl run`` under nohup, a service, a job scheduler), SIGINT
+  stops the campaign cleanly after the current experiment and a second SIGINT aborts it.
+  Before, Python's ``KeyboardInterrupt`` panicked the RunEngine, and with the control
+  channel on the process then waited for an operator's decision that a panicked RunEngine
+  could not carry out: it hung with an experiment ``running`` in the store.
+- ``campaign.run(control=True, interactive=True)`` from a Python script in a terminal
+  takes Ctrl-C as a pause and offers resume / stop / abort, as ``sdl run`` does. Before, the
+  RunEngine sdl made had no SIGINT handling: the same panic, then a traceback at "stop".
+
+Moves and exposures take real time here (0.05-0.2 s each), so the signals land while
+experiments are under way.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
+
+import yaml
+
+from sdl import open_store
+from sdl.control import ControlChannel
+
+from .test_cli_ctrl_c import PROMPT, Terminal, _count, _sigint_to_a_thread
+from .test_durability import KILL_CONFIG, STORM_CONFIG, _sdl
+
+STOPPED = {"campaign stopped", "campaign stopped before it ran"}
+
+
+def _config(tmp_path, config, budget=60):
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump({**config, "budget": budget}))
+    return path
+
+
+def _start(cmd):
+    """A process with no terminal: stdin from /dev/null, output to a pipe."""
+    return subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _wait_for(store, n, proc, timeout=60.0):
+    end = time.monotonic() + timeout
+    while _count(store) < n:
+        assert proc.poll() is None, proc.communicate()[0][-2000:]
+        assert time.monotonic() < end, f"fewer than {n} experiments after {timeout} s"
+        time.sleep(0.05)
+
+
+def _finish(proc, timeout=60.0):
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError(f"still running {timeout} s after SIGINT:\n{out[-3000:]}") from None
+    return proc.returncode, out
+
+
+def _check_stopped(store, budget):
+    view = open_store(store)
+    df = view.to_dataframe()
+    assert set(df["status"]) <= {"done", "interrupted"}, df[["status", "cause"]]
+    assert 3 <= (df["status"] == "done").sum() < budget
+    assert set(df.loc[df["status"] == "interrupted", "cause"]) <= STOPPED
+    assert view.run(view.campaign_runs[0]).stop["exit_status"] == "success"
+    return view
+
+
+def test_sigint_without_a_terminal_stops_the_campaign_cleanly(tmp_path):
+    store = tmp_path / "sigint.zarr"
+    proc = _start(_sdl("run", str(_config(tmp_path, KILL_CONFIG)), "--store", str(store)))
+    _wait_for(store, 3, proc)
+    proc.send_signal(signal.SIGINT)
+    code, out = _finish(proc)
+    assert code == 0, out[-3000:]
+    assert "stops after the current experiment" in out and "Traceback" not in out, out[-3000:]
+    view = _check_stopped(store, 60)
+    assert ("stop", "SIGINT") in [(e["action"], e["detail"]) for e in view.operator_log]
+    assert ControlChannel(store).state()["state"] == "finished"
+
+
+def test_a_second_sigint_without_a_terminal_aborts(tmp_path):
+    # experiments of about 0.4 s: the second SIGINT comes while the first waits for the
+    # current experiment to end
+    store = tmp_path / "abort.zarr"
+    proc = _start(_sdl("run", str(_config(tmp_path, STORM_CONFIG)), "--store", str(store)))
+    _wait_for(store, 3, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.15)
+    proc.send_signal(signal.SIGINT)
+    code, out = _finish(proc)
+    assert code == 0 and "Traceback" not in out, out[-3000:]
+    view = open_store(store)
+    df = view.to_dataframe()
+    assert set(df["status"]) <= {"done", "interrupted"}, df[["status", "cause"]]
+    assert (df["status"] == "done").sum() < 60
+    assert "campaign aborted" in set(df.loc[df["status"] == "interrupted", "cause"])
+    assert view.run(view.campaign_runs[0]).stop["exit_status"] == "abort"
+    actions = [(e["action"], e["detail"]) for e in view.operator_log]
+    assert ("stop", "SIGINT") in actions and ("abort", "SIGINT") in actions
+    assert ControlChannel(store).state()["state"] == "aborted"
+
+
+SCRIPT = """
+import sys
+from sdl import load_campaign
+
+campaign = load_campaign(sys.argv[1])
+result = campaign.run(store=sys.argv[2], {options})
+print(result.summary())
+print("store:", sys.argv[2])
+"""
+
+
+def _script(tmp_path, options):
+    path = tmp_path / "campaign.py"
+    path.write_text(SCRIPT.format(options=options))
+    return path
+
+
+class _PythonTerminal(Terminal):
+    """``python SCRIPT ARGS`` on a pseudo-terminal."""
+
+    def __init__(self, *args):
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            [sys.executable, *args], stdin=slave, stdout=slave, stderr=slave, close_fds=True
+        )
+        os.close(slave)
+        self.text = ""
+
+
+def test_ctrl_c_in_a_python_script_with_interactive_pauses_then_stops(tmp_path):
+    store = tmp_path / "api.zarr"
+    script = _script(tmp_path, "control=True, interactive=True")
+    cfg = _config(tmp_path, KILL_CONFIG)
+    term = _PythonTerminal(str(script), str(cfg), str(store))
+    try:
+        while _count(store) < 3:
+            assert term.proc.poll() is None, term.text[-2000:]
+            time.sleep(0.1)
+        term.proc.send_signal(signal.SIGINT)
+        term.expect(PROMPT)
+        term.send("s")
+        term.expect("store:")
+        assert term.proc.wait(30) == 0
+    finally:
+        term.proc.kill()
+        term.proc.wait()
+    assert "Traceback" not in term.text, term.text[-3000:]
+    view = _check_stopped(store, 60)
+    terminal = [(e["action"], e["detail"]) for e in view.operator_log if e["who"] != "RunEngine"]
+    assert terminal == [("stop", "in the terminal")]
+
+
+def test_sigint_to_any_thread_of_a_python_script_stops_its_campaign(tmp_path):
+    # campaign.run() with everything default, no terminal; the signal goes to one of the
+    # process's other threads, which the main thread's polling wait still hears
+    store = tmp_path / "api.zarr"
+    script = _script(tmp_path, "")
+    proc = _start([sys.executable, str(script), str(_config(tmp_path, KILL_CONFIG)), str(store)])
+    _wait_for(store, 3, proc)
+    _sigint_to_a_thread(proc.pid)
+    code, out = _finish(proc)
+    assert code == 0 and "Traceback" not in out, out[-3000:]
+    assert "store:" in out
+    view = _check_stopped(store, 60)
+    assert ("stop", "SIGINT") in [(e["action"], e["detail"]) for e in view.operator_log]
