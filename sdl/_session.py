@@ -133,7 +133,7 @@ def run_session(
 
             run_controlled(RE, plan, watcher, interactive=options.interactive, on_paused=on_paused)
         else:
-            _run_stopping_on_sigint(RE, plan, writer)
+            _run_stopping_on_signals(RE, plan, writer)
     except RunEngineInterrupted:
         # Paused, with nobody watching the channel: keep writing; RE.resume() / RE.stop() /
         # RE.abort() continue the plan and the hook cleans up when the RunEngine is idle.
@@ -145,29 +145,30 @@ def run_session(
     return CampaignResult.from_store(open_store(writer.path), time.monotonic() - t0)
 
 
-def _run_stopping_on_sigint(RE: RunEngine, plan: Any, writer: ZarrWriter) -> None:
-    """``RE(plan)``, where SIGINT stops the campaign cleanly and a second aborts it, unless
-    ``RE`` takes SIGINT itself (then a pause reaches the caller as before)."""
+def _run_stopping_on_signals(RE: RunEngine, plan: Any, writer: ZarrWriter) -> None:
+    """``RE(plan)``, where SIGINT stops the campaign cleanly (unless ``RE`` takes SIGINT
+    itself: then a pause reaches the caller as before), a second SIGINT or SIGTERM aborts it."""
     import threading
-    from contextlib import nullcontext
 
-    from sdl.control import SigintStops
+    from sdl.control import SignalStops
     from sdl.control._channel import operator_name
     from sdl.control._signals import handles_sigint
 
-    def on_signal(action: str) -> None:
-        writer.log_operator_action(action, who=operator_name(None), detail="SIGINT")
+    def on_signal(action: str, name: str) -> None:
+        writer.log_operator_action(action, who=operator_name(None), detail=name)
 
-    stops = SigintStops(RE, threading.Event(), threading.Event(), on_signal)
+    stops = SignalStops(
+        RE, threading.Event(), threading.Event(), on_signal, sigint=not handles_sigint(RE)
+    )
     call: Any = lambda: RE(plan)  # noqa: E731
-    with nullcontext() if handles_sigint(RE) else stops:
+    with stops:
         while True:
             try:
                 call()
                 return
             except RunEngineInterrupted:
                 if stops.abort_requested.is_set():
-                    call = lambda: RE.abort("aborted by SIGINT")  # noqa: E731
+                    call = lambda: RE.abort("aborted by a signal")  # noqa: E731
                 elif stops.stop_requested.is_set():
                     call = RE.stop
                 else:

@@ -6,9 +6,9 @@
   plan and carries out resume/stop/abort after a pause.
 - :func:`approve_in_terminal`, :func:`wait_for_approval` -- human-in-the-loop approval,
   giving an :class:`ApprovalDecision`.
-- :class:`PollingDuringTask`, :class:`SigintStops`, :func:`make_run_engine` -- signals: Ctrl-C
+- :class:`PollingDuringTask`, :class:`SignalStops`, :func:`make_run_engine` -- signals: Ctrl-C
   heard whichever thread the kernel hands it to; SIGINT with nobody at a terminal stops the
-  campaign cleanly (twice: aborts).
+  campaign cleanly (twice: aborts); SIGTERM aborts it cleanly.
 - :func:`read_control_token`, :func:`control_token` -- the token a campaign checks
   requests' signatures with (``$SDL_CONTROL_TOKEN`` or a file), and a requester signs with.
 """
@@ -30,7 +30,7 @@ from ._auth import (
 )
 from ._channel import ACTIONS, STATES, Acknowledgement, ControlChannel, Request, operator_name
 from ._run import run_controlled
-from ._signals import PollingDuringTask, SigintStops, make_run_engine
+from ._signals import PollingDuringTask, SignalStops, make_run_engine
 from ._stations import take_station_requests
 from ._watcher import ControlWatcher
 
@@ -45,7 +45,7 @@ __all__ = [
     "ControlWatcher",
     "PollingDuringTask",
     "Request",
-    "SigintStops",
+    "SignalStops",
     "active_control_token",
     "approve_in_terminal",
     "take_additions",

@@ -13,13 +13,12 @@ import select
 import sys
 import threading
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Any
 
 from bluesky.utils import RunEngineInterrupted
 
 from ._channel import operator_name
-from ._signals import SigintStops, handles_sigint
+from ._signals import SignalStops, handles_sigint
 from ._watcher import ControlWatcher
 
 __all__ = ["run_controlled"]
@@ -73,14 +72,16 @@ def run_controlled(
     ``aborted`` / ``failed``.
 
     Unless ``RE`` takes SIGINT itself (bluesky's handler: Ctrl-C pauses), SIGINT stops the
-    campaign after the current experiment and a second one aborts it
-    (:class:`~sdl.control.SigintStops`); both are logged as operator actions.
+    campaign after the current experiment and a second one aborts it; SIGTERM aborts it
+    (:class:`~sdl.control.SignalStops`). Each is logged as an operator action.
     """
-    stops = SigintStops(RE, threading.Event(), threading.Event(), _on_sigint(watcher))
+    stops = SignalStops(
+        RE, threading.Event(), threading.Event(), _on_signal(watcher), sigint=not handles_sigint(RE)
+    )
     watcher.publish("running")
     call: Callable[[], Any] = lambda: RE(plan)  # noqa: E731
     try:
-        with nullcontext() if handles_sigint(RE) else stops:
+        with stops:
             while True:
                 try:
                     result = call()
@@ -95,11 +96,11 @@ def run_controlled(
         raise
 
 
-def _on_sigint(watcher: ControlWatcher) -> Callable[[str], None]:
-    def on_signal(action: str) -> None:
-        watcher.record(action, operator_name(None), "SIGINT")
+def _on_signal(watcher: ControlWatcher) -> Callable[[str, str], None]:
+    def on_signal(action: str, name: str) -> None:
+        watcher.record(action, operator_name(None), name)
         if action == "stop":
-            watcher.publish("stopping", message="stop requested by SIGINT")
+            watcher.publish("stopping", message=f"stop requested by {name}")
 
     return on_signal
 
@@ -109,7 +110,7 @@ def _decide(
     watcher: ControlWatcher,
     interactive: bool,
     on_paused: Callable[[], None] | None,
-    stops: SigintStops,
+    stops: SignalStops,
 ):
     if on_paused is not None:
         on_paused()
@@ -120,15 +121,15 @@ def _decide(
             watcher.acknowledge(req, "aborted: the running experiment is marked interrupted")
         return lambda: RE.abort("aborted by operator")
     if stops.abort_requested.is_set():
-        return lambda: RE.abort("aborted by SIGINT")
+        return lambda: RE.abort("aborted by a signal")
     if watcher.stop_requested.is_set() or stops.stop_requested.is_set():
         return _stop(RE, watcher)
     if interactive:
         print("\n" + _PROMPT, end="", flush=True)
     while True:
         req = watcher.next_command(timeout=0.2)
-        if req is None and stops.abort_requested.is_set():  # SIGINT while paused
-            return lambda: RE.abort("aborted by SIGINT")
+        if req is None and stops.abort_requested.is_set():  # a signal while paused
+            return lambda: RE.abort("aborted by a signal")
         if req is None and stops.stop_requested.is_set():
             return _stop(RE, watcher)
         if req is not None:

@@ -16,16 +16,22 @@ handling: the first Ctrl-C pauses at the next checkpoint, the next within 10 s a
 operator then chooses resume, stop or abort.
 
 **With nobody at a terminal** (``sdl run`` under nohup, a service, a job scheduler;
-:class:`SigintStops`), nobody could answer a pause: SIGINT stops the campaign cleanly after
+:class:`SignalStops`), nobody could answer a pause: SIGINT stops the campaign cleanly after
 the current experiment, a second one aborts it (the running experiment is recorded
-``interrupted``), a third raises ``KeyboardInterrupt``. Before, bluesky's default
+``interrupted``), a third raises ``KeyboardInterrupt``. Before, Python's
 ``KeyboardInterrupt`` panicked the RunEngine, and with the control channel on the process
 then waited for an operator's decision that a panicked RunEngine could not carry out.
+
+**SIGTERM**, in a terminal or not, aborts the campaign at once (:class:`SignalStops`): the
+devices the plan moved are stopped, the running experiment is recorded ``interrupted``, the
+store closed. Before, the process died at once, as in a crash: nothing measured was lost,
+but a motor went on moving and the store said an experiment was still running.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -35,7 +41,7 @@ from typing import Any
 from bluesky import RunEngine
 from bluesky.utils import DefaultDuringTask, SigintHandler
 
-__all__ = ["PollingDuringTask", "SigintStops", "make_run_engine"]
+__all__ = ["PollingDuringTask", "SignalStops", "make_run_engine"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +79,7 @@ def make_run_engine(interactive: bool) -> RunEngine:
     """The RunEngine sdl makes when it is given none.
 
     ``interactive`` (and in the main thread, where signal handlers can be set): bluesky's
-    SIGINT handling, Ctrl-C pauses. Otherwise none: SIGINT is left to :class:`SigintStops`
-    (or to Python). Either way the main thread's wait is a :class:`PollingDuringTask`.
+    SIGINT handling, Ctrl-C pauses. Otherwise none: SIGINT is left to :class:`SignalStops`. Either way the main thread's wait is a :class:`PollingDuringTask`.
     """
     managers: dict[str, Any] = {} if interactive and _in_main_thread() else {"context_managers": []}
     return RunEngine({}, during_task=PollingDuringTask(), **managers)
@@ -85,21 +90,28 @@ def handles_sigint(RE: Any) -> bool:
     return SigintHandler in getattr(RE, "context_managers", ())
 
 
-class SigintStops:
-    """While active: SIGINT stops the campaign after the current experiment; a second one
-    aborts it; a third raises ``KeyboardInterrupt``.
+class SignalStops:
+    """While active, signals end the campaign cleanly instead of killing or panicking it.
 
-    The handler only counts; a thread sets ``stop_requested`` or ``abort_requested``, calls
-    ``on_signal(action)`` (to log the operator action) and asks the RunEngine for a deferred
-    (stop) or an immediate (abort) pause. Whoever called ``RE(...)`` then sees the pause and
-    calls ``RE.stop()`` or ``RE.abort()`` (:func:`sdl.control.run_controlled` does, from the
-    events). Outside the main thread it does nothing: Python sets handlers only there.
+    - SIGINT (unless ``RE`` takes it itself: ``sigint=False``): the first stops the campaign
+      after the current experiment, the second aborts it, a third raises
+      ``KeyboardInterrupt``.
+    - SIGTERM (``systemctl stop``, ``docker stop``, a scheduler's end of job): aborts at
+      once: the devices the plan moved are stopped, the running experiment is recorded
+      ``interrupted``, the store is closed. A second SIGTERM kills the process as before.
+
+    The handlers only count; a thread sets ``stop_requested`` or ``abort_requested``, calls
+    ``on_signal(action, signal name)`` (to log the operator action) and asks the RunEngine
+    for a deferred (stop) or an immediate (abort) pause. Whoever called ``RE(...)`` sees the
+    pause and calls ``RE.stop()`` or ``RE.abort()`` (:func:`sdl.control.run_controlled` does).
+    Outside the main thread it does nothing: Python sets handlers only there.
 
     Args:
         RE: the RunEngine running the campaign.
         stop_requested: set by the first SIGINT.
-        abort_requested: set by the second.
-        on_signal: called with ``"stop"`` or ``"abort"`` (never raises into the handler).
+        abort_requested: set by the second SIGINT or by SIGTERM.
+        on_signal: called with ``("stop" | "abort", "SIGINT" | "SIGTERM")``.
+        sigint: take SIGINT too (False when ``RE`` has bluesky's own SIGINT handling).
     """
 
     def __init__(
@@ -107,56 +119,64 @@ class SigintStops:
         RE: Any,
         stop_requested: threading.Event,
         abort_requested: threading.Event,
-        on_signal: Callable[[str], None] | None = None,
+        on_signal: Callable[[str, str], None] | None = None,
+        *,
+        sigint: bool = True,
     ):
         self.RE = RE
         self.stop_requested = stop_requested
         self.abort_requested = abort_requested
         self.on_signal = on_signal
-        self.count = 0
-        self._original: Any = None
-        self._installed = False
+        self.signals = [signal.SIGTERM, *([signal.SIGINT] if sigint else [])]
+        self.counts = dict.fromkeys(self.signals, 0)
+        self._original: dict[int, Any] = {}
 
-    def __enter__(self) -> SigintStops:
-        if _in_main_thread():
-            self._original = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handler)
-            self._installed = True
+    def __enter__(self) -> SignalStops:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.signals:
+                self._original[sig] = signal.getsignal(sig)
+                signal.signal(sig, self._handler)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._original)
-            self._installed = False
+        for sig, original in self._original.items():
+            signal.signal(sig, original)
+        self._original.clear()
 
     def _handler(self, signum: int, frame: Any) -> None:
-        self.count += 1
-        if self.count > 2:
-            signal.signal(signal.SIGINT, self._original)
-            self._installed = False
-            raise KeyboardInterrupt
-        action = "stop" if self.count == 1 else "abort"
-        threading.Thread(target=self._act, args=(action,), name="sdl-sigint", daemon=True).start()
+        self.counts[signum] += 1
+        n = self.counts[signum]
+        if signum == signal.SIGINT:
+            if n > 2:
+                signal.signal(signum, self._original.pop(signum))
+                raise KeyboardInterrupt
+            action = "stop" if n == 1 else "abort"
+        else:
+            if n > 1:  # the abort hangs: die as SIGTERM's default does
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
+            action = "abort"
+        name = signal.Signals(signum).name
+        threading.Thread(
+            target=self._act, args=(action, name), name="sdl-signal", daemon=True
+        ).start()
 
-    def _act(self, action: str) -> None:
+    def _act(self, action: str, name: str) -> None:
         if action == "stop":
             self.stop_requested.set()
-            print(
-                "sdl: SIGINT: the campaign stops after the current experiment "
-                "(SIGINT again to abort it now)",
-                file=sys.stderr,
-                flush=True,
-            )
+            what = "the campaign stops after the current experiment (SIGINT again to abort it)"
         else:
             self.abort_requested.set()
-            print("sdl: SIGINT again: aborting the campaign", file=sys.stderr, flush=True)
+            what = "aborting the campaign"
+        print(f"sdl: {name}: {what}", file=sys.stderr, flush=True)
         if self.on_signal is not None:
             try:
-                self.on_signal(action)
+                self.on_signal(action, name)
             except Exception:
-                logger.exception("could not record the SIGINT %s", action)
+                logger.exception("could not record the %s %s", name, action)
         if str(getattr(self.RE, "state", "")) == "running":
             try:
                 self.RE.request_pause(defer=action == "stop")
             except Exception:  # the plan ended meanwhile: nothing to stop
-                logger.debug("SIGINT %s: RE.request_pause failed", action, exc_info=True)
+                logger.debug("%s %s: RE.request_pause failed", name, action, exc_info=True)

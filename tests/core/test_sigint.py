@@ -1,4 +1,4 @@
-"""SIGINT reaching a campaign process, in real processes on a real store.
+"""SIGINT and SIGTERM reaching a campaign process, in real processes on a real store.
 
 - With nobody at a terminal (``sdl run`` under nohup, a service, a job scheduler), SIGINT
   stops the campaign cleanly after the current experiment and a second SIGINT aborts it.
@@ -8,6 +8,9 @@
 - ``campaign.run(control=True, interactive=True)`` from a Python script in a terminal
   takes Ctrl-C as a pause and offers resume / stop / abort, as ``sdl run`` does. Before, the
   RunEngine sdl made had no SIGINT handling: the same panic, then a traceback at "stop".
+- SIGTERM (``systemctl stop``, ``docker stop``), in a terminal or not, aborts the campaign
+  cleanly. Before, the process died at once as in a crash: a motor went on moving and the
+  store said an experiment was still ``running``.
 
 Moves and exposures take real time here (0.05-0.2 s each), so the signals land while
 experiments are under way.
@@ -31,6 +34,7 @@ from .test_cli_ctrl_c import PROMPT, Terminal, _count, _sigint_to_a_thread
 from .test_durability import KILL_CONFIG, STORM_CONFIG, _sdl
 
 STOPPED = {"campaign stopped", "campaign stopped before it ran"}
+ABORTED = {"campaign aborted", "campaign aborted before it ran", "campaign ended before it ran"}
 
 
 def _config(tmp_path, config, budget=60):
@@ -174,3 +178,43 @@ def test_sigint_to_any_thread_of_a_python_script_stops_its_campaign(tmp_path):
     assert "store:" in out
     view = _check_stopped(store, 60)
     assert ("stop", "SIGINT") in [(e["action"], e["detail"]) for e in view.operator_log]
+
+
+def _check_aborted(store):
+    view = open_store(store)
+    df = view.to_dataframe()
+    assert set(df["status"]) <= {"done", "interrupted"}, df[["status", "cause"]]
+    assert 2 <= (df["status"] == "done").sum() < 60  # the third may be the one cut
+    assert set(df.loc[df["status"] == "interrupted", "cause"]) <= ABORTED
+    assert view.run(view.campaign_runs[0]).stop["exit_status"] == "abort"
+    assert ("abort", "SIGTERM") in [(e["action"], e["detail"]) for e in view.operator_log]
+    assert ControlChannel(store).state()["state"] == "aborted"
+
+
+def test_sigterm_aborts_the_campaign_cleanly(tmp_path):
+    store = tmp_path / "term.zarr"
+    proc = _start(_sdl("run", str(_config(tmp_path, STORM_CONFIG)), "--store", str(store)))
+    _wait_for(store, 3, proc)
+    proc.send_signal(signal.SIGTERM)
+    code, out = _finish(proc)
+    assert code == 0 and "Traceback" not in out, out[-3000:]
+    assert "SIGTERM: aborting the campaign" in out
+    _check_aborted(store)
+
+
+def test_sigterm_in_a_terminal_aborts_too(tmp_path):
+    # in a terminal bluesky keeps SIGINT (Ctrl-C pauses); SIGTERM is still sdl's
+    store = tmp_path / "term.zarr"
+    term = Terminal("run", str(_config(tmp_path, STORM_CONFIG)), "--store", str(store))
+    try:
+        while _count(store) < 3:
+            assert term.proc.poll() is None, term.text[-2000:]
+            time.sleep(0.1)
+        term.proc.send_signal(signal.SIGTERM)
+        term.expect("store:")
+        assert term.proc.wait(30) == 0
+    finally:
+        term.proc.kill()
+        term.proc.wait()
+    assert "Traceback" not in term.text, term.text[-3000:]
+    _check_aborted(store)
