@@ -150,8 +150,7 @@ def _run_stopping_on_signals(RE: RunEngine, plan: Any, writer: ZarrWriter) -> No
     itself: then a pause reaches the caller as before), a second SIGINT or SIGTERM aborts it."""
     import threading
 
-    from sdl.control import SignalStops
-    from sdl.control._channel import operator_name
+    from sdl.control import SignalStops, operator_name
     from sdl.control._signals import handles_sigint
 
     def on_signal(action: str, name: str) -> None:

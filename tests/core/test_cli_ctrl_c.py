@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
 from sdl import open_store
@@ -21,9 +22,11 @@ PROMPT = "[r]esume, [s]top"
 class Terminal:
     """`sdl ...` with its stdin, stdout and stderr on a pseudo-terminal."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, argv=None):
+        """``sdl ARGS``, or the command ``argv`` if given."""
         exe = shutil.which("sdl")
         cmd = [exe, *args] if exe else [sys.executable, "-m", "sdl.cli", *args]
+        cmd = argv if argv is not None else cmd
         self.master, slave = pty.openpty()
         self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
         os.close(slave)
@@ -47,47 +50,6 @@ class Terminal:
 
 def _count(store):
     return len(open_store(store).to_dataframe()) if (store / "zarr.json").exists() else 0
-
-
-def test_ctrl_c_pauses_then_resume_then_stop(tmp_path):
-    cfg = tmp_path / "campaign.yaml"
-    cfg.write_text(yaml.safe_dump({**KILL_CONFIG, "budget": 60}))
-    store = tmp_path / "ctrl-c.zarr"
-    term = Terminal("run", str(cfg), "--store", str(store), "--quiet")
-    try:
-        term.expect("sdl: campaign")
-        while _count(store) < 3:
-            time.sleep(0.1)
-        term.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        at = term.expect(PROMPT)
-        n_paused = len(open_store(store).to_dataframe())
-        time.sleep(1.0)
-        assert len(open_store(store).to_dataframe()) == n_paused  # nothing runs while paused
-        term.send("r")
-        deadline = time.monotonic() + 30
-        while len(open_store(store).to_dataframe()) <= n_paused + 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        term.proc.send_signal(signal.SIGINT)
-        term.expect(PROMPT, start=at)
-        term.send("s")
-        term.expect("store:")
-        assert term.proc.wait(30) == 0
-    finally:
-        term.proc.kill()
-        term.proc.wait()
-    assert "Traceback" not in term.text
-    store_view = open_store(store)
-    df = store_view.to_dataframe()
-    assert 3 < len(df[df["status"] == "done"]) < 60
-    assert set(df["status"]) <= {"done", "interrupted"}
-    assert store_view.run(store_view.campaign_runs[0]).stop["exit_status"] == "success"
-    actions = [e["action"] for e in store_view.operator_log]
-    assert actions.count("running -> paused") == 2 and "paused -> running" in actions
-    terminal = [
-        (e["action"], e["detail"]) for e in store_view.operator_log if e["who"] != "RunEngine"
-    ]
-    assert terminal == [("resume", "in the terminal"), ("stop", "in the terminal")]
 
 
 def _threads_taking_sigint(pid):
@@ -123,9 +85,18 @@ def _sigint_to_a_thread(pid, skip=0):
     raise AssertionError("no thread but the main one takes SIGINT")
 
 
-def test_ctrl_c_is_heard_whichever_thread_the_kernel_hands_it_to(tmp_path):
-    # Before the fix the main thread slept in Event.wait() for the whole campaign and the
-    # handler ran when it ended: the campaign ran all its experiments and no prompt came.
+def _sigint(proc, to_a_thread, skip=0):
+    if to_a_thread:
+        _sigint_to_a_thread(proc.pid, skip=skip)
+    else:
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+
+
+@pytest.mark.parametrize("to_a_thread", [False, True], ids=["process", "another-thread"])
+def test_ctrl_c_pauses_then_resume_then_stop(tmp_path, to_a_thread):
+    # to another thread: the kernel may hand SIGINT to any thread that does not block it.
+    # Before PollingDuringTask the main thread slept in Event.wait() for the whole campaign
+    # and the handler ran when it ended: all 60 experiments ran and no prompt came.
     cfg = tmp_path / "campaign.yaml"
     cfg.write_text(yaml.safe_dump({**KILL_CONFIG, "budget": 60}))
     store = tmp_path / "ctrl-c.zarr"
@@ -134,15 +105,17 @@ def test_ctrl_c_is_heard_whichever_thread_the_kernel_hands_it_to(tmp_path):
         term.expect("sdl: campaign")
         while _count(store) < 3:
             time.sleep(0.1)
-        _sigint_to_a_thread(term.proc.pid)
+        _sigint(term.proc, to_a_thread)
         at = term.expect(PROMPT, timeout=20)
+        n_paused = len(open_store(store).to_dataframe())
+        time.sleep(1.0)
+        assert len(open_store(store).to_dataframe()) == n_paused  # nothing runs while paused
         term.send("r")
-        n_resumed = _count(store)
         deadline = time.monotonic() + 30
-        while _count(store) <= n_resumed + 1:
+        while len(open_store(store).to_dataframe()) <= n_paused + 1:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        _sigint_to_a_thread(term.proc.pid, skip=3)  # another thread
+        _sigint(term.proc, to_a_thread, skip=3)  # (another thread)
         term.expect(PROMPT, start=at, timeout=20)
         term.send("s")
         term.expect("store:")
@@ -151,7 +124,14 @@ def test_ctrl_c_is_heard_whichever_thread_the_kernel_hands_it_to(tmp_path):
         term.proc.kill()
         term.proc.wait()
     assert "Traceback" not in term.text
-    df = open_store(store).to_dataframe()
+    store_view = open_store(store)
+    df = store_view.to_dataframe()
     assert 3 < len(df[df["status"] == "done"]) < 60
-    actions = [e["action"] for e in open_store(store).operator_log]
-    assert actions.count("running -> paused") == 2
+    assert set(df["status"]) <= {"done", "interrupted"}
+    assert store_view.run(store_view.campaign_runs[0]).stop["exit_status"] == "success"
+    actions = [e["action"] for e in store_view.operator_log]
+    assert actions.count("running -> paused") == 2 and "paused -> running" in actions
+    terminal = [
+        (e["action"], e["detail"]) for e in store_view.operator_log if e["who"] != "RunEngine"
+    ]
+    assert terminal == [("resume", "in the terminal"), ("stop", "in the terminal")]

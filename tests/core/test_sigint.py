@@ -18,8 +18,6 @@ experiments are under way.
 
 from __future__ import annotations
 
-import os
-import pty
 import signal
 import subprocess
 import sys
@@ -130,23 +128,11 @@ def _script(tmp_path, options):
     return path
 
 
-class _PythonTerminal(Terminal):
-    """``python SCRIPT ARGS`` on a pseudo-terminal."""
-
-    def __init__(self, *args):
-        self.master, slave = pty.openpty()
-        self.proc = subprocess.Popen(
-            [sys.executable, *args], stdin=slave, stdout=slave, stderr=slave, close_fds=True
-        )
-        os.close(slave)
-        self.text = ""
-
-
 def test_ctrl_c_in_a_python_script_with_interactive_pauses_then_stops(tmp_path):
     store = tmp_path / "api.zarr"
     script = _script(tmp_path, "control=True, interactive=True")
     cfg = _config(tmp_path, KILL_CONFIG)
-    term = _PythonTerminal(str(script), str(cfg), str(store))
+    term = Terminal(argv=[sys.executable, str(script), str(cfg), str(store)])
     try:
         while _count(store) < 3:
             assert term.proc.poll() is None, term.text[-2000:]
