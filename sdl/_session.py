@@ -147,7 +147,8 @@ def run_session(
 
 def _run_stopping_on_signals(RE: RunEngine, plan: Any, writer: ZarrWriter) -> None:
     """``RE(plan)``, where SIGINT stops the campaign cleanly (unless ``RE`` takes SIGINT
-    itself: then a pause reaches the caller as before), a second SIGINT or SIGTERM aborts it."""
+    itself: then a pause reaches the caller as before), a second SIGINT, SIGTERM or SIGHUP
+    aborts it."""
     import threading
 
     from sdl.control import SignalStops, operator_name

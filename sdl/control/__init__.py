@@ -8,7 +8,8 @@
   giving an :class:`ApprovalDecision`.
 - :class:`PollingDuringTask`, :class:`SignalStops`, :func:`make_run_engine` -- signals: Ctrl-C
   heard whichever thread the kernel hands it to; SIGINT with nobody at a terminal stops the
-  campaign cleanly (twice: aborts); SIGTERM aborts it cleanly.
+  campaign cleanly (twice: aborts); SIGTERM, and SIGHUP (the terminal closed), abort it
+  cleanly.
 - :func:`read_control_token`, :func:`control_token` -- the token a campaign checks
   requests' signatures with (``$SDL_CONTROL_TOKEN`` or a file), and a requester signs with.
 """

@@ -72,8 +72,8 @@ def run_controlled(
     ``aborted`` / ``failed``.
 
     Unless ``RE`` takes SIGINT itself (bluesky's handler: Ctrl-C pauses), SIGINT stops the
-    campaign after the current experiment and a second one aborts it; SIGTERM aborts it
-    (:class:`~sdl.control.SignalStops`). Each is logged as an operator action.
+    campaign after the current experiment and a second one aborts it; SIGTERM and SIGHUP
+    abort it (:class:`~sdl.control.SignalStops`). Each is logged as an operator action.
     """
     stops = SignalStops(
         RE, threading.Event(), threading.Event(), _on_signal(watcher), sigint=not handles_sigint(RE)

@@ -26,6 +26,11 @@ then waited for an operator's decision that a panicked RunEngine could not carry
 devices the plan moved are stopped, the running experiment is recorded ``interrupted``, the
 store closed. Before, the process died at once, as in a crash: nothing measured was lost,
 but a motor went on moving and the store said an experiment was still running.
+
+**SIGHUP** (the terminal closed under ``sdl run``: an SSH connection lost, a terminal window
+shut) ends the campaign as SIGTERM does, cleanly. It ended it before too, as a crash. Under
+``nohup`` (SIGHUP ignored when the campaign starts) it goes on as before: a signal the
+process was started ignoring stays ignored, SIGINT of a background job of a script too.
 """
 
 from __future__ import annotations
@@ -90,6 +95,36 @@ def handles_sigint(RE: Any) -> bool:
     return SigintHandler in getattr(RE, "context_managers", ())
 
 
+def _terminals() -> list[int]:
+    """The standard streams' file descriptors that are a terminal."""
+    found = []
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd):
+                found.append(fd)
+        except OSError:
+            pass
+    return found
+
+
+def _leave_the_terminal(fds: list[int]) -> None:
+    """Point ``fds`` (the standard streams that were a terminal) at ``/dev/null``.
+
+    After a hangup every write to the terminal fails (``EIO``): bluesky's "Pausing...", the
+    progress bar, the final summary; and ``isatty`` is already false. The campaign's end is
+    then recorded in the store and its control channel only.
+    """
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in fds:
+            try:
+                os.dup2(null, fd)
+            except OSError:
+                pass
+    finally:
+        os.close(null)
+
+
 class SignalStops:
     """While active, signals end the campaign cleanly instead of killing or panicking it.
 
@@ -99,6 +134,9 @@ class SignalStops:
     - SIGTERM (``systemctl stop``, ``docker stop``, a scheduler's end of job): aborts at
       once: the devices the plan moved are stopped, the running experiment is recorded
       ``interrupted``, the store is closed. A second SIGTERM kills the process as before.
+    - SIGHUP (the terminal closed): as SIGTERM; first the standard streams that are a
+      terminal are pointed at ``/dev/null``, since writing to a closed one fails.
+    - A signal ignored when the campaign starts (``nohup``'s SIGHUP) stays ignored.
 
     The handlers only count; a thread sets ``stop_requested`` or ``abort_requested``, calls
     ``on_signal(action, signal name)`` (to log the operator action) and asks the RunEngine
@@ -109,8 +147,8 @@ class SignalStops:
     Args:
         RE: the RunEngine running the campaign.
         stop_requested: set by the first SIGINT.
-        abort_requested: set by the second SIGINT or by SIGTERM.
-        on_signal: called with ``("stop" | "abort", "SIGINT" | "SIGTERM")``.
+        abort_requested: set by the second SIGINT, by SIGTERM or SIGHUP.
+        on_signal: called with ``("stop" | "abort", "SIGINT" | "SIGTERM" | "SIGHUP")``.
         sigint: take SIGINT too (False when ``RE`` has bluesky's own SIGINT handling).
     """
 
@@ -127,14 +165,20 @@ class SignalStops:
         self.stop_requested = stop_requested
         self.abort_requested = abort_requested
         self.on_signal = on_signal
-        self.signals = [signal.SIGTERM, *([signal.SIGINT] if sigint else [])]
+        hup = [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []  # (not on Windows)
+        self.signals = [signal.SIGTERM, *hup, *([signal.SIGINT] if sigint else [])]
         self.counts = dict.fromkeys(self.signals, 0)
         self._original: dict[int, Any] = {}
+        self._terminals: list[int] = []
 
     def __enter__(self) -> SignalStops:
         if threading.current_thread() is threading.main_thread():
+            self._terminals = _terminals()  # (after a hangup isatty says no)
             for sig in self.signals:
-                self._original[sig] = signal.getsignal(sig)
+                original = signal.getsignal(sig)
+                if original == signal.SIG_IGN:  # nohup's SIGHUP, a background job's SIGINT
+                    continue
+                self._original[sig] = original
                 signal.signal(sig, self._handler)
         return self
 
@@ -152,11 +196,13 @@ class SignalStops:
                 raise KeyboardInterrupt
             action = "stop" if n == 1 else "abort"
         else:
-            if n > 1:  # the abort hangs: die as SIGTERM's default does
+            if n > 1:  # the abort hangs: die as the signal's default does
                 signal.signal(signum, signal.SIG_DFL)
                 os.kill(os.getpid(), signum)
                 return
             action = "abort"
+        if signum == getattr(signal, "SIGHUP", None):
+            _leave_the_terminal(self._terminals)
         name = signal.Signals(signum).name
         threading.Thread(
             target=self._act, args=(action, name), name="sdl-signal", daemon=True
@@ -169,7 +215,10 @@ class SignalStops:
         else:
             self.abort_requested.set()
             what = "aborting the campaign"
-        print(f"sdl: {name}: {what}", file=sys.stderr, flush=True)
+        try:
+            print(f"sdl: {name}: {what}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):  # the terminal is gone (SIGHUP), stderr closed
+            pass
         if self.on_signal is not None:
             try:
                 self.on_signal(action, name)

@@ -1,5 +1,6 @@
 """Ctrl-C in `sdl run`, in a real terminal (a pseudo-terminal): pause, then resume or stop."""
 
+import fcntl
 import os
 import pty
 import select
@@ -7,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import termios
 import time
 
 import pytest
@@ -22,15 +24,31 @@ PROMPT = "[r]esume, [s]top"
 class Terminal:
     """`sdl ...` with its stdin, stdout and stderr on a pseudo-terminal."""
 
-    def __init__(self, *args, argv=None):
-        """``sdl ARGS``, or the command ``argv`` if given."""
+    def __init__(self, *args, argv=None, controlling=False):
+        """``sdl ARGS``, or the command ``argv`` if given.
+
+        ``controlling``: the terminal is the process's controlling terminal, in a session of
+        its own, as a login shell's is: closing it (:meth:`hang_up`) sends it SIGHUP.
+        """
         exe = shutil.which("sdl")
         cmd = [exe, *args] if exe else [sys.executable, "-m", "sdl.cli", *args]
         cmd = argv if argv is not None else cmd
         self.master, slave = pty.openpty()
-        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+        session = {}
+        if controlling:
+            session = {
+                "start_new_session": True,
+                "preexec_fn": lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+            }
+        self.proc = subprocess.Popen(
+            cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True, **session
+        )
         os.close(slave)
         self.text = ""
+
+    def hang_up(self):
+        """Close the terminal, as a lost SSH connection or a closed window does."""
+        os.close(self.master)
 
     def expect(self, needle, timeout=60.0, start=0):
         end = time.monotonic() + timeout

@@ -1,4 +1,4 @@
-"""SIGINT and SIGTERM reaching a campaign process, in real processes on a real store.
+"""SIGINT, SIGTERM and SIGHUP reaching a campaign process, in real processes on a real store.
 
 - With nobody at a terminal (``sdl run`` under nohup, a service, a job scheduler), SIGINT
   stops the campaign cleanly after the current experiment and a second SIGINT aborts it.
@@ -11,6 +11,9 @@
 - SIGTERM (``systemctl stop``, ``docker stop``), in a terminal or not, aborts the campaign
   cleanly. Before, the process died at once as in a crash: a motor went on moving and the
   store said an experiment was still ``running``.
+- Closing the terminal (SIGHUP: a lost SSH connection) aborts it as SIGTERM does, though
+  every write to the terminal now fails. Before, the process died as in a crash. Under
+  ``nohup`` the campaign goes on.
 
 Moves and exposures take real time here (0.05-0.2 s each), so the signals land while
 experiments are under way.
@@ -18,11 +21,14 @@ experiments are under way.
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
 from sdl import open_store
@@ -166,14 +172,14 @@ def test_sigint_to_any_thread_of_a_python_script_stops_its_campaign(tmp_path):
     assert ("stop", "SIGINT") in [(e["action"], e["detail"]) for e in view.operator_log]
 
 
-def _check_aborted(store):
+def _check_aborted(store, signal_name="SIGTERM"):
     view = open_store(store)
     df = view.to_dataframe()
     assert set(df["status"]) <= {"done", "interrupted"}, df[["status", "cause"]]
     assert 2 <= (df["status"] == "done").sum() < 60  # the third may be the one cut
     assert set(df.loc[df["status"] == "interrupted", "cause"]) <= ABORTED
     assert view.run(view.campaign_runs[0]).stop["exit_status"] == "abort"
-    assert ("abort", "SIGTERM") in [(e["action"], e["detail"]) for e in view.operator_log]
+    assert ("abort", signal_name) in [(e["action"], e["detail"]) for e in view.operator_log]
     assert ControlChannel(store).state()["state"] == "aborted"
 
 
@@ -204,3 +210,49 @@ def test_sigterm_in_a_terminal_aborts_too(tmp_path):
         term.proc.wait()
     assert "Traceback" not in term.text, term.text[-3000:]
     _check_aborted(store)
+
+
+@pytest.mark.parametrize("paused_first", [False, True], ids=["running", "paused"])
+def test_closing_the_terminal_aborts_the_campaign_cleanly(tmp_path, paused_first):
+    # the terminal is the campaign's controlling terminal; closing it sends SIGHUP, and from
+    # then on every write to it fails. Before, the process died of the SIGHUP as in a crash:
+    # the experiment under way stayed `running`, the channel said `running`, no stop document.
+    # "paused": the operator pressed Ctrl-C (typed into the terminal, as a person does), and
+    # the connection was lost while the campaign waited at the prompt
+    store = tmp_path / "hup.zarr"
+    term = Terminal(
+        "run", str(_config(tmp_path, STORM_CONFIG)), "--store", str(store), controlling=True
+    )
+    try:
+        while _count(store) < 3:
+            assert term.proc.poll() is None, term.text[-2000:]
+            time.sleep(0.1)
+        if paused_first:
+            os.write(term.master, b"\x03")  # the terminal's interrupt character: SIGINT
+            term.expect(PROMPT)
+        term.hang_up()
+        code = term.proc.wait(60)
+    finally:
+        term.proc.kill()
+        term.proc.wait()
+    assert code == 0, f"exit {code}: {term.text[-2000:]}"
+    _check_aborted(store, "SIGHUP")
+
+
+def test_under_nohup_a_hangup_leaves_the_campaign_running(tmp_path):
+    # nohup starts the campaign with SIGHUP ignored; sdl keeps it so
+    nohup = shutil.which("nohup")
+    assert nohup, "coreutils' nohup is on every POSIX system"
+    store = tmp_path / "nohup.zarr"
+    cfg = _config(tmp_path, STORM_CONFIG, budget=8)
+    proc = _start([nohup, *_sdl("run", str(cfg), "--store", str(store))])
+    _wait_for(store, 3, proc)
+    proc.send_signal(signal.SIGHUP)
+    code, out = _finish(proc)
+    assert code == 0 and "Traceback" not in out, out[-3000:]
+    view = open_store(store)
+    df = view.to_dataframe()
+    assert list(df["status"]) == ["done"] * 8, df[["status", "cause"]]
+    assert view.run(view.campaign_runs[0]).stop["exit_status"] == "success"
+    assert not [e for e in view.operator_log if e["detail"] == "SIGHUP"]
+    assert ControlChannel(store).state()["state"] == "finished"
