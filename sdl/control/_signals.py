@@ -29,8 +29,7 @@ but a motor went on moving and the store said an experiment was still running.
 
 **SIGHUP** (the terminal closed under ``sdl run``: an SSH connection lost, a terminal window
 shut) ends the campaign as SIGTERM does, cleanly. It ended it before too, as a crash. Under
-``nohup`` (SIGHUP ignored when the campaign starts) it goes on as before: a signal the
-process was started ignoring stays ignored, SIGINT of a background job of a script too.
+``nohup`` (SIGHUP ignored when the campaign starts) it goes on as before.
 """
 
 from __future__ import annotations
@@ -49,6 +48,8 @@ from bluesky.utils import DefaultDuringTask, SigintHandler
 __all__ = ["PollingDuringTask", "SignalStops", "make_run_engine"]
 
 logger = logging.getLogger(__name__)
+
+_SIGHUP = getattr(signal, "SIGHUP", None)  # (not on Windows)
 
 
 class PollingDuringTask(DefaultDuringTask):
@@ -136,7 +137,9 @@ class SignalStops:
       ``interrupted``, the store is closed. A second SIGTERM kills the process as before.
     - SIGHUP (the terminal closed): as SIGTERM; first the standard streams that are a
       terminal are pointed at ``/dev/null``, since writing to a closed one fails.
-    - A signal ignored when the campaign starts (``nohup``'s SIGHUP) stays ignored.
+    - SIGHUP ignored when the campaign starts (``nohup``) stays ignored. SIGINT and SIGTERM
+      are taken even then: a background job of a shell script starts with SIGINT ignored,
+      and ``kill -INT`` of it should still stop it.
 
     The handlers only count; a thread sets ``stop_requested`` or ``abort_requested``, calls
     ``on_signal(action, signal name)`` (to log the operator action) and asks the RunEngine
@@ -165,7 +168,7 @@ class SignalStops:
         self.stop_requested = stop_requested
         self.abort_requested = abort_requested
         self.on_signal = on_signal
-        hup = [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []  # (not on Windows)
+        hup = [] if _SIGHUP is None else [_SIGHUP]
         self.signals = [signal.SIGTERM, *hup, *([signal.SIGINT] if sigint else [])]
         self.counts = dict.fromkeys(self.signals, 0)
         self._original: dict[int, Any] = {}
@@ -176,7 +179,7 @@ class SignalStops:
             self._terminals = _terminals()  # (after a hangup isatty says no)
             for sig in self.signals:
                 original = signal.getsignal(sig)
-                if original == signal.SIG_IGN:  # nohup's SIGHUP, a background job's SIGINT
+                if sig == _SIGHUP and original == signal.SIG_IGN:  # under nohup: as asked
                     continue
                 self._original[sig] = original
                 signal.signal(sig, self._handler)
@@ -201,7 +204,7 @@ class SignalStops:
                 os.kill(os.getpid(), signum)
                 return
             action = "abort"
-        if signum == getattr(signal, "SIGHUP", None):
+        if signum == _SIGHUP:
             _leave_the_terminal(self._terminals)
         name = signal.Signals(signum).name
         threading.Thread(

@@ -21,6 +21,15 @@ from .test_durability import KILL_CONFIG
 PROMPT = "[r]esume, [s]top"
 
 
+def _login_terminal():
+    """In the child: stdin's terminal becomes the controlling one, and SIGHUP and SIGINT act
+    as in a login session (a test run under ``nohup ... &`` ignores both, and children
+    inherit that)."""
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Terminal:
     """`sdl ...` with its stdin, stdout and stderr on a pseudo-terminal."""
 
@@ -36,10 +45,7 @@ class Terminal:
         self.master, slave = pty.openpty()
         session = {}
         if controlling:
-            session = {
-                "start_new_session": True,
-                "preexec_fn": lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
-            }
+            session = {"start_new_session": True, "preexec_fn": _login_terminal}
         self.proc = subprocess.Popen(
             cmd, stdin=slave, stdout=slave, stderr=slave, close_fds=True, **session
         )

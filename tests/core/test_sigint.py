@@ -247,6 +247,8 @@ def test_under_nohup_a_hangup_leaves_the_campaign_running(tmp_path):
     cfg = _config(tmp_path, STORM_CONFIG, budget=8)
     proc = _start([nohup, *_sdl("run", str(cfg), "--store", str(store))])
     _wait_for(store, 3, proc)
+    before = _count(store)
+    assert proc.poll() is None and before < 8, "premise: the SIGHUP lands mid-campaign"
     proc.send_signal(signal.SIGHUP)
     code, out = _finish(proc)
     assert code == 0 and "Traceback" not in out, out[-3000:]
