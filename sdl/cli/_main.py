@@ -11,6 +11,8 @@ from importlib import import_module
 
 from sdl.errors import ConfigError, SdlError
 
+from ._stdio import keep_writing
+
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -100,18 +102,19 @@ def _configure_warnings() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sdl`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    _configure_logging()
-    _configure_warnings()
-    try:
-        return args.func(args)
-    except SdlError as err:
-        # bad config, unknown names, an unusable store: the user's to fix -> exit 2
-        print(f"sdl: error: {err}", file=sys.stderr)
-        usage = isinstance(err, (ConfigError, LookupError, OSError))
-        return EXIT_USAGE if usage else EXIT_FAILED
-    except KeyboardInterrupt:
-        print("sdl: interrupted", file=sys.stderr)
-        return 130
+    with keep_writing():  # `sdl run | tee log`, Ctrl-C: tee dies, the campaign must not
+        _configure_logging()
+        _configure_warnings()
+        try:
+            return args.func(args)
+        except SdlError as err:
+            # bad config, unknown names, an unusable store: the user's to fix -> exit 2
+            print(f"sdl: error: {err}", file=sys.stderr)
+            usage = isinstance(err, (ConfigError, LookupError, OSError))
+            return EXIT_USAGE if usage else EXIT_FAILED
+        except KeyboardInterrupt:
+            print("sdl: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

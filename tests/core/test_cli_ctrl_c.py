@@ -16,7 +16,7 @@ import yaml
 
 from sdl import open_store
 
-from .test_durability import KILL_CONFIG
+from .test_durability import KILL_CONFIG, _sdl
 
 PROMPT = "[r]esume, [s]top"
 
@@ -159,3 +159,76 @@ def test_ctrl_c_pauses_then_resume_then_stop(tmp_path, to_a_thread):
         (e["action"], e["detail"]) for e in store_view.operator_log if e["who"] != "RunEngine"
     ]
     assert terminal == [("resume", "in the terminal"), ("stop", "in the terminal")]
+
+
+# a shell running `sdl ... | tee LOG` in the foreground: the pipeline shares its process
+# group, so the terminal's Ctrl-C reaches sdl and tee; the shell itself survives it
+PIPELINE = """
+import signal, subprocess, sys
+signal.signal(signal.SIGINT, lambda *args: None)
+tee = subprocess.Popen(["tee", sys.argv[1]], stdin=subprocess.PIPE)
+sdl = subprocess.Popen(sys.argv[2:], stdout=tee.stdin)
+tee.stdin.close()
+code = sdl.wait()
+tee.wait()
+print(f"sdl exited {code}, tee {tee.returncode}", file=sys.stderr, flush=True)
+"""
+
+
+def test_ctrl_c_when_sdl_run_is_piped_through_tee(tmp_path):
+    # Ctrl-C kills tee, and every later write to sdl's stdout fails (EPIPE). Before, bluesky's
+    # SIGINT thread died of its "deferred pause" message: no pause, no prompt, all 60
+    # experiments ran; then the summary's print failed. Now stdout moves to the terminal
+    assert shutil.which("tee"), "coreutils' tee is on every POSIX system"
+    cfg = tmp_path / "campaign.yaml"
+    cfg.write_text(yaml.safe_dump({**KILL_CONFIG, "budget": 60}))
+    store, log = tmp_path / "tee.zarr", tmp_path / "run.log"
+    sdl = _sdl("run", str(cfg), "--store", str(store))
+    term = Terminal(argv=[sys.executable, "-c", PIPELINE, str(log), *sdl], controlling=True)
+    try:
+        while _count(store) < 3:
+            assert term.proc.poll() is None, term.text[-2000:]
+            time.sleep(0.1)
+        os.write(term.master, b"\x03")  # Ctrl-C typed
+        term.expect(PROMPT, timeout=20)
+        term.send("s")
+        term.expect("sdl exited", timeout=60)
+        term.expect("\n")
+        assert term.proc.wait(30) == 0
+    finally:
+        term.proc.kill()
+        term.proc.wait()
+    assert f"sdl exited 0, tee {-signal.SIGINT}" in term.text, term.text[-3000:]
+    assert "Traceback" not in term.text, term.text[-3000:]
+    assert "experiments: " in term.text  # the summary, in the terminal since tee is gone
+    assert "sdl: campaign 'kill-test'" in log.read_text()  # tee's share, before Ctrl-C
+    store_view = open_store(store)
+    df = store_view.to_dataframe()
+    assert 3 <= len(df[df["status"] == "done"]) < 60
+    assert set(df["status"]) <= {"done", "interrupted"}
+    assert store_view.run(store_view.campaign_runs[0]).stop["exit_status"] == "success"
+    terminal = [
+        (e["action"], e["detail"]) for e in store_view.operator_log if e["who"] != "RunEngine"
+    ]
+    assert terminal == [("stop", "in the terminal")]
+
+
+def test_a_reader_that_goes_early_does_not_fail_the_campaign(tmp_path):
+    # `sdl run ... | head -1` with no terminal (a script, CI): the reader leaves after one
+    # line; the writes after it go to /dev/null. Before, the summary's print raised
+    # BrokenPipeError: exit 1 and a traceback for a campaign that succeeded
+    cfg = tmp_path / "campaign.yaml"
+    cfg.write_text(yaml.safe_dump({**KILL_CONFIG, "budget": 6}))
+    store, err = tmp_path / "head.zarr", tmp_path / "stderr.txt"
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen(
+            _sdl("run", str(cfg), "--store", str(store)),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,  # no controlling terminal: nowhere to move stdout but null
+        )
+        assert proc.stdout.readline().startswith(b"sdl: campaign")
+        proc.stdout.close()  # the reader goes
+        code = proc.wait(120)
+    assert code == 0 and "Traceback" not in err.read_text(), err.read_text()[-3000:]
+    assert list(open_store(store).to_dataframe()["status"]) == ["done"] * 6

@@ -1,0 +1,112 @@
+"""The ``sdl`` command's output outlives whoever reads it.
+
+``sdl run campaign.yaml | tee run.log`` and then Ctrl-C: the terminal sends SIGINT to the
+whole pipeline, ``tee`` dies, and every later write to standard output fails with
+``BrokenPipeError``: bluesky's "pause requested" message (its SIGINT thread died of it, so
+the campaign never paused), the resume/stop/abort prompt, the final summary. The same
+happens to ``sdl run ... | head`` or a pager closed early, and (``EIO``) to a terminal that
+hung up. A campaign must not end, or ignore its operator, because its reader went away.
+
+:func:`keep_writing` wraps ``sys.stdout`` and ``sys.stderr`` for the command's life: when a
+write fails so, the stream's file descriptor is pointed at the process's terminal if it
+still has one (``/dev/tty``: the operator who pressed Ctrl-C sees the prompt there), else
+at ``/dev/null``, and the write is done again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+__all__ = ["keep_writing"]
+
+_GONE = (errno.EPIPE, errno.EIO)
+
+
+def _reader_gone(err: OSError) -> bool:
+    return isinstance(err, BrokenPipeError) or err.errno in _GONE
+
+
+class _Outliving:
+    """A text stream that, when its reader is gone, writes to the terminal or nowhere."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self._lock = threading.Lock()
+        self.moved_to: str | None = None  # "/dev/tty" or os.devnull once moved
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as err:
+            if not _reader_gone(err):
+                raise
+            self._move()
+            return self._stream.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as err:
+            if not _reader_gone(err):
+                raise
+            self._move()
+            self._stream.flush()
+
+    def _move(self) -> None:
+        with self._lock:
+            fd = self._stream.fileno()
+            for target in ("/dev/tty", os.devnull):
+                try:
+                    new = os.open(target, os.O_WRONLY)
+                except OSError:  # no controlling terminal, or it hung up
+                    continue
+                try:
+                    if target == "/dev/tty" and not _writable(new):
+                        continue
+                    os.dup2(new, fd)
+                    self.moved_to = target
+                    return
+                finally:
+                    os.close(new)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _writable(fd: int) -> bool:
+    """Whether the terminal ``fd`` takes writes (one that hung up gives ``EIO``)."""
+    try:
+        os.write(fd, b"")
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def keep_writing() -> Iterator[None]:
+    """Within: ``sys.stdout`` and ``sys.stderr`` survive their reader (see the module)."""
+    saved = sys.stdout, sys.stderr
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+            continue
+        setattr(sys, name, _Outliving(stream))
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):  # what is buffered, while it is wrapped
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        sys.stdout, sys.stderr = saved
