@@ -97,7 +97,9 @@ def _check_after_restart(store_path: Path, hit_cause: str, prefix: str) -> None:
     cause = df["cause"].iloc[HIT]
     # the cause names the disconnect, what was being done and the PVs
     assert re.search(rf"PVDisconnectedError: reactor_\w+: {hit_cause}", cause), cause
-    assert f"'{prefix}" in cause, cause
+    # (a PV of this IOC: quoted when the disconnect came first, bare in ophyd's "Failed to
+    # read PV within 2.00 sec" when a read timed out first, as in one ci-local run)
+    assert re.search(rf"\b{re.escape(prefix)}\w", cause), cause
     after = df.iloc[HIT + 1 :]
     causes = "\n".join(f"{i}: {r['status']} {r['cause']}" for i, r in df.iterrows())
     # after the restart every point is measured. Under a loaded CI machine one post-restart
