@@ -10,7 +10,8 @@ hung up. A campaign must not end, or ignore its operator, because its reader wen
 :func:`keep_writing` wraps ``sys.stdout`` and ``sys.stderr`` for the command's life: when a
 write fails so, the stream's file descriptor is pointed at the process's terminal if it
 still has one (``/dev/tty``: the operator who pressed Ctrl-C sees the prompt there), else
-at ``/dev/null``, and the write is done again.
+at ``/dev/null``, and the write is done again. A standard stream closed when ``sdl`` starts
+is ``/dev/null`` from the start.
 """
 
 from __future__ import annotations
@@ -92,9 +93,33 @@ def _writable(fd: int) -> bool:
         return False
 
 
+def _open_standard_streams() -> None:
+    """Put ``/dev/null`` on a standard file descriptor that is closed at start.
+
+    ``sdl run ... >&- 2>&-``, or a supervisor that starts it so: Python then sets
+    ``sys.stdout``/``sys.stderr`` to None, and the progress bar's first write failed the
+    campaign before its first experiment. Worse, the next file opened takes the free
+    number: a store's log could become "stderr" for the C libraries (EPICS Channel Access
+    prints its warnings to fd 2) and for every process started.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    for name, fd, mode in (("stdin", 0, "r"), ("stdout", 1, "w"), ("stderr", 2, "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False))
+
+
 @contextlib.contextmanager
 def keep_writing() -> Iterator[None]:
-    """Within: ``sys.stdout`` and ``sys.stderr`` survive their reader (see the module)."""
+    """Within: ``sys.stdout`` and ``sys.stderr`` survive their reader (see the module), and
+    standard streams closed at start are ``/dev/null``."""
+    _open_standard_streams()
     saved = sys.stdout, sys.stderr
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
@@ -107,6 +132,6 @@ def keep_writing() -> Iterator[None]:
         yield
     finally:
         for stream in (sys.stdout, sys.stderr):  # what is buffered, while it is wrapped
-            with contextlib.suppress(OSError, ValueError):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
                 stream.flush()
         sys.stdout, sys.stderr = saved
