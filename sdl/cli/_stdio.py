@@ -30,7 +30,7 @@ _GONE = (errno.EPIPE, errno.EIO)
 
 
 def _reader_gone(err: OSError) -> bool:
-    return isinstance(err, BrokenPipeError) or err.errno in _GONE
+    return err.errno in _GONE  # (BrokenPipeError's is EPIPE)
 
 
 class _Outliving:
@@ -39,7 +39,6 @@ class _Outliving:
     def __init__(self, stream: TextIO):
         self._stream = stream
         self._lock = threading.Lock()
-        self.moved_to: str | None = None  # "/dev/tty" or os.devnull once moved
 
     def write(self, text: str) -> int:
         try:
@@ -75,7 +74,6 @@ class _Outliving:
                     if target == "/dev/tty" and not _writable(new):
                         continue
                     os.dup2(new, fd)
-                    self.moved_to = target
                     return
                 finally:
                     os.close(new)

@@ -192,8 +192,8 @@ def test_ctrl_c_when_sdl_run_is_piped_through_tee(tmp_path):
         os.write(term.master, b"\x03")  # Ctrl-C typed
         term.expect(PROMPT, timeout=20)
         term.send("s")
-        term.expect("sdl exited", timeout=60)
-        term.expect("\n")
+        at = term.expect("sdl exited", timeout=60)
+        term.expect("\n", start=at)  # the whole line
         assert term.proc.wait(30) == 0
     finally:
         term.proc.kill()
