@@ -39,6 +39,12 @@ POLL = 0.02
 DOCUMENTS_WAIT = 10.0
 #: Seconds :meth:`QServerBackend.close` waits for the document thread to end.
 CLOSE_WAIT = 5.0
+#: Seconds between starts of a manager's queue left idle with the awaited step in it.
+RESTART_EVERY = 1.0
+#: Seconds past the manager's timeout a cancelled step is awaited before it is given up on.
+CANCEL_GRACE = 10.0
+#: Seconds past a request's own timeout before its API client is given up on as wedged.
+WEDGED_MARGIN = 5.0
 
 
 class StepFailedInWorker(RuntimeError):
@@ -149,7 +155,21 @@ class _Runs:
             cb(name, doc)
 
 
+class ClientWedged(TimeoutError):
+    """A call on a lane's API client did not return long after its own timeout."""
+
+
 class _Lane:
+    """One RE Manager: its API client (replaced if it wedges), step pool and state.
+
+    bluesky-queueserver's 0MQ client takes its request lock without a timeout and frees
+    it only on the normal path: a call interrupted between the two (an exception raised
+    into the thread, a closed client) leaves every later call on that client waiting for
+    good, the status poller's included. So every call goes through :meth:`request`,
+    which gives up on it after the request's own timeout plus :data:`WEDGED_MARGIN`,
+    puts a new client in the wedged one's place and (for a read) asks once more.
+    """
+
     def __init__(
         self, station: str, lane: int, address: str, timeout: float, api_key: str | None = None
     ):
@@ -157,21 +177,72 @@ class _Lane:
         self.station = station
         self.address = address
         self.timeout = timeout
-        if address.startswith(("http://", "https://")):  # through bluesky-httpserver
-            from bluesky_queueserver_api.http import REManagerAPI as HTTPManagerAPI
-
-            self.api = HTTPManagerAPI(http_server_uri=address, timeout=timeout)
-            if api_key:
-                self.api.set_authorization_key(api_key=api_key)
-        else:
-            from bluesky_queueserver_api.zmq import REManagerAPI
-
-            self.api = REManagerAPI(
-                zmq_control_addr=address, timeout_recv=timeout, timeout_send=timeout
-            )
+        self.api_key = api_key
+        self._swap = threading.Lock()
+        self.api = self._connect()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sdl-qs-{self.name}")
         self.cancelled = threading.Event()
         self.item_uid: str | None = None
+
+    def _connect(self) -> Any:
+        if self.address.startswith(("http://", "https://")):  # through bluesky-httpserver
+            from bluesky_queueserver_api.http import REManagerAPI as HTTPManagerAPI
+
+            api = HTTPManagerAPI(http_server_uri=self.address, timeout=self.timeout)
+            if self.api_key:
+                api.set_authorization_key(api_key=self.api_key)
+            return api
+        from bluesky_queueserver_api.zmq import REManagerAPI
+
+        return REManagerAPI(
+            zmq_control_addr=self.address, timeout_recv=self.timeout, timeout_send=self.timeout
+        )
+
+    def request(self, method: str, *args: Any, wait: float = 0.0, read: bool = False, **kwargs):
+        """``self.api.<method>(*args, **kwargs)``, in a thread given up on after
+        ``timeout + wait + WEDGED_MARGIN`` s (``wait``: a wait's own timeout). Then the
+        client is replaced and, for a ``read`` (safe to send twice), the call is made
+        once more on the new one; else, or if that one does not return either,
+        :class:`ClientWedged` is raised. The library's own errors are raised as they are.
+        """
+        limit = self.timeout + wait + WEDGED_MARGIN
+        for _ in range(2 if read else 1):
+            api = self.api
+            done = threading.Event()
+            box: list[Any] = []
+
+            def call(api: Any = api, box: list[Any] = box, done: threading.Event = done):
+                try:
+                    box.append((True, getattr(api, method)(*args, **kwargs)))
+                except BaseException as err:  # noqa: BLE001 - raised in the caller
+                    box.append((False, err))
+                finally:
+                    done.set()
+
+            threading.Thread(target=call, name=f"sdl-qs-call-{self.name}", daemon=True).start()
+            if done.wait(limit):
+                ok, value = box[0]
+                if ok:
+                    return value
+                raise value
+            self._replace(api, method, limit)
+        raise ClientWedged(f"its API client did not return from {method} within {limit:g} s")
+
+    def _replace(self, api: Any, method: str, limit: float) -> None:
+        with self._swap:
+            if self.api is not api:  # another thread did it meanwhile
+                return
+            self.api = self._connect()
+        logger.warning(
+            "station lane %s: its API client to %s did not return from %s within %g s; "
+            "a new client is made",
+            self.name, self.address, method, limit,
+        )  # fmt: skip
+        # the old client's threads may wait for good on its lock: they are daemons
+        threading.Thread(target=_close_quietly, args=(api,), daemon=True).start()
+
+    def close(self) -> None:
+        _close_quietly(self.api)
 
     def lost(self, what: str, err: BaseException) -> NotConnectedError:
         code = getattr(getattr(err, "response", None), "status_code", None)
@@ -189,7 +260,7 @@ class _Lane:
 
     def status(self) -> dict[str, Any]:
         try:
-            return self.api.status()
+            return self.request("status", read=True)
         except Exception as err:  # noqa: BLE001 - any failure to talk is a lost station
             raise self.lost("a status request", err) from None
 
@@ -230,6 +301,7 @@ class QServerBackend:
         self._runs: _Runs | None = None
         self._dispatcher = None
         self._thread: threading.Thread | None = None
+        self._closing = threading.Lock()
 
     # -- opening ---------------------------------------------------------------------------
     def open(self, subscribers: Sequence[Callable[[str, dict], Any]]) -> None:
@@ -262,8 +334,8 @@ class QServerBackend:
             self.check()
             for lane in self._lanes.values():  # the lab's managers run this campaign's only
                 try:
-                    lane.api.queue_mode_set(ignore_failures=True)  # a failed step fails itself
-                    lane.api.queue_clear()
+                    lane.request("queue_mode_set", ignore_failures=True)  # a failed step
+                    lane.request("queue_clear")  # fails itself
                 except Exception as err:  # noqa: BLE001
                     raise lane.lost("a queue mode request", err) from None
         except BaseException:
@@ -292,7 +364,7 @@ class QServerBackend:
                     f"worker environment open; open it (qserver environment open)"
                 )
             try:
-                plans = lane.api.plans_allowed()["plans_allowed"]
+                plans = lane.request("plans_allowed", read=True)["plans_allowed"]
             except Exception as err:  # noqa: BLE001
                 raise lane.lost("a plans request", err) from None
             if "sdl_step" not in plans:
@@ -337,9 +409,8 @@ class QServerBackend:
         return _outcome(lane, error, readings, run_uids, started, time.time())
 
     def _execute(self, lane: _Lane, item: Any) -> BaseException | None:
-        api = lane.api
         try:
-            added = api.item_add(item)
+            added = lane.request("item_add", item)
         except Exception as err:  # noqa: BLE001
             raise lane.lost("an item_add request", err) from None
         if not added.get("success"):
@@ -348,7 +419,7 @@ class QServerBackend:
         lane.item_uid = uid
         try:
             if lane.status().get("manager_state") == "idle":
-                api.queue_start()
+                lane.request("queue_start")
         except NotConnectedError:
             raise
         except Exception as err:  # noqa: BLE001 - started meanwhile by another item
@@ -369,8 +440,10 @@ class QServerBackend:
         it never will be)."""
         lane.item_uid = uid
         deadline = None if self.step_timeout is None else time.monotonic() + self.step_timeout
+        given_up = None  # when a cancelled step is given up on
         seen = -1
-        lost = 0
+        lost = stalled = restarts = 0
+        restart_at = 0.0
         while True:
             status = lane.status()
             uid_now = status.get("plan_history_uid")
@@ -379,7 +452,8 @@ class QServerBackend:
                 result = self._result(lane, uid)
                 if result is not None:
                     break
-            if status.get("manager_state") == "idle" and not status.get("items_in_queue"):
+            idle = status.get("manager_state") == "idle"
+            if idle and not status.get("items_in_queue"):
                 lost += 1  # idle with nothing queued, and our item not in its history
                 if lost > 3 and self._result(lane, uid) is None:
                     return RuntimeError(
@@ -388,10 +462,32 @@ class QServerBackend:
                     )
             else:
                 lost = 0
+            # idle with our item queued: its queue_start failed (a timeout, a client given
+            # up on) or came before the manager was ready; this campaign's managers run
+            # only its items, so start the queue again (once a second at most)
+            stalled = stalled + 1 if idle and status.get("items_in_queue") else 0
+            if stalled > 3 and not lane.cancelled.is_set() and time.monotonic() > restart_at:
+                restart_at = time.monotonic() + RESTART_EVERY
+                (logger.debug if restarts else logger.info)(
+                    "station lane %s: idle with its step queued: starting its queue", lane.name
+                )
+                restarts += 1
+                try:
+                    lane.request("queue_start")
+                except Exception as err:  # noqa: BLE001 - started meanwhile; or asked again
+                    logger.debug("queue_start on %s: %s", lane.name, err)
             if deadline is not None and time.monotonic() > deadline:
                 return TimeoutError(
                     f"step on station {lane.station!r} ran more than {self.step_timeout:g} s"
                 )
+            if lane.cancelled.is_set():
+                if given_up is None:
+                    given_up = time.monotonic() + self.timeout + CANCEL_GRACE
+                elif time.monotonic() > given_up:
+                    return RuntimeError(
+                        f"cancelled; the RE Manager at {lane.address} had not ended queue "
+                        f"item {uid} {self.timeout + CANCEL_GRACE:g} s later"
+                    )
             time.sleep(POLL)
         lane.item_uid = None
         return result
@@ -402,7 +498,7 @@ class QServerBackend:
         if status == "completed":
             return None
         try:  # an aborted or stopped item stays at the head of the queue: not to run again
-            lane.api.item_remove(uid=uid)
+            lane.request("item_remove", uid=uid)
         except Exception as err:  # noqa: BLE001 - not in the queue (a failure): fine
             logger.debug("item_remove %s on %s: %s", uid, lane.name, err)
         text = str(result.get("msg") or "")
@@ -437,8 +533,8 @@ class QServerBackend:
 
     def _find(self, lane: _Lane, correlation: str) -> str | None:
         try:
-            running = lane.api.queue_get().get("running_item") or {}
-            items = [*lane.api.history_get()["items"], running]
+            running = lane.request("queue_get", read=True).get("running_item") or {}
+            items = [*lane.request("history_get", read=True)["items"], running]
         except Exception as err:  # noqa: BLE001
             raise lane.lost("a history request", err) from None
         for it in items:
@@ -479,14 +575,15 @@ class QServerBackend:
         from bluesky_queueserver_api import BFunc
 
         try:
-            reply = lane.api.function_execute(
-                BFunc("sdl_documents", correlation), run_in_background=True
+            reply = lane.request(
+                "function_execute", BFunc("sdl_documents", correlation), run_in_background=True
             )
             if not reply.get("success"):
                 raise RuntimeError(reply.get("msg"))
             task = reply["task_uid"]
-            lane.api.wait_for_completed_task(task, timeout=max(self.timeout, 10.0))
-            answer = lane.api.task_result(task)
+            wait = max(self.timeout, 10.0)
+            lane.request("wait_for_completed_task", task, timeout=wait, wait=wait, read=True)
+            answer = lane.request("task_result", task, read=True)
         except Exception as err:  # noqa: BLE001
             raise lane.lost("an sdl_documents request", err) from None
         result = answer.get("result") or {}
@@ -499,7 +596,7 @@ class QServerBackend:
 
     def _result(self, lane: _Lane, uid: str) -> dict[str, Any] | None:
         try:
-            items = lane.api.history_get()["items"]
+            items = lane.request("history_get", read=True)["items"]
         except Exception as err:  # noqa: BLE001
             raise lane.lost("a history request", err) from None
         for it in reversed(items):
@@ -513,22 +610,27 @@ class QServerBackend:
             return
         item.cancelled.set()
         try:
-            item.api.re_pause(option="immediate")
-            item.api.wait_for_idle_or_paused(timeout=self.timeout)
-            if item.api.status().get("manager_state") == "paused":
-                item.api.re_abort()
+            item.request("re_pause", option="immediate")
+            item.request("wait_for_idle_or_paused", timeout=self.timeout, wait=self.timeout)
+            if item.request("status", read=True).get("manager_state") == "paused":
+                item.request("re_abort")
         except Exception as err:  # noqa: BLE001 - ended meanwhile, or the manager is gone
             logger.debug("cancel %s: %s", item.name, err)
 
     def close(self) -> None:
+        """Cancel what runs, end the lanes' threads and clients and the document thread.
+        Bounded in time (each request is, and a cancelled step is awaited at most
+        ``timeout + CANCEL_GRACE`` s); safe to call again, from any thread."""
+        with self._closing:
+            self._close()
+
+    def _close(self) -> None:
         for station, lane in list(self._lanes):
             self.cancel(station, lane, "campaign closed")
         for item in self._lanes.values():
-            item.pool.shutdown(wait=True)
-            try:
-                item.api.close()
-            except Exception:  # noqa: BLE001
-                pass
+            item.cancelled.set()  # a step submitted but not started does not start
+            item.pool.shutdown(wait=True, cancel_futures=True)
+            item.close()
         self._lanes.clear()
         if self._dispatcher is not None:
             # RemoteDispatcher.stop() from another thread cannot close its running loop (it
@@ -542,6 +644,13 @@ class QServerBackend:
             if self._thread.is_alive():
                 logger.warning("the document dispatcher did not stop in %s s", CLOSE_WAIT)
         self._runs = None
+
+
+def _close_quietly(api: Any) -> None:
+    try:
+        api.close()
+    except Exception as err:  # noqa: BLE001 - closing: nothing more to do with it
+        logger.debug("closing an API client: %s", err)
 
 
 def _halt(dispatcher: Any) -> None:

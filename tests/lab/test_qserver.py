@@ -319,6 +319,14 @@ def test_a_step_still_running_at_the_restart_is_awaited_and_its_documents_replay
     assert all(doc["sdl_correlation"] == correlation for name, doc in docs if name == "start")
 
 
+def _close_within(backend, seconds):
+    """``backend.close()``, failing the test instead of hanging it if it does not return."""
+    closer = threading.Thread(target=backend.close, daemon=True)
+    closer.start()
+    closer.join(seconds)
+    assert not closer.is_alive(), f"QServerBackend.close() still waits after {seconds} s"
+
+
 @contextlib.contextmanager
 def _httpserver(control: str, key: str):
     """A bluesky-httpserver on 127.0.0.1 in front of the manager at ``control``, with a
@@ -490,3 +498,102 @@ def test_sdl_lab_up_status_down(tmp_path, capsys):
             os.kill(pid, 0)
     assert main(["lab", "status", str(svc)]) == 2  # nothing recorded: a usage error
     assert "sdl lab up first" in capsys.readouterr().err
+
+
+def test_a_client_left_wedged_is_replaced_and_the_campaign_goes_on(lab, tmp_path, caplog):
+    """A station's API client left wedged mid-campaign: its request lock held with no call
+    under way, the state py-spy showed in a hung run (bluesky-queueserver's 0MQ client
+    takes that lock without a timeout and does not release it if a call is interrupted
+    between acquire and release, or after the client was closed). No call may then wait
+    on it for good: after the manager's timeout and a margin the lane makes a new client
+    and asks again, and the campaign goes on. The test frees the lock after 60 s, so
+    without the fix the campaign stalls 60 s instead of hanging the suite."""
+    import logging
+
+    file, servers = lab
+    campaign = load_campaign(str(file))
+    campaign.budget = 4
+    made = []
+
+    def factory(lab_):
+        backend = qserver_backend(servers.directory, timeout=2.0)(lab_)
+        made.append(backend)
+        return backend
+
+    campaign.backend_factory = factory
+    wedged = threading.Event()
+    release = threading.Event()
+
+    def wedge():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not made:
+            time.sleep(0.01)
+        while time.monotonic() < deadline:
+            lane = made[0]._lanes.get(("characterizer", 0))
+            if lane is not None and lane.item_uid is not None:  # a step runs there
+                lock = lane.api._client._lock_zmq
+                lock.acquire()  # and never released by its holder
+                wedged.set()
+                release.wait(60)
+                lock.release()
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=wedge, daemon=True)
+    thread.start()
+    t0 = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="sdl.lab._qserver"):
+        campaign.run(store=tmp_path / "w.zarr", progress=False)
+    elapsed = time.monotonic() - t0
+    release.set()
+    thread.join(70)
+    assert wedged.is_set(), "no step ran on the characterizer"
+    assert elapsed < 40, f"the campaign waited on the wedged client ({elapsed:.1f} s)"
+    table = open_store(tmp_path / "w.zarr").to_dataframe()
+    assert list(table["status"]) == ["done"] * 4
+    assert "characterizer[0]" in caplog.text and "new client" in caplog.text
+
+
+def test_a_step_queued_on_a_manager_that_could_not_start_it_runs_once_it_can(lab):
+    """The station's worker environment closed (its operator, a crash) just as a step is
+    submitted: the manager queues the item but refuses to start its queue. Once the
+    environment is open again the step runs, without anyone starting the queue by hand.
+    Before, the lane waited on the queued item for good (no step timeout by default)."""
+    from bluesky_queueserver_api.zmq import REManagerAPI
+
+    from sdl.config import load_config
+    from sdl.config._lab import build_lab
+    from sdl.lab import StepContext, StepRequest
+
+    file, servers = lab
+    built = build_lab(load_config(str(file)))
+    docs = []
+    backend = QServerBackend(built.lab, servers.managers, servers.proxy_out, timeout=2.0)
+    backend.open([lambda name, doc: docs.append((name, doc))])
+    api = REManagerAPI(zmq_control_addr=servers.managers["synth-1"][0])
+    try:
+        api.environment_close()
+        api.wait_for_condition(lambda s: not s["worker_environment_exists"], timeout=30)
+        point = {"speed": 3000.0, "temperature": 100.0, "fraction_a": 0.5, "anneal": 200.0}
+        md = {"sdl_correlation": "q-" + str(random.random()), "sdl_experiment_id": 0,
+              "sdl_step": "synthesize"}  # fmt: skip
+        context = StepContext(0, "synthesize", "synth-1", 0, {}, (), {})
+        future = backend.submit(StepRequest(built.workflow.steps[0], point, context, md))
+        deadline = time.monotonic() + 10
+        while api.status()["items_in_queue"] == 0:  # queued, and the queue not started
+            assert time.monotonic() < deadline and not future.done(), future
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert api.status()["manager_state"] == "idle" and not future.done()
+        api.environment_open()
+        outcome = future.result(timeout=60)
+    finally:
+        api.wait_for_condition(
+            lambda s: s["worker_environment_exists"] and s["manager_state"] == "idle",
+            timeout=60,
+        )
+        _close_within(backend, 60)
+        api.close()
+    assert outcome.error is None and not outcome.cancelled, outcome.error
+    assert len(outcome.run_uids) == 1
+    assert [name for name, _ in docs].count("stop") == 1
