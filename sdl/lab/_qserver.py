@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import queue
 import threading
 import time
 import uuid
@@ -159,6 +160,54 @@ class ClientWedged(TimeoutError):
     """A call on a lane's API client did not return long after its own timeout."""
 
 
+class _Callers:
+    """Daemon threads that make a lane's calls, reused (a thread per call cost 0.5 ms);
+    several at once if several threads call. One whose call outlives its caller's wait
+    is left to it and ends when (if ever) the call returns."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.lock = threading.Lock()
+        self.idle: list[queue.SimpleQueue] = []
+
+    def call(
+        self, fn: Callable[..., Any], args: tuple, kwargs: dict, limit: float
+    ) -> tuple[bool, bool, Any]:
+        """(answered within ``limit`` s, returned (else raised), value or exception)."""
+        with self.lock:
+            inbox = self.idle.pop() if self.idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(inbox,), name=self.name, daemon=True).start()
+        done = threading.Event()
+        box: list[tuple[bool, Any]] = []
+        inbox.put((fn, args, kwargs, box, done))
+        if not done.wait(limit):
+            inbox.put(None)  # its thread ends after the call, if it ever returns
+            return False, False, None
+        with self.lock:
+            self.idle.append(inbox)
+        return (True, *box[0])
+
+    def close(self) -> None:
+        """End the idle threads (one still in a call ends after it)."""
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for inbox in idle:
+            inbox.put(None)
+
+    @staticmethod
+    def _serve(inbox: queue.SimpleQueue) -> None:
+        while (job := inbox.get()) is not None:
+            fn, args, kwargs, box, done = job
+            try:
+                box.append((True, fn(*args, **kwargs)))
+            except BaseException as err:  # noqa: BLE001 - raised in the caller
+                box.append((False, err))
+            finally:
+                done.set()
+
+
 class _Lane:
     """One RE Manager: its API client (replaced if it wedges), step pool and state.
 
@@ -179,6 +228,7 @@ class _Lane:
         self.timeout = timeout
         self.api_key = api_key
         self._swap = threading.Lock()
+        self._callers = _Callers(f"sdl-qs-call-{self.name}")
         self.api = self._connect()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sdl-qs-{self.name}")
         self.cancelled = threading.Event()
@@ -208,20 +258,8 @@ class _Lane:
         limit = self.timeout + wait + WEDGED_MARGIN
         for _ in range(2 if read else 1):
             api = self.api
-            done = threading.Event()
-            box: list[Any] = []
-
-            def call(api: Any = api, box: list[Any] = box, done: threading.Event = done):
-                try:
-                    box.append((True, getattr(api, method)(*args, **kwargs)))
-                except BaseException as err:  # noqa: BLE001 - raised in the caller
-                    box.append((False, err))
-                finally:
-                    done.set()
-
-            threading.Thread(target=call, name=f"sdl-qs-call-{self.name}", daemon=True).start()
-            if done.wait(limit):
-                ok, value = box[0]
+            answered, ok, value = self._callers.call(getattr(api, method), args, kwargs, limit)
+            if answered:
                 if ok:
                     return value
                 raise value
@@ -242,6 +280,7 @@ class _Lane:
         threading.Thread(target=_close_quietly, args=(api,), daemon=True).start()
 
     def close(self) -> None:
+        self._callers.close()
         _close_quietly(self.api)
 
     def lost(self, what: str, err: BaseException) -> NotConnectedError:
