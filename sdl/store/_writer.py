@@ -119,7 +119,8 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
     (``fdatasync``) when an experiment of a campaign settles (done, failed, interrupted,
     rejected), which covers its run too, and at every other run stop; and every block
     waits until the store's filesystem is on disk (``syncfs``) before the log is trimmed.
-    So a settled experiment survives a crash of the OS or a power cut as well.
+    So a settled experiment survives a crash of the OS or a power cut as well. A failed
+    ``fdatasync`` raises :class:`~sdl.errors.StoreError` (naming the store) there.
 
     The writer is safe to call from the RunEngine's thread and, for :meth:`flush` and
     :meth:`log_operator_action`, from any other thread.
@@ -496,14 +497,25 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
             if self._bulk_bytes:
                 self._block_due = True  # array data are not in the log: none at risk after a stop
             elif self.sync_to_disk and not self._in_campaign():
-                self._wal.sync()  # the run's documents are on disk
+                self._sync()  # the run's documents are on disk
         elif name == "event" and self.sync_to_disk:
             stream = self._streams.get(doc["descriptor"])
             if stream is not None and stream.ledger and doc["data"].get("status") in _SETTLED:
                 # an experiment settled: it and its run are on disk before the next starts
-                self._wal.sync()
+                self._sync()
         if self._pending:
             self._arm_timer(self.flush_interval if self._bulk_bytes else self.log_flush_interval)
+
+    def _sync(self) -> None:
+        """Wait until the log is on disk (``fdatasync``)."""
+        try:
+            self._wal.sync()
+        except OSError as err:
+            raise StoreError(
+                f"{self.path}: the store's log could not be put on disk (fdatasync: {err}); "
+                f"the last settled experiment or run may not survive a crash of the machine "
+                f"(a process crash loses nothing); check the disk, then 'sdl resume'"
+            ) from err
 
     def _in_campaign(self) -> bool:
         return any(run.start.get("sdl_role") == "campaign" for run in self._runs.values())
@@ -625,12 +637,16 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
         if flusher is not None:
             flusher.shutdown(wait=True)
         with self._block_lock, self._lock:
-            if self.lock.held:
-                if self._block_error is None:
-                    self._flush_block()
-                self._wal.close()
-            if release_lock:
-                self.lock.release()
+            try:
+                if self.lock.held:
+                    try:
+                        if self._block_error is None:
+                            self._flush_block()
+                    finally:
+                        self._wal.close()
+            finally:
+                if release_lock:
+                    self.lock.release()
 
     def __enter__(self) -> ZarrWriter:
         return self

@@ -237,6 +237,71 @@ def test_each_settled_experiment_is_synced_to_disk_before_the_next_starts(
     assert [logged.count("done") for logged in at_sync] == [1, 2, 3, 3]
 
 
+def test_a_log_that_cannot_reach_the_disk_ends_the_campaign_with_the_store_named(
+    RE, tmp_path, monkeypatch
+):
+    """A disk that fails the log's fdatasync (EIO, injected: this machine's disk does not
+    fail on demand) stops the campaign before the next experiment is planned, with an
+    error that names the store and the call; what was measured stays in the store."""
+    import errno
+    import os
+
+    from sdl.errors import StoreError
+
+    store = tmp_path / "eio.zarr"
+    real = os.fdatasync
+    calls = []
+
+    def failing(fd):
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    objectives = [Objective("det", goal="maximize")]
+    campaign = Campaign(
+        objectives=objectives,
+        planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=1),
+        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        budget=3,
+    )
+    with pytest.raises(StoreError, match=r"eio\.zarr.*fdatasync.*Input/output error"):
+        campaign.run(
+            RE, store=store, store_options={"flush_interval": 3600, "log_flush_interval": 3600}
+        )
+    table = open_store(store).to_dataframe()
+    assert table["status"].tolist() == ["done"]  # the next one never started
+    assert table["det"].notna().all()
+    ZarrWriter(store).close()  # the failed campaign's writer let go of the store
+
+
+def test_a_writer_whose_last_block_fails_lets_go_of_the_store(tmp_path, monkeypatch, RE):
+    """close() with a block that fails (the filesystem's sync fails: EIO, injected)
+    raises, and still releases the store's writer lock: the same process opens the store
+    again, and that writer writes what the failed block held, from the log."""
+    import errno
+
+    from sdl.store import _writer
+
+    store = tmp_path / "late.zarr"
+    writer = ZarrWriter(store, flush_interval=3600, log_flush_interval=3600)
+    RE.subscribe(writer)
+    (uid,) = RE(_plan(3))
+
+    def failing(path):
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as m:
+        m.setattr(_writer, "sync_filesystem", failing)
+        with pytest.raises(OSError, match="Input/output error"):
+            writer.close()
+    ZarrWriter(store).close()  # not refused as held by this process; replays the log
+    run = open_store(store).run(uid)
+    assert run.data("primary")["motor"].tolist() == [0, 1, 2]
+    assert check_store(store) == []
+
+
 @pytest.mark.parametrize("in_zarr", [True, False], ids=["cut-after-a-block", "cut-in-the-log"])
 def test_a_cut_run_sent_again_completes_its_row_without_doubling_events(RE, tmp_path, in_zarr):
     """A station's RE worker that outlived a dead coordinator sends a run's documents again
