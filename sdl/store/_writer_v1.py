@@ -248,10 +248,12 @@ class ZarrWriterV1(AssetRouting, event_model.DocumentRouter):
         The writer stays usable as a reader of its store; another writer may now open it.
         """
         with self._lock:
-            if self.lock.held:
-                for run in self._runs.values():
-                    run.flush()
-            self.lock.release()
+            try:
+                if self.lock.held:
+                    for run in self._runs.values():
+                        run.flush()
+            finally:  # released also when a write fails: this process may open it again
+                self.lock.release()
 
     def __enter__(self) -> ZarrWriterV1:
         return self

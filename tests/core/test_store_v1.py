@@ -66,3 +66,31 @@ def test_a_transition_logged_but_not_yet_in_the_table_is_not_damage(v1):
     after = open_store(v1).to_dataframe()
     assert after["status"].tolist() == ["done"] * 6
     assert after["t_finished"].tolist() == before["t_finished"].tolist()
+
+
+def test_a_format_1_writer_whose_last_write_fails_lets_go_of_the_store(v1, RE, monkeypatch):
+    """close() with a run still open whose buffered rows fail to write (EIO, injected)
+    raises, and still releases the store's writer lock: the same process can open the
+    store again."""
+    import errno
+
+    import bluesky.plans as bp
+    from ophyd.sim import det, motor
+
+    from sdl.store import _writer_v1
+
+    docs = []
+    RE(bp.scan([det], motor, 0, 1, 3), lambda name, doc: docs.append((name, doc)))
+    writer = ZarrWriter.open(v1)
+    for name, doc in docs[:-1]:  # the run is still open at close
+        writer(name, doc)
+
+    def failing(self):
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as m:
+        m.setattr(_writer_v1._Run, "flush", failing)
+        with pytest.raises(OSError, match="Input/output error"):
+            writer.close()
+    ZarrWriter.open(v1).close()  # not refused as held by this process
+    assert check_store(v1) == []
