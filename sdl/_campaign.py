@@ -525,7 +525,10 @@ def _closing_on_error(writer: ZarrWriter, session: Callable[[], CampaignResult])
     except RunEngineInterrupted:
         raise
     except BaseException:
-        writer.close()
+        try:
+            writer.close()
+        except Exception:  # (a failed last block, say): the session's own error is raised
+            logger.exception("%s: closing the store after an error failed", writer.path)
         raise
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,23 +101,33 @@ def run_session(
         RE.state_hook = previous_hook
         for token in tokens:
             RE.unsubscribe(token)
-        if backend is not None:
-            backend.close()  # its engines' last documents before the writer closes
-        writer.flush()
-        if watcher is not None:
-            watcher.stop()
-        writer.close()  # last (the watcher logs operator actions): releases the store's lock
-        if bar is not None:
-            bar.close()
+        # every step runs, in this order, whatever an earlier one raised (the last error
+        # is raised, the others chained to it): a failed block must not leave the store
+        # locked by this process or the watcher's thread polling
+        with ExitStack() as steps:
+            if bar is not None:
+                steps.callback(bar.close)
+            # last but the bar (the watcher logs operator actions): releases the store's lock
+            steps.callback(writer.close)
+            if watcher is not None:
+                steps.callback(watcher.stop)
+            steps.callback(writer.flush)
+            if backend is not None:  # its engines' last documents before the writer closes
+                steps.callback(backend.close)
 
     def hook(new_state, old_state):
+        # (bluesky calls this inside its state changes: nothing of ours may raise here, or
+        # the RunEngine is left neither running nor idle; see ZarrWriter.on_state_change)
         writer.on_state_change(new_state, old_state)
         if new_state == "paused" and watcher is None:
             campaign.make_safe()
         if previous_hook is not None:
             previous_hook(new_state, old_state)
         if new_state == "idle" and watcher is None:
-            finish()  # the plan ended after a pause: resumed, stopped or aborted
+            try:
+                finish()  # the plan ended after a pause: resumed, stopped or aborted
+            except Exception:
+                logger.exception("%s: closing the campaign's session failed", writer.path)
 
     RE.state_hook = hook
     approve = campaign.approver(watcher) if watcher is not None else None
@@ -139,7 +150,12 @@ def run_session(
         # RE.abort() continue the plan and the hook cleans up when the RunEngine is idle.
         raise
     except BaseException:
-        finish()
+        try:
+            finish()
+        except Exception:  # the campaign's own error is the one to raise
+            logger.exception(
+                "%s: closing the campaign's session after an error failed", writer.path
+            )
         raise
     finish()
     return CampaignResult.from_store(open_store(writer.path), time.monotonic() - t0)

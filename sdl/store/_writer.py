@@ -631,14 +631,17 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
     def close(self, *, release_lock: bool = True) -> None:
         """Write what is waiting and release the store's writer lock (idempotent).
 
-        Another writer may now open the store.
+        Another writer may now open the store. The lock is released also when the last
+        block fails; then (and when an earlier block failed) the first close raises
+        :class:`~sdl.errors.StoreError` or what the block raised.
         """
         flusher, self._flusher = self._flusher, None
         if flusher is not None:
             flusher.shutdown(wait=True)
         with self._block_lock, self._lock:
+            was_held = self.lock.held
             try:
-                if self.lock.held:
+                if was_held:
                     try:
                         if self._block_error is None:
                             self._flush_block()
@@ -647,6 +650,13 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
             finally:
                 if release_lock:
                     self.lock.release()
+            if was_held and self._block_error is not None:
+                err = self._block_error
+                raise StoreError(
+                    f"{self.path}: writing a block of the store failed "
+                    f"({type(err).__name__}: {err}); the documents since the last block are "
+                    f"in its log, and are written into Zarr when the store is opened again"
+                ) from err
 
     def __enter__(self) -> ZarrWriter:
         return self
@@ -664,13 +674,24 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
 
     def on_state_change(self, new_state: str, old_state: str) -> None:
         """A RunEngine ``state_hook``: write a block at a pause and when idle, and log the
-        operator-visible change."""
-        if new_state == "paused" or new_state == "idle":
-            self.flush()
-        if new_state == "paused":
-            self.log_operator_action("running -> paused", who="RunEngine")
-        elif old_state == "paused":
-            self.log_operator_action(f"paused -> {new_state}", who="RunEngine")
+        operator-visible change.
+
+        Never raises: bluesky calls it inside its own state changes, and an exception
+        there leaves the RunEngine neither running nor idle (``RE.halt()`` then waits for
+        good). A block that fails is logged and raised at the next document, as a block
+        written in the background is; a failure to log the change is logged."""
+        try:
+            if new_state == "paused" or new_state == "idle":
+                self.flush()
+        except Exception:
+            logger.exception("%s: writing a block of the store failed", self.path)
+        try:
+            if new_state == "paused":
+                self.log_operator_action("running -> paused", who="RunEngine")
+            elif old_state == "paused":
+                self.log_operator_action(f"paused -> {new_state}", who="RunEngine")
+        except Exception:
+            logger.exception("%s: logging the RunEngine's %s failed", self.path, new_state)
 
 
 def _existing_version(path: Path) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -24,6 +25,8 @@ from ._stream import StreamWriter
 from ._table import CampaignTable
 
 __all__ = ["ZarrWriterV1"]
+
+logger = logging.getLogger(__name__)
 
 
 class _Run:
@@ -274,11 +277,19 @@ class ZarrWriterV1(AssetRouting, event_model.DocumentRouter):
             self.root.attrs["operator_log"] = log
 
     def on_state_change(self, new_state: str, old_state: str) -> None:
-        """A RunEngine ``state_hook``: flush at a pause and log the operator-visible change."""
-        if new_state == "paused" or new_state == "idle":
-            self.flush()
-        if new_state == "paused":
-            self.log_operator_action("running -> paused", who="RunEngine")
-            self._sync()
-        elif old_state == "paused":
-            self.log_operator_action(f"paused -> {new_state}", who="RunEngine")
+        """A RunEngine ``state_hook``: flush at a pause and log the operator-visible change.
+
+        Never raises (see :meth:`sdl.store.ZarrWriter.on_state_change`): a failure is
+        logged."""
+        try:
+            if new_state == "paused" or new_state == "idle":
+                self.flush()
+            if new_state == "paused":
+                self.log_operator_action("running -> paused", who="RunEngine")
+                self._sync()
+            elif old_state == "paused":
+                self.log_operator_action(f"paused -> {new_state}", who="RunEngine")
+        except Exception:
+            logger.exception(
+                "%s: writing the store at the RunEngine's %s failed", self.path, new_state
+            )

@@ -339,3 +339,102 @@ def test_a_cut_run_sent_again_completes_its_row_without_doubling_events(RE, tmp_
     assert data["motor"][order].tolist() == [0, 1, 2, 3, 4, 5]
     assert len(run.descriptors) == 1
     assert check_store(store) == []
+
+
+def test_a_campaign_whose_last_block_fails_lets_go_of_the_store_and_its_channel(
+    RE, tmp_path, monkeypatch
+):
+    """The session's end writes a last block; when that fails (the filesystem's sync fails:
+    EIO, injected after the campaign's first block), ``run`` raises it, and still stops
+    the control channel's watcher and releases the store: the same process opens the
+    store again, and every experiment is there, from the log."""
+    import errno
+    import threading
+
+    from sdl.errors import StoreError
+    from sdl.store import _writer
+
+    store = tmp_path / "end.zarr"
+    real = _writer.sync_filesystem
+    calls = []
+
+    def failing_after_the_first(path):
+        calls.append(path)
+        if len(calls) > 1:
+            raise OSError(errno.EIO, "Input/output error")
+        real(path)
+
+    monkeypatch.setattr(_writer, "sync_filesystem", failing_after_the_first)
+    objectives = [Objective("det", goal="maximize")]
+    campaign = Campaign(
+        objectives=objectives,
+        planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=1),
+        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        budget=3,
+    )
+    with pytest.raises(StoreError, match=r"end\.zarr: writing a block.*Input/output error"):
+        campaign.run(
+            RE,
+            store=store,
+            control=True,
+            store_options={"flush_interval": 3600, "log_flush_interval": 3600},
+        )
+    assert len(calls) == 2  # the first block, then the session's last
+    assert not [t for t in threading.enumerate() if t.name == "sdl-control-watcher"]
+    monkeypatch.setattr(_writer, "sync_filesystem", real)
+    ZarrWriter(store).close()  # not refused as held by this process; replays the log
+    assert open_store(store).to_dataframe()["status"].tolist() == ["done"] * 3
+    assert check_store(store) == []
+
+
+@pytest.mark.timeout(120)  # the code before left the RunEngine wedged: its halt hung
+def test_a_paused_campaign_stopped_with_a_failing_last_block_lets_go_of_the_store(
+    RE, tmp_path, monkeypatch, caplog
+):
+    """A campaign paused with nobody watching its channel is ended by the caller
+    (``RE.stop()``); the writer's block and the session's end then run in the RunEngine's
+    state hook. When the block fails (the filesystem's sync fails: EIO, injected), the
+    RunEngine still ends idle, the failure is logged with the store's path, and the store
+    is released: the same process opens it again and finds the experiment done before
+    the pause."""
+    import errno
+    import threading
+
+    from bluesky.utils import RunEngineInterrupted
+
+    from sdl.store import _writer
+
+    store = tmp_path / "paused.zarr"
+    asked = []
+
+    def protocol(point, md=None):
+        if not asked:  # a deferred pause: it lands at the next checkpoint
+            asked.append(True)  # (request_pause waits for the RunEngine's loop: this thread)
+            threading.Thread(target=RE.request_pause, kwargs={"defer": True}).start()
+        yield from set_settle_measure(point, movables={"x": motor}, detectors=[det], md=md)
+
+    objectives = [Objective("det", goal="maximize")]
+    campaign = Campaign(
+        objectives=objectives,
+        planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=1),
+        protocol=protocol,
+        budget=3,
+    )
+    with pytest.raises(RunEngineInterrupted):
+        campaign.run(
+            RE, store=store, store_options={"flush_interval": 3600, "log_flush_interval": 3600}
+        )
+    assert RE.state == "paused"
+
+    def failing(path):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(_writer, "sync_filesystem", failing)
+    with caplog.at_level("ERROR"):
+        RE.stop()
+    assert RE.state == "idle"
+    assert any(str(store) in r.getMessage() and r.exc_info for r in caplog.records)
+    monkeypatch.undo()
+    ZarrWriter(store).close()  # not refused as held by this process; replays the log
+    assert open_store(store).to_dataframe()["status"].tolist()[0] == "done"
+    assert check_store(store) == []
