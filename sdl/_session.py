@@ -117,7 +117,7 @@ def run_session(
 
     def hook(new_state, old_state):
         # (bluesky calls this inside its state changes: nothing of ours may raise here, or
-        # the RunEngine is left neither running nor idle; see ZarrWriter.on_state_change)
+        # RE.stop() after a pause fails; see ZarrWriter.on_state_change)
         writer.on_state_change(new_state, old_state)
         if new_state == "paused" and watcher is None:
             campaign.make_safe()

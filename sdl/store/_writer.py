@@ -676,10 +676,11 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
         """A RunEngine ``state_hook``: write a block at a pause and when idle, and log the
         operator-visible change.
 
-        Never raises: bluesky calls it inside its own state changes, and an exception
-        there leaves the RunEngine neither running nor idle (``RE.halt()`` then waits for
-        good). A block that fails is logged and raised at the next document, as a block
-        written in the background is; a failure to log the change is logged."""
+        Never raises: bluesky calls it inside its own state changes, where an exception
+        makes ``RE.stop()`` (or resume, abort) fail, and in one test left the RunEngine
+        where a later ``RE.halt()`` waited for good. A block that fails is logged and
+        raised at the next document or by :meth:`close`, as a block written in the
+        background is; a failure to log the change is logged."""
         try:
             if new_state == "paused" or new_state == "idle":
                 self.flush()
