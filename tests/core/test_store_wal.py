@@ -28,6 +28,19 @@ def _plan(n, start=0):
     return plan()
 
 
+def _sobol_campaign(budget, protocol=None):
+    """A campaign over ``x`` in [-2, 2] (Sobol, seed 1) maximizing ``det``; its protocol
+    ``set_settle_measure`` on ``motor`` unless given."""
+    objectives = [Objective("det", goal="maximize")]
+    return Campaign(
+        objectives=objectives,
+        planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=1),
+        protocol=protocol
+        or functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
+        budget=budget,
+    )
+
+
 def _died(writer):
     """What a SIGKILL leaves: no block, no close; the kernel drops the lock."""
     writer.lock.release()
@@ -224,13 +237,7 @@ def test_each_settled_experiment_is_synced_to_disk_before_the_next_starts(
         real(fd)
 
     monkeypatch.setattr(os, "fdatasync", spy)
-    objectives = [Objective("det", goal="maximize")]
-    Campaign(
-        objectives=objectives,
-        planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=1),
-        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
-        budget=3,
-    ).run(RE, store=store, store_options={"flush_interval": 3600})
+    _sobol_campaign(3).run(RE, store=store, store_options={"flush_interval": 3600})
     # the log as each sync saw it: right after each experiment's final transition, then at
     # the campaign run's stop (no sync at the experiments' own run stops)
     assert [logged[-1] for logged in at_sync] == ["done"] * 4
@@ -259,13 +266,7 @@ def test_a_log_that_cannot_reach_the_disk_ends_the_campaign_with_the_store_named
         real(fd)
 
     monkeypatch.setattr(os, "fdatasync", failing)
-    objectives = [Objective("det", goal="maximize")]
-    campaign = Campaign(
-        objectives=objectives,
-        planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=1),
-        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
-        budget=3,
-    )
+    campaign = _sobol_campaign(3)
     with pytest.raises(StoreError, match=r"eio\.zarr.*fdatasync.*Input/output error"):
         campaign.run(
             RE, store=store, store_options={"flush_interval": 3600, "log_flush_interval": 3600}
@@ -365,13 +366,7 @@ def test_a_campaign_whose_last_block_fails_lets_go_of_the_store_and_its_channel(
         real(path)
 
     monkeypatch.setattr(_writer, "sync_filesystem", failing_after_the_first)
-    objectives = [Objective("det", goal="maximize")]
-    campaign = Campaign(
-        objectives=objectives,
-        planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=1),
-        protocol=functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det]),
-        budget=3,
-    )
+    campaign = _sobol_campaign(3)
     with pytest.raises(StoreError, match=r"end\.zarr: writing a block.*Input/output error"):
         campaign.run(
             RE,
@@ -413,13 +408,7 @@ def test_a_paused_campaign_stopped_with_a_failing_last_block_lets_go_of_the_stor
             threading.Thread(target=RE.request_pause, kwargs={"defer": True}).start()
         yield from set_settle_measure(point, movables={"x": motor}, detectors=[det], md=md)
 
-    objectives = [Objective("det", goal="maximize")]
-    campaign = Campaign(
-        objectives=objectives,
-        planner=SobolPlanner([Real("x", -2, 2)], objectives, seed=1),
-        protocol=protocol,
-        budget=3,
-    )
+    campaign = _sobol_campaign(3, protocol)
     with pytest.raises(RunEngineInterrupted):
         campaign.run(
             RE, store=store, store_options={"flush_interval": 3600, "log_flush_interval": 3600}
