@@ -3,6 +3,7 @@ Zarr is written in blocks, readers see the campaign table at once, and a writer 
 died (or died inside a block) leaves nothing that the next writer does not redo."""
 
 import functools
+import time
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
@@ -426,4 +427,40 @@ def test_a_paused_campaign_stopped_with_a_failing_last_block_lets_go_of_the_stor
     monkeypatch.undo()
     ZarrWriter(store).close()  # not refused as held by this process; replays the log
     assert open_store(store).to_dataframe()["status"].tolist()[0] == "done"
+    assert check_store(store) == []
+
+
+def test_a_disk_error_mid_campaign_on_a_stage_that_moves_in_real_time(tmp_path, monkeypatch):
+    """sdl's simulated stage, its moves and exposures taking real time (0.05 s each): the
+    log's fdatasync fails (EIO, injected) when the third experiment settles. The campaign
+    ends with a StoreError naming the store; the two experiments before it and the third's
+    measurement are in the store, which the same process opens again."""
+    import errno
+    import os
+
+    from sdl.config import load_campaign
+    from sdl.errors import StoreError
+    from sdl.testing import stage_campaign_config
+
+    store = tmp_path / "moving.zarr"
+    real = os.fdatasync
+    calls = []
+
+    def failing_third(fd):
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", failing_third)
+    config = stage_campaign_config("moving", 6, settle_time=0.05, exposure_time=0.05)
+    t0 = time.monotonic()
+    with pytest.raises(StoreError, match=r"moving\.zarr.*fdatasync.*Input/output error"):
+        load_campaign(config).run(store=store)
+    assert time.monotonic() - t0 > 3 * 0.1  # three experiments' moves and exposures
+    monkeypatch.undo()
+    ZarrWriter(store).close()  # not held by this process
+    table = open_store(store).to_dataframe()
+    assert table["status"].tolist() == ["done"] * 3  # the third's transition was logged
+    assert table["intensity"].notna().all()
     assert check_store(store) == []
