@@ -239,8 +239,16 @@ def test_the_twin_forecasts_a_real_campaign_of_the_film_lab(tmp_path):
     # generous bounds for a loaded CI machine; the benchmark measures the real accuracy
     assert 0.75 < table.loc["wall_s", "ratio"] < 1.3, (table, fitted)
     assert 0.8 < table.loc["experiments_done", "ratio"] < 1.2, (table, fitted)
-    for station in ("synth-1", "synth-2", "synth-3", "robot", "characterizer"):
+    for station in ("furnace", "robot", "characterizer"):
         assert 0.75 < table.loc[f"utilization {station}", "ratio"] < 1.3, (table, fitted)
+    # the three synthesis stations are interchangeable: which of them takes an experiment
+    # is chance, in the lab as in the twin, so one station's share of 18 experiments spread
+    # 0.82-1.19 (predicted/measured) over 14 runs here, and once on CI reached 1.31; their
+    # pooled utilization, what the twin forecasts, stayed within 0.95-1.03
+    synth = table.loc[[f"utilization synth-{i}" for i in (1, 2, 3)]]
+    pooled = synth["predicted"].sum() / synth["measured"].sum()
+    assert 0.8 < pooled < 1.25, (table, fitted)
+    assert synth["ratio"].between(0.6, 1.6).all(), (table, fitted)  # each one used
     # and the command line calibrates from the same store
     out = tmp_path / "timing.yaml"
     assert main(["twin", "calibrate", str(tmp_path / "film.zarr"), "-o", str(out)]) == 0
