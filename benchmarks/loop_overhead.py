@@ -1,7 +1,7 @@
 """What the closed loop and its store add to each experiment, against a bare RunEngine.
 
 Run:  python -m benchmarks.loop_overhead [--experiments N] [--small M] [--repeats R] [--events E]
-      [--dir DIR]
+      [--long L] [--dir DIR]
 
 The same protocol (``set_settle_measure`` on ``ophyd.sim`` motor1/motor2 and det4) at the
 same Sobol points, measured in one process, one after another:
@@ -23,13 +23,19 @@ Then what one of the loop's own events costs (a campaign emits four per experime
 the ask, and the transitions planned, running, done): the campaign's ``Ledger`` emitting
 under a bare RunEngine, alone and with the writer subscribed, and event-model's schema
 validation of one such event, which bluesky's RunEngine does for every event it composes.
-Not part of the tests.
+
+Last, one long campaign (``--long``, 1500 experiments: about half a minute here) and a bare
+run of as many: what the writer's Zarr blocks, one every 5 s, cost the loop while they are
+written (the runs above are too short to have one), timed from the writer's debug record of
+each block. Not part of the tests.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import logging
+import math
 import os
 import shutil
 import statistics
@@ -109,6 +115,81 @@ def campaign(
     return elapsed / n
 
 
+class _Blocks(logging.Handler):
+    """Collects the writer's block records: ``(started, seconds)`` in ``time.monotonic``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.windows: list[tuple[float, float]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("%s: block through log record"):
+            _, _, seconds, started = record.args  # type: ignore[misc]
+            self.windows.append((started, seconds))
+
+
+def long_campaign(
+    n: int, directory: Path, log_flush_interval: float | None = None
+) -> dict[str, float]:
+    """What the writer's blocks (one every ``log_flush_interval``, 5 s) cost a campaign
+    long enough to have several: ``Campaign.run`` of ``n`` experiments with its defaults.
+
+    The shorter runs above end before their first timed block (their blocks are the one at
+    the start and the one at the end), so their "per experiment more" leaves these out.
+    Keys: ``"ms/exp"`` (whole run), ``"blocks"`` (written while experiments ran),
+    ``"block s"`` (median seconds one took), ``"ms/exp in"`` and ``"ms/exp out"`` (mean
+    time from one experiment's stop document to the next, for those ending while a block
+    was written and for the others), ``"blocks ms/exp"`` (the extra time of the former,
+    spread over all ``n`` experiments: what blocks add per experiment).
+    ``log_flush_interval``: the store's, if not its default.
+    """
+    from bluesky import RunEngine
+
+    from sdl import Campaign
+
+    objectives, space, protocol, sobol = _setup()
+    camp = Campaign(
+        objectives=objectives,
+        protocol=protocol,
+        planner=sobol(space, objectives, seed=0),
+        budget=n,
+        safe_state=None,
+    )
+    RE = RunEngine({}, context_managers=[])
+    stops: list[float] = []
+    RE.subscribe(lambda name, doc: stops.append(time.monotonic()) if name == "stop" else None)
+    handler, logger = _Blocks(), logging.getLogger("sdl.store._writer")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        t0 = time.perf_counter()
+        options = {} if log_flush_interval is None else {"log_flush_interval": log_flush_interval}
+        result = camp.run(RE, store=directory / "long.zarr", store_options=options)
+        elapsed = time.perf_counter() - t0
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert result.n_done == n, result.summary()
+    runs = stops[:-1]  # the last stop is the campaign run's own
+    # blocks while experiments ran: not the campaign's first (at its start) nor its last
+    windows = [(a, a + s) for a, s in handler.windows if runs[0] < a < runs[-1]]
+    inside, outside = [], []
+    for before, after in zip(runs, runs[1:]):
+        (inside if any(a <= after <= b for a, b in windows) else outside).append(after - before)
+    if not outside:  # (every experiment met a block: blocks far more often than the default)
+        raise ValueError(f"every experiment ended while a block was written: {windows}")
+    extra = sum(inside) - len(inside) * statistics.mean(outside) if inside else 0.0
+    return {
+        "ms/exp": elapsed / n * 1e3,
+        "blocks": len(windows),
+        "block s": statistics.median(b - a for a, b in windows) if windows else math.nan,
+        "ms/exp in": statistics.mean(inside) * 1e3 if inside else math.nan,
+        "ms/exp out": statistics.mean(outside) * 1e3,
+        "blocks ms/exp": extra / n * 1e3,
+    }
+
+
 def loop_event_cost(n: int, directory: Path) -> dict[str, float]:
     """Seconds per event of the campaign's ledger stream (``sdl._ledger.Ledger``).
 
@@ -171,6 +252,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--events", type=int, default=1000, help="loop events per run in the event section"
+    )
+    parser.add_argument(
+        "--long",
+        type=int,
+        default=1500,
+        help="experiments of one long campaign (several Zarr blocks) and of a bare run, in the "
+        "last section (0: skip)",
     )
     parser.add_argument("--dir", type=Path, default=None, help="where the stores go (a tmp dir)")
     args = parser.parse_args(argv)
@@ -237,6 +325,22 @@ def main(argv: list[str] | None = None) -> None:
         "store's writer; validation: event-model's schema check of one event, which the "
         "RunEngine does inside the first)"
     )
+    if args.long:
+        base_long = bare(args.long, root / "long-bare", with_writer=False) * 1e3
+        (root / "long").mkdir()
+        long = long_campaign(args.long, root / "long")
+        print(
+            f"\na long campaign ({args.long} experiments, {long['blocks']} Zarr blocks while "
+            f"they ran, median {long['block s']:.2f} s each; load average "
+            f"{os.getloadavg()[0]:.2f}):\n"
+            f"  bare RunEngine {base_long:6.1f} ms/exp; Campaign.run {long['ms/exp']:6.1f} "
+            f"ms/exp ({long['ms/exp'] / base_long:.2f}x, one run each)\n"
+            f"  from one experiment's stop to the next: {long['ms/exp out']:.1f} ms, "
+            f"{long['ms/exp in']:.1f} ms while a block was written\n"
+            f"  what the blocks add, spread over every experiment: "
+            f"{long['blocks ms/exp']:.2f} ms/exp (not in 'ms/exp more' above: those runs end "
+            "before their first timed block)"
+        )
     shutil.rmtree(root, ignore_errors=True)
 
 

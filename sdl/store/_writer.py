@@ -552,6 +552,7 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
     def _write_block(self, closed, writes, tables, through, n_runs, open_runs) -> None:
         """Write a block taken by :meth:`_take_block` into Zarr, then mark it and trim the
         log. Documents go on arriving meanwhile (into the next block)."""
+        started = time.monotonic()
         try:
             for write in writes:
                 write()
@@ -565,6 +566,11 @@ class ZarrWriter(AssetRouting, event_model.DocumentRouter):
             self._mark = {"through": through, "lengths": lengths}
             self._wal.mark_applied(through, lengths, open_runs, sync=self.sync_to_disk)
             self._wal.trim(closed)
+            # (benchmarks/loop_overhead.py times what blocks cost a running loop from these)
+            logger.debug(
+                "%s: block through log record %d written in %.3f s (started at monotonic %.6f)",
+                self.path, through, time.monotonic() - started, started,
+            )  # fmt: skip
         except BaseException as err:
             # the block's documents are in the log, which is no longer trimmed: the next
             # open of the store writes them (later blocks would put rows out of order)

@@ -9,6 +9,7 @@ def test_loop_overhead_benchmark_runs_every_case(tmp_path, capsys):
     from benchmarks.loop_overhead import loop_event_cost, main
 
     args = ["--experiments", "4", "--small", "2", "--repeats", "1", "--events", "20"]
+    args += ["--long", "5"]
     main([*args, "--dir", str(tmp_path / "b")])
     out = capsys.readouterr().out
     for case in (
@@ -20,8 +21,21 @@ def test_loop_overhead_benchmark_runs_every_case(tmp_path, capsys):
     ):
         assert re.search(re.escape(case) + r"\s+\d+\.\d", out), case
     assert "one event of the loop's ledger stream" in out
+    assert re.search(r"a long campaign \(5 experiments.*\n.*Campaign.run +\d+\.\d", out)
     # the event section measures what it says: emitted, written, validated
     cost = loop_event_cost(20, tmp_path / "events")
     assert set(cost) == {"RunEngine", "+ writer", "validation"}
     assert all(v > 0 for v in cost.values())
     assert (tmp_path / "events" / "events.zarr").is_dir()  # the writer's store was written
+
+
+def test_the_long_campaign_times_the_blocks_written_while_experiments_run(tmp_path):
+    from benchmarks.loop_overhead import long_campaign
+
+    # blocks every 0.3 s, so a short campaign has several (the benchmark's has one per 5 s)
+    out = long_campaign(150, tmp_path, log_flush_interval=0.3)
+    assert out["blocks"] >= 2  # found from the writer's debug records of its blocks
+    assert 0 < out["block s"] < 10
+    assert out["ms/exp in"] > 0 and out["ms/exp out"] > 0
+    assert out["ms/exp"] > 0
+    assert (tmp_path / "long.zarr").is_dir()
