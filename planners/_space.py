@@ -32,6 +32,11 @@ class Real:
     log: bool = False
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(
+                f"parameter {self.name!r}: low and high must be finite numbers "
+                f"(got low={self.low}, high={self.high})"
+            )
         if not self.low < self.high:
             raise ValueError(
                 f"parameter {self.name!r}: low ({self.low}) must be less than high ({self.high})"

@@ -67,8 +67,8 @@ class _ParameterBase(_Strict):
 
 class RealConfig(_ParameterBase):
     type: Literal["real"] = "real"
-    low: float
-    high: float
+    low: float = Field(allow_inf_nan=False)  # (NaN would pass no check below: refused here)
+    high: float = Field(allow_inf_nan=False)
     log: bool = False
 
     @model_validator(mode="after")

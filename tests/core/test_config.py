@@ -42,6 +42,9 @@ def test_the_examples_are_valid():
             ["parameters[0]", "must be less than high", "swap"],
         ),
         (("parameters", 0, "log"), True, ConfigError, ["parameters[0]", "low > 0"]),
+        # NaN compares false both ways, so it passed the range check and reached the planner
+        (("parameters", 0, "high"), float("nan"), ConfigError, ["parameters[0].high", "finite"]),
+        (("parameters", 0, "low"), float("-inf"), ConfigError, ["parameters[0].low", "finite"]),
         (
             ("parameters", 1, "type"),
             "complex",
