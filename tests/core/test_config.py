@@ -42,7 +42,7 @@ def test_the_examples_are_valid():
             ["parameters[0]", "must be less than high", "swap"],
         ),
         (("parameters", 0, "log"), True, ConfigError, ["parameters[0]", "low > 0"]),
-        # NaN compares false both ways, so it passed the range check and reached the planner
+        # NaN failed the range check with a misleading 'swap them'; an infinite bound passed it
         (("parameters", 0, "high"), float("nan"), ConfigError, ["parameters[0].high", "finite"]),
         (("parameters", 0, "low"), float("-inf"), ConfigError, ["parameters[0].low", "finite"]),
         (

@@ -47,7 +47,7 @@ def test_invalid_spaces_are_refused():
         Space([Real("x", 0, 1), Integer("x", 0, 3)])
     with pytest.raises(ValueError, match="low > 0"):
         Real("c", 0.0, 1.0, log=True)
-    # NaN compares false both ways: it was refused only by the "less than" check's wording
+    # NaN was refused with a misleading "less than"; an infinite bound was accepted
     with pytest.raises(ValueError, match="'t'.*finite numbers.*high=nan"):
         Real("t", 0.0, float("nan"))
     with pytest.raises(ValueError, match="finite numbers"):
