@@ -7,10 +7,11 @@ The step plans of the simulated film lab are in :mod:`sdl.protocols.film`.
 """
 
 from ._capture import Capture, capture
+from ._check import check_protocol
 from ._mix_color import mix_color
 from ._objectives import extract_objectives, resolve_reference
 from ._registry import available_protocols, build_protocol, protocols
-from ._set_settle_measure import check_movables, check_protocol, set_settle_measure
+from ._set_settle_measure import check_movables, set_settle_measure
 
 __all__ = [
     "Capture",

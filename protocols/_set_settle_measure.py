@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import bluesky.plan_stubs as bps
@@ -36,14 +35,6 @@ def check_movables(
             f"set_settle_measure: movables {unknown} name no parameter (the parameters are "
             f"{sorted(parameters)}); fix the names"
         )
-
-
-def check_protocol(protocol: Callable[..., Any], parameters: Collection[str]) -> None:
-    """Check a ``functools.partial`` of :func:`set_settle_measure` against the parameters,
-    before the campaign starts (other protocols are checked when they run)."""
-    if isinstance(protocol, functools.partial) and protocol.func is set_settle_measure:
-        kw = protocol.keywords
-        check_movables(parameters, kw.get("movables", {}), kw.get("record_only", ()))
 
 
 def set_settle_measure(

@@ -175,9 +175,9 @@ class Campaign:
         self.backend_factory = backend
         if self.lab is not None:
             self.devices = {**self.lab.devices(), **self.devices}
-        else:
-            if protocol is None:
-                raise ValueError("give the campaign a protocol (or a lab and its workflow)")
+        elif protocol is None:
+            raise ValueError("give the campaign a protocol (or a lab and its workflow)")
+        if protocol is not None:  # (also a one-station lab's, run as a one-step workflow)
             check_protocol(protocol, self.space.names)  # before anything runs or is stored
         self.protocol = protocol
         self.budget = int(budget)

@@ -12,6 +12,7 @@ from ophyd.status import Status
 
 from sdl import Campaign, open_store
 from sdl.errors import ConfigError
+from sdl.lab import Lab
 from sdl.planners import Categorical, Integer, Objective, Real, SobolPlanner
 from sdl.protocols import set_settle_measure
 from sdl.store import ZarrWriter
@@ -225,6 +226,43 @@ def test_a_parameter_no_device_sets_is_refused_before_anything_runs(RE, store_pa
     # and a protocol wrapped otherwise fails its experiment when it runs, never "done"
     with pytest.raises(ConfigError, match="have no device"):
         list(set_settle_measure({"x": 0.1, "y": 0.2}, movables={"x": motor}, detectors=[det]))
+
+
+def test_a_protocol_that_cannot_take_md_is_refused_before_anything_runs(RE, store_path):
+    # the loop calls protocol(point, md=...) for every experiment: a protocol without md
+    # failed each experiment alike (a TypeError counted as an instrument failure and
+    # measured again), through the whole budget
+    objectives = [Objective("det", goal="maximize")]
+    planner = SobolPlanner([Real("x", -1, 1)], objectives)
+    plan = functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det])
+
+    def no_md(point):
+        return plan(point)
+
+    for bad in (no_md, lambda point: plan(point), lambda *, point, md: plan(point, md=md)):
+        with pytest.raises(ConfigError, match=r"protocol\(point, md=\.\.\.\).*md=None"):
+            Campaign(objectives=objectives, planner=planner, protocol=bad, budget=2)
+        # and as a one-station lab's one-step workflow
+        with pytest.raises(ConfigError, match=r"protocol\(point, md=\.\.\.\)"):
+            Campaign(
+                objectives=objectives,
+                planner=planner,
+                protocol=bad,
+                lab=Lab.single([motor, det]),
+                budget=2,
+            )
+    assert not store_path.exists()
+    # what the loop can call passes, and runs
+    accepted = [
+        plan,
+        lambda point, md=None: plan(point, md=md),
+        lambda point, **kw: plan(point, **kw),
+        lambda *args, **kw: plan(*args, **kw),
+    ]
+    for i, good in enumerate(accepted):
+        campaign = Campaign(objectives=objectives, planner=planner, protocol=good, budget=1)
+        result = campaign.run(RE, store=store_path.with_name(f"ok-{i}.zarr"))
+        assert result.n_done == 1
 
 
 def test_a_campaign_runs_once(RE, tmp_path):
