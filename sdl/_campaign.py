@@ -179,6 +179,8 @@ class Campaign:
             raise ValueError("give the campaign a protocol (or a lab and its workflow)")
         if protocol is not None:  # (also a one-station lab's, run as a one-step workflow)
             check_protocol(protocol, self.space.names)  # before anything runs or is stored
+        elif self.workflow is not None:
+            _check_step_plans(self.workflow)
         self.protocol = protocol
         self.budget = int(budget)
         self.batch_size = int(batch_size)
@@ -530,6 +532,23 @@ def _closing_on_error(writer: ZarrWriter, session: Callable[[], CampaignResult])
         except Exception:  # (a failed last block, say): the session's own error is raised
             logger.exception("%s: closing the store after an error failed", writer.path)
         raise
+
+
+def _check_step_plans(workflow) -> None:
+    """Refuse a step plan the lab cannot call as ``plan(point, context, md=...)``: every
+    experiment would fail at that step alike (a campaign file's are checked when loaded)."""
+    from sdl.errors import ConfigError
+    from sdl.lab._model import plan_accepts_context
+
+    for step in workflow.steps:
+        if not plan_accepts_context(step.plan):
+            name = getattr(step.plan, "__qualname__", None) or repr(step.plan)
+            raise ConfigError(
+                f"workflow step {step.name!r}: its plan {name} cannot be called as "
+                f"plan(point, context, md=...), as the lab calls it for every experiment; "
+                f"give it those parameters (def {step.name}(point, context, md=None): ...) "
+                f"and put md in its run's start document (docs/lab.md)"
+            )
 
 
 def _lab_parts(lab, workflow, protocol, max_in_flight, lookahead, final_in_flight=None):

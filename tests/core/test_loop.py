@@ -12,7 +12,7 @@ from ophyd.status import Status
 
 from sdl import Campaign, open_store
 from sdl.errors import ConfigError
-from sdl.lab import Lab
+from sdl.lab import Lab, Step, Workflow
 from sdl.planners import Categorical, Integer, Objective, Real, SobolPlanner
 from sdl.protocols import set_settle_measure
 from sdl.store import ZarrWriter
@@ -249,6 +249,17 @@ def test_a_protocol_that_cannot_take_md_is_refused_before_anything_runs(RE, stor
                 planner=planner,
                 protocol=bad,
                 lab=Lab.single([motor, det]),
+                budget=2,
+            )
+    # a workflow's step plans, likewise: the lab calls plan(point, context, md=...)
+    lab = Lab.single([motor, det])
+    for bad in (lambda point, md=None: plan(point, md=md), lambda point, context: plan(point)):
+        with pytest.raises(ConfigError, match=r"step 'measure'.*plan\(point, context, md="):
+            Campaign(
+                objectives=objectives,
+                planner=planner,
+                lab=lab,
+                workflow=Workflow([Step("measure", bad, "station")]),
                 budget=2,
             )
     assert not store_path.exists()
