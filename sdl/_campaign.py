@@ -179,6 +179,7 @@ class Campaign:
             raise ValueError("give the campaign a protocol (or a lab and its workflow)")
         if protocol is not None:  # (also a one-station lab's, run as a one-step workflow)
             check_protocol(protocol, self.space.names)  # before anything runs or is stored
+            _check_objective_sources(protocol, self.objectives, self.measurements)
         elif self.workflow is not None:
             _check_step_plans(self.workflow)
         self.protocol = protocol
@@ -532,6 +533,33 @@ def _closing_on_error(writer: ZarrWriter, session: Callable[[], CampaignResult])
         except Exception:  # (a failed last block, say): the session's own error is raised
             logger.exception("%s: closing the store after an error failed", writer.path)
         raise
+
+
+def _check_objective_sources(protocol, objectives, measurements) -> None:
+    """Refuse objectives whose value no experiment could give, before anything runs: a
+    ``"module:attribute"`` function that does not import and, for a ``functools.partial``
+    of ``set_settle_measure`` (whose readings are exactly its detectors' and movables'
+    data keys), a data key none of them produces. Either failed every experiment alike, a
+    sample failure the planner learnt from, through the whole budget. (A campaign file's
+    are checked against all its devices when it is loaded.)"""
+    import functools
+
+    from sdl.config._check import data_keys, key_problems
+    from sdl.errors import ConfigError
+    from sdl.protocols import set_settle_measure
+
+    keys = None
+    if isinstance(protocol, functools.partial) and protocol.func is set_settle_measure:
+        kw = protocol.keywords
+        read = [*kw.get("detectors", ()), *dict(kw.get("movables", {})).values()]
+        keys = data_keys({str(i): dev for i, dev in enumerate(read)})
+    sections = [("objectives", objectives), ("measurements", measurements)]
+    problems = key_problems(sections, keys)
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} problem(s) with the campaign's objectives:\n  "
+            + "\n  ".join(problems)
+        )
 
 
 def _check_step_plans(workflow) -> None:

@@ -13,7 +13,7 @@ import difflib
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "check_store_path",
     "check_warm_start",
     "data_keys",
+    "key_problems",
     "no_campaign_yet",
     "summary",
     "what_runs",
@@ -52,13 +53,19 @@ def data_keys(devices: Mapping[str, Any]) -> set[str] | None:
 
 
 def _key_problems(config: CampaignConfig, keys: set[str] | None) -> list[str]:
+    return key_problems(
+        [("objectives", config.objectives), ("measurements", config.measurements)], keys
+    )
+
+
+def key_problems(sections: Iterable[tuple[str, Iterable[Any]]], keys: set[str] | None) -> list[str]:
+    """What is wrong with the objectives' sources: ``(section, objectives)`` pairs, each
+    objective with ``name``, ``key`` and ``function`` (a campaign file's or a
+    :class:`~sdl.planners.Objective`); ``keys``: the devices' data keys (None: unknown)."""
     from sdl.protocols import resolve_reference
 
     problems = []
-    for section, items in (
-        ("objectives", config.objectives),
-        ("measurements", config.measurements),
-    ):
+    for section, items in sections:
         for o in items:
             field = f"{section}.{o.name}"
             if o.function is not None:

@@ -276,6 +276,39 @@ def test_a_protocol_that_cannot_take_md_is_refused_before_anything_runs(RE, stor
         assert result.n_done == 1
 
 
+def test_an_objective_no_experiment_could_give_is_refused_before_anything_runs(RE, store_path):
+    # a misspelt data key failed every experiment alike: a sample failure the planner
+    # learnt from ("data key 'dett' was not read"), through the whole budget
+    planner = SobolPlanner([Real("x", -1, 1)], [Objective("det")])
+    plan = functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det])
+    with pytest.raises(ConfigError, match=r"objectives.dett .*did you mean 'det'\?"):
+        Campaign(objectives=[Objective("dett", goal="maximize")], planner=planner, protocol=plan)
+    with pytest.raises(ConfigError, match=r"measurements.m.key: no device produces data key 'x'"):
+        Campaign(
+            objectives=[Objective("det")],
+            measurements=[Objective("m", key="x")],
+            planner=planner,
+            protocol=plan,
+        )
+    with pytest.raises(ConfigError, match=r"objectives.det.function.*nowhere_such_module"):
+        Campaign(
+            objectives=[Objective("det", function="nowhere_such_module:f")],
+            planner=planner,
+            protocol=plan,
+        )
+    assert not store_path.exists()
+    # a protocol of one's own reads what it reads: its keys are learnt when it runs
+    own = Campaign(
+        objectives=[Objective("dett")],
+        planner=planner,
+        protocol=lambda point, md=None: plan(point, md=md),
+        budget=1,
+    )
+    result = own.run(RE, store=store_path)
+    assert result.n_failed == 1
+    assert "data key 'dett' was not read" in open_store(store_path).to_dataframe()["cause"][0]
+
+
 def test_a_campaign_runs_once(RE, tmp_path):
     campaign = _campaign(budget=2)
     campaign.run(RE, store=tmp_path / "first.zarr")
