@@ -145,10 +145,34 @@ class Campaign:
         if isinstance(planner, Planner):
             if planner_options:
                 raise ValueError("planner_options apply to a planner given by name only")
-            if parameters is not None and list(Space(parameters).names) != planner.space.names:
+            if parameters is not None:
+                given = parameters if isinstance(parameters, Space) else Space(parameters)
+                if list(given.names) != planner.space.names:
+                    raise ValueError(
+                        f"parameters {given.names} differ from the planner's "
+                        f"{planner.space.names}; give them once, to the planner"
+                    )
+                # ranges too: the planner proposes in its own, and a campaign's declared
+                # range is often what the hardware may be driven to
+                differ = [
+                    f"{a} (the planner's: {b})" for a, b in zip(given, planner.space) if a != b
+                ]
+                if differ:
+                    raise ValueError(
+                        f"parameters differ from the planner's space: {'; '.join(differ)}; "
+                        f"give them once, to the planner"
+                    )
+
+            # what the planner optimizes must be what the campaign reports as best
+            def aims(objs):
+                return [(o.name, o.goal, o.threshold) for o in objs]
+
+            if aims(planner.objectives) != aims(self.objectives):
                 raise ValueError(
-                    f"parameters {Space(parameters).names} differ from the planner's "
-                    f"{planner.space.names}; give them once, to the planner"
+                    f"objectives (name, goal, threshold) {aims(self.objectives)} differ from "
+                    f"the planner's {aims(planner.objectives)}: the planner would optimize "
+                    f"other than what the campaign reports as best; build the planner with "
+                    f"the campaign's objectives"
                 )
             self.planner = planner
             self.space = planner.space

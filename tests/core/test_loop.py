@@ -279,34 +279,74 @@ def test_a_protocol_that_cannot_take_md_is_refused_before_anything_runs(RE, stor
 def test_an_objective_no_experiment_could_give_is_refused_before_anything_runs(RE, store_path):
     # a misspelt data key failed every experiment alike: a sample failure the planner
     # learnt from ("data key 'dett' was not read"), through the whole budget
-    planner = SobolPlanner([Real("x", -1, 1)], [Objective("det")])
+    sobol = {"parameters": [Real("x", -1, 1)], "planner": "sobol"}
     plan = functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det])
     with pytest.raises(ConfigError, match=r"objectives.dett .*did you mean 'det'\?"):
-        Campaign(objectives=[Objective("dett", goal="maximize")], planner=planner, protocol=plan)
+        Campaign(objectives=[Objective("dett", goal="maximize")], protocol=plan, **sobol)
     with pytest.raises(ConfigError, match=r"measurements.m.key: no device produces data key 'x'"):
         Campaign(
             objectives=[Objective("det")],
             measurements=[Objective("m", key="x")],
-            planner=planner,
             protocol=plan,
+            **sobol,
         )
     with pytest.raises(ConfigError, match=r"objectives.det.function.*nowhere_such_module"):
         Campaign(
             objectives=[Objective("det", function="nowhere_such_module:f")],
-            planner=planner,
             protocol=plan,
+            **sobol,
         )
     assert not store_path.exists()
     # a protocol of one's own reads what it reads: its keys are learnt when it runs
     own = Campaign(
         objectives=[Objective("dett")],
-        planner=planner,
         protocol=lambda point, md=None: plan(point, md=md),
+        **sobol,
         budget=1,
     )
     result = own.run(RE, store=store_path)
     assert result.n_failed == 1
     assert "data key 'dett' was not read" in open_store(store_path).to_dataframe()["cause"][0]
+
+
+def test_a_planner_that_disagrees_with_the_campaign_is_refused(RE, store_path):
+    plan = functools.partial(set_settle_measure, movables={"x": motor}, detectors=[det])
+    det_max = [Objective("det", goal="maximize")]
+    # the same names, another range: the planner proposed in its own (x = -4.7 where the
+    # campaign declared -1..1, a range that often bounds what the hardware may be sent)
+    with pytest.raises(ValueError, match=r"low=-1, high=1.*the planner's: .*low=-5, high=5"):
+        Campaign(
+            parameters=[Real("x", -1, 1)],
+            objectives=det_max,
+            protocol=plan,
+            planner=SobolPlanner([Real("x", -5, 5)], det_max),
+        )
+    # another goal, or objectives the planner does not know: it would optimize other than
+    # what the campaign reports as best
+    for campaign_objectives in (
+        [Objective("det", goal="minimize")],
+        [*det_max, Objective("motor")],
+        [Objective("det", goal="maximize", threshold=0.5)],
+    ):
+        with pytest.raises(ValueError, match=r"differ from the planner's \[\('det', 'maximize'"):
+            Campaign(
+                objectives=campaign_objectives,
+                protocol=plan,
+                planner=SobolPlanner([Real("x", -5, 5)], det_max),
+            )
+    assert not store_path.exists()
+    # agreeing, it runs; the parameters may be given to both, or only to the planner
+    for parameters in ([Real("x", -5.0, 5.0)], None):
+        campaign = Campaign(
+            parameters=parameters,
+            objectives=[Objective("det", goal="maximize", key="det")],  # (a key: not the aim)
+            protocol=plan,
+            planner=SobolPlanner([Real("x", -5, 5)], det_max),
+            budget=1,
+        )
+        assert (
+            campaign.run(RE, store=store_path.with_name(f"{parameters is None}.zarr")).n_done == 1
+        )
 
 
 def test_a_campaign_runs_once(RE, tmp_path):
