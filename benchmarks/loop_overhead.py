@@ -88,22 +88,27 @@ def bare(n: int, directory: Path, with_writer: bool) -> float:
     return took
 
 
-def campaign(
-    n: int, directory: Path, sync_to_disk: bool = True, log_flush_interval: float | None = None
-) -> float:
-    """Seconds per experiment: ``Campaign.run`` of ``n`` experiments with its store."""
-    from bluesky import RunEngine
-
+def _sobol_campaign(n: int):
+    """The benchmark's campaign of ``n`` experiments: the protocol at Sobol points."""
     from sdl import Campaign
 
     objectives, space, protocol, sobol = _setup()
-    camp = Campaign(
+    return Campaign(
         objectives=objectives,
         protocol=protocol,
         planner=sobol(space, objectives, seed=0),
         budget=n,
         safe_state=None,
     )
+
+
+def campaign(
+    n: int, directory: Path, sync_to_disk: bool = True, log_flush_interval: float | None = None
+) -> float:
+    """Seconds per experiment: ``Campaign.run`` of ``n`` experiments with its store."""
+    from bluesky import RunEngine
+
+    camp = _sobol_campaign(n)
     RE = RunEngine({}, context_managers=[])
     t0 = time.perf_counter()
     options: dict[str, object] = {"sync_to_disk": sync_to_disk}
@@ -145,16 +150,7 @@ def long_campaign(
     """
     from bluesky import RunEngine
 
-    from sdl import Campaign
-
-    objectives, space, protocol, sobol = _setup()
-    camp = Campaign(
-        objectives=objectives,
-        protocol=protocol,
-        planner=sobol(space, objectives, seed=0),
-        budget=n,
-        safe_state=None,
-    )
+    camp = _sobol_campaign(n)
     RE = RunEngine({}, context_managers=[])
     stops: list[float] = []
     RE.subscribe(lambda name, doc: stops.append(time.monotonic()) if name == "stop" else None)

@@ -21,7 +21,7 @@ from ._provenance import collect_provenance
 from ._result import CampaignResult
 from ._resume import InterruptedPolicy, ResumePlan, plan_resume
 from ._session import SessionOptions, run_session
-from .errors import StoreError
+from .errors import ConfigError, StoreError
 from .store import ZarrWriter, open_store
 from .store._check import require_intact
 from .store._json import jsonable
@@ -569,7 +569,6 @@ def _check_objective_sources(protocol, objectives, measurements) -> None:
     import functools
 
     from sdl.config._check import data_keys, key_problems
-    from sdl.errors import ConfigError
     from sdl.protocols import set_settle_measure
 
     keys = None
@@ -589,7 +588,6 @@ def _check_objective_sources(protocol, objectives, measurements) -> None:
 def _check_step_plans(workflow) -> None:
     """Refuse a step plan the lab cannot call as ``plan(point, context, md=...)``: every
     experiment would fail at that step alike (a campaign file's are checked when loaded)."""
-    from sdl.errors import ConfigError
     from sdl.lab._model import plan_accepts_context
 
     for step in workflow.steps:

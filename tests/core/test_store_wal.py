@@ -29,6 +29,23 @@ def _plan(n, start=0):
     return plan()
 
 
+def _fail_fdatasync(monkeypatch, at_call):
+    """``os.fdatasync`` raises EIO at its ``at_call``-th call (injected: this machine's disk
+    does not fail on demand); every other call syncs."""
+    import errno
+    import os
+
+    real, calls = os.fdatasync, []
+
+    def failing(fd):
+        calls.append(fd)
+        if len(calls) == at_call:
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+
+
 def _sobol_campaign(budget, protocol=None):
     """A campaign over ``x`` in [-2, 2] (Sobol, seed 1) maximizing ``det``; its protocol
     ``set_settle_measure`` on ``motor`` unless given."""
@@ -251,22 +268,11 @@ def test_a_log_that_cannot_reach_the_disk_ends_the_campaign_with_the_store_named
     """A disk that fails the log's fdatasync (EIO, injected: this machine's disk does not
     fail on demand) stops the campaign before the next experiment is planned, with an
     error that names the store and the call; what was measured stays in the store."""
-    import errno
-    import os
 
     from sdl.errors import StoreError
 
     store = tmp_path / "eio.zarr"
-    real = os.fdatasync
-    calls = []
-
-    def failing(fd):
-        calls.append(fd)
-        if len(calls) == 1:
-            raise OSError(errno.EIO, "Input/output error")
-        real(fd)
-
-    monkeypatch.setattr(os, "fdatasync", failing)
+    _fail_fdatasync(monkeypatch, at_call=1)
     campaign = _sobol_campaign(3)
     with pytest.raises(StoreError, match=r"eio\.zarr.*fdatasync.*Input/output error"):
         campaign.run(
@@ -435,24 +441,13 @@ def test_a_disk_error_mid_campaign_on_a_stage_that_moves_in_real_time(tmp_path, 
     log's fdatasync fails (EIO, injected) when the third experiment settles. The campaign
     ends with a StoreError naming the store; the two experiments before it and the third's
     measurement are in the store, which the same process opens again."""
-    import errno
-    import os
 
     from sdl.config import load_campaign
     from sdl.errors import StoreError
     from sdl.testing import stage_campaign_config
 
     store = tmp_path / "moving.zarr"
-    real = os.fdatasync
-    calls = []
-
-    def failing_third(fd):
-        calls.append(fd)
-        if len(calls) == 3:
-            raise OSError(errno.EIO, "Input/output error")
-        real(fd)
-
-    monkeypatch.setattr(os, "fdatasync", failing_third)
+    _fail_fdatasync(monkeypatch, at_call=3)
     config = stage_campaign_config("moving", 6, settle_time=0.05, exposure_time=0.05)
     t0 = time.monotonic()
     with pytest.raises(StoreError, match=r"moving\.zarr.*fdatasync.*Input/output error"):
