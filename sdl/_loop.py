@@ -486,7 +486,8 @@ def closed_loop(
         options: see :class:`LoopOptions`.
 
     Returns:
-        The experiments this plan touched, in their final states.
+        The plan (a generator; the arguments are taken at this call). It returns the
+        experiments it touched, in their final states.
     """
     options = replace(options or LoopOptions(), batch_size=batch_size)
     resume = resume or ResumePlan(completed=0, next_id=0, next_batch=0)
@@ -494,8 +495,10 @@ def closed_loop(
     loop = _Loop(
         planner, protocol, tuple(objectives), tuple(measurements), budget, options, start_md, resume
     )
-    # watched: a status abandoned by an earlier experiment never reaches the loop
-    return (yield from campaign_plan(loop, watch_statuses=True))
+    # watched: a status abandoned by an earlier experiment never reaches the loop. Returned,
+    # not delegated to with ``yield from``: one generator frame fewer below every protocol
+    # (see _campaign_run)
+    return campaign_plan(loop, watch_statuses=True)
 
 
 def campaign_start_md(
@@ -548,15 +551,22 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
                     protocol: Protocol | None = None  # the experiment run from this frame
                     while True:
                         if protocol is not None:  # what capture() would do, a frame higher
+                            # (inline, not a method: the protocol runs right below this frame)
                             try:
-                                msg = protocol.step(response, exc)
+                                if exc is not None:
+                                    msg = protocol.plan.throw(exc)
+                                else:
+                                    msg = protocol.plan.send(response)
                             except StopIteration as stop:  # its value, to the loop
+                                protocol.sink.result = stop.value
                                 protocol, exc, response = None, None, stop.value
                                 continue
                             except BaseException as err:  # noqa: BLE001 - raised in the loop
                                 protocol, exc, response = None, err, None
                                 continue
                             exc = None
+                            if msg.run is None:
+                                msg = msg._replace(run=protocol.run_key)
                             try:
                                 response = yield msg
                             except GeneratorExit:  # closed, or halted: no clean-up
@@ -635,20 +645,12 @@ class Protocol:
     From there the protocol runs four generator frames higher than it would below the
     loop's own frames (``plan``, ``_run_batch``, ``_run_one``, ``capture``): every plan
     stub it calls formats the whole stack when it is created (``bluesky.utils.Plan``),
-    so each frame costs each experiment (benchmarks/loop_overhead.py).
+    so each frame costs each experiment (benchmarks/loop_overhead.py). For the same
+    reason :func:`_campaign_run` steps it inline, not through a method, and
+    :func:`closed_loop` returns the campaign plan instead of delegating to it: below a
+    protocol are only the RunEngine, the status guard and ``_campaign_run``.
     """
 
     plan: Generator[Msg, Any, Any]
     sink: Capture
     run_key: Any
-
-    def step(self, response: Any, exc: BaseException | None) -> Msg:
-        """The plan's next message, with the run key (raises StopIteration at its end)."""
-        try:
-            msg = self.plan.throw(exc) if exc is not None else self.plan.send(response)
-        except StopIteration as stop:
-            self.sink.result = stop.value
-            raise
-        if msg.run is None:
-            msg = msg._replace(run=self.run_key)
-        return msg

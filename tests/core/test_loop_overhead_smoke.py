@@ -39,3 +39,40 @@ def test_the_long_campaign_times_the_blocks_written_while_experiments_run(tmp_pa
     assert out["ms/exp in"] > 0 and out["ms/exp out"] > 0
     assert out["ms/exp"] > 0
     assert (tmp_path / "long.zarr").is_dir()
+
+
+def test_a_protocol_runs_two_generator_frames_below_the_run_engine(RE, store_path):
+    """Every plan stub a protocol creates formats the whole call stack
+    (``bluesky.utils.Plan``): each frame the loop puts below a protocol costs every
+    experiment about a plan stub's worth per frame (17 stubs an experiment here). Only the
+    status guard and the campaign run's frame may sit between the RunEngine and the
+    protocol; a wrapper added there (a ``yield from`` or a method stepping the protocol)
+    fails this."""
+    import traceback
+
+    from ophyd.sim import det, motor
+
+    from sdl import Campaign
+    from sdl.planners import Objective, Real, SobolPlanner
+    from sdl.protocols import set_settle_measure
+
+    stacks = []
+
+    def protocol(point, md=None):
+        stacks.append([(f.filename, f.name) for f in traceback.extract_stack()])
+        return (yield from set_settle_measure(point, movables={"x": motor}, detectors=[det], md=md))
+
+    objectives = [Objective("det", goal="maximize")]
+    planner = SobolPlanner([Real("x", -1.0, 1.0)], objectives, seed=0)
+    camp = Campaign(
+        objectives=objectives, protocol=protocol, planner=planner, budget=2, safe_state=None
+    )
+    result = camp.run(RE, store=store_path)
+    assert result.n_done == 2  # the protocol ran, under the loop, for each experiment
+    for stack in stacks:
+        names = [name for _, name in stack]
+        engine = max(
+            i for i, (file, name) in enumerate(stack) if name == "_run" and "run_engine" in file
+        )
+        assert names[-1] == "protocol"
+        assert names[engine + 1 : -1] == ["watch", "_campaign_run"], names[engine:]
