@@ -18,6 +18,11 @@ Prints per-experiment medians (over ``--repeats`` runs of N experiments each) an
 to the bare RunEngine; and, from a second, shorter run of each case, what one more
 experiment costs (the overhead per experiment, apart from what a campaign pays once:
 creating its store, collecting provenance, reading its result) and that one-time cost.
+Then the same ratios paired by repeat (each case's runs against the bare RunEngine's runs
+of the same repeat, which ran next to them): their median and range, and in how many
+repeats the overhead per experiment met issue 12's 1.3x. On a machine whose speed drifts
+(a run of the same case spreads by 10-20 % here) the range says whether a goal is met or
+within the noise.
 
 Then what one of the loop's own events costs (a campaign emits four per experiment here:
 the ask, and the transitions planned, running, done): the campaign's ``Ledger`` emitting
@@ -235,6 +240,25 @@ def loop_event_cost(n: int, directory: Path) -> dict[str, float]:
     return out
 
 
+def paired_ratios(
+    results: dict[tuple[str, int], list[float]], name: str, base: str, big: int, small: int
+) -> tuple[list[float], list[float]]:
+    """Per repeat: ``name``'s whole run of ``big`` over ``base``'s, and its cost of one
+    more experiment (runs of ``big`` and ``small``) over ``base``'s. The runs of one repeat
+    came one after another, so a change of the machine's load hits both sides of a ratio
+    alike; the medians of the table pair runs of different moments."""
+    whole, more = [], []
+    for r in range(len(results[base, big])):
+        whole.append(results[name, big][r] / results[base, big][r])
+        num = results[name, big][r] - results[name, small][r]
+        more.append(num / (results[base, big][r] - results[base, small][r]))
+    return whole, more
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=100)
@@ -309,6 +333,16 @@ def main(argv: list[str] | None = None) -> None:
         f"(runs of {big} and {small}); overhead: that, less the bare RunEngine's. once: what "
         "the run pays once (store creation, provenance, reading the result)."
     )
+    print(
+        f"\npaired by repeat (each case's runs against the bare RunEngine's of the same repeat, "
+        f"run next to them; median [min-max] of {args.repeats}):"
+    )
+    for name in list(cases)[1:]:
+        whole, more = paired_ratios(results, name, "bare RunEngine", big, small)
+        print(
+            f"  {name:40s} x bare {_spread(whole)} | per experiment more x bare {_spread(more)}"
+            f"; <= 1.3x in {sum(r <= 1.3 for r in more)} of {len(more)}"
+        )
     costs = [loop_event_cost(args.events, root / f"events-{r}") for r in range(args.repeats)]
     print(
         f"\none event of the loop's ledger stream ({args.events} in a run; median of "

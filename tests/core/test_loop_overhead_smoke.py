@@ -20,6 +20,8 @@ def test_loop_overhead_benchmark_runs_every_case(tmp_path, capsys):
         "Campaign.run (store, a block every 1 s)",
     ):
         assert re.search(re.escape(case) + r"\s+\d+\.\d", out), case
+    # each case against the bare RunEngine's runs of the same repeat
+    assert re.search(r"Campaign.run \(store, syncfs at stops\) +x bare \d+\.\d\d \[", out)
     assert "one event of the loop's ledger stream" in out
     assert re.search(r"a long campaign \(5 experiments.*\n.*Campaign.run +\d+\.\d", out)
     # the event section measures what it says: emitted, written, validated
@@ -27,6 +29,23 @@ def test_loop_overhead_benchmark_runs_every_case(tmp_path, capsys):
     assert set(cost) == {"RunEngine", "+ writer", "validation"}
     assert all(v > 0 for v in cost.values())
     assert (tmp_path / "events" / "events.zarr").is_dir()  # the writer's store was written
+
+
+def test_ratios_are_paired_by_repeat():
+    """A slow moment of the machine hits the runs of one repeat alike: the paired ratios
+    stay what each repeat measured, where medians taken apart would mix moments."""
+    from benchmarks.loop_overhead import paired_ratios
+
+    # seconds per whole run; repeat 1 ran on a machine twice as slow
+    results = {
+        ("bare", 10): [1.0, 2.0],
+        ("bare", 2): [0.2, 0.4],
+        ("camp", 10): [1.5, 2.6],
+        ("camp", 2): [0.5, 0.6],
+    }
+    whole, more = paired_ratios(results, "camp", "bare", 10, 2)
+    assert whole == [1.5, 1.3]
+    assert more == [(1.5 - 0.5) / (1.0 - 0.2), (2.6 - 0.6) / (2.0 - 0.4)]
 
 
 def test_the_long_campaign_times_the_blocks_written_while_experiments_run(tmp_path):
