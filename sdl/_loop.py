@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -17,6 +18,7 @@ from bluesky.utils import (
     RunEngineControlException,
     RunEngineInterrupted,
 )
+from bluesky.utils import Plan as BlueskyPlan
 
 from sdl.errors import DeviceFaultError, LimitError, NotConnectedError
 from sdl.planners import Objective, Planner
@@ -557,6 +559,12 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
                                     msg = protocol.plan.throw(exc)
                                 else:
                                     msg = protocol.plan.send(response)
+                                if not isinstance(msg, Msg):  # into it: its wrappers clean up
+                                    msg = protocol.plan.throw(TypeError(_not_a_message(msg)))
+                                    if not isinstance(msg, Msg):
+                                        raise TypeError(_not_a_message(msg))
+                                if msg.run is None:
+                                    msg = msg._replace(run=protocol.run_key)
                             except StopIteration as stop:  # its value, to the loop
                                 protocol.sink.result = stop.value
                                 protocol, exc, response = None, None, stop.value
@@ -565,8 +573,6 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
                                 protocol, exc, response = None, err, None
                                 continue
                             exc = None
-                            if msg.run is None:
-                                msg = msg._replace(run=protocol.run_key)
                             try:
                                 response = yield msg
                             except GeneratorExit:  # closed, or halted: no clean-up
@@ -621,6 +627,17 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
         if restore and changed and not closing:
             yield Msg("rewindable", None, initial)
     return list(loop.experiments.values())
+
+
+def _not_a_message(obj: Any) -> str:
+    """Why a protocol that yielded ``obj`` is wrong, and the usual fix."""
+    if inspect.isgenerator(obj) or isinstance(obj, BlueskyPlan):
+        what = f"a plan ({obj.__name__})" if inspect.isgenerator(obj) else "a plan"
+        return (
+            f"the protocol yielded {what}, not a message: run a plan with 'yield from', as "
+            f"in 'yield from bps.mv(motor, 1)', not 'yield bps.mv(motor, 1)'"
+        )
+    return f"the protocol yielded {obj!r}, not a bluesky message (bluesky.utils.Msg)"
 
 
 def _close_protocol_then_loop(protocol: Protocol, body: Generator[Msg, Any, Any]) -> None:

@@ -119,6 +119,61 @@ def test_failed_experiments_are_recorded_with_cause_and_the_loop_goes_on(RE, sto
     assert len(campaign.planner.observations) == result.n_done
 
 
+@pytest.mark.parametrize("wrong", ["a plan", "None"])
+def test_a_protocol_that_yields_no_message_fails_its_experiment_with_the_fix(RE, store_path, wrong):
+    """The usual slip, 'yield bps.mv(...)' for 'yield from bps.mv(...)', mid-run after a
+    move that takes real time: the experiment fails saying what to write, its run is
+    closed as failed (the error is thrown into the protocol, so its wrappers clean up), and
+    the campaign goes on. Before, the loop's own code raised AttributeError on the object
+    ('... has no attribute run'), or the whole campaign ended."""
+    import bluesky.plan_stubs as bps
+    import bluesky.preprocessors as bpp
+
+    slow = SynAxis(name="slow", delay=0.05)  # each move takes 50 ms
+    calls = []
+
+    def protocol(point, md=None):
+        calls.append(point)
+
+        @bpp.run_decorator(md=md)
+        def inner():
+            yield from bps.mv(slow, point["x"])
+            if len(calls) == 2:  # the second experiment, and its re-run
+                yield bps.mv(slow, 0) if wrong == "a plan" else None
+            yield from bps.trigger_and_read([det, slow])
+
+        return (yield from inner())
+
+    objectives = [Objective("det", goal="maximize")]
+    campaign = Campaign(
+        objectives=objectives,
+        protocol=protocol,
+        planner=SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1),
+        budget=4,
+        instrument_reruns=0,
+    )
+    with pytest.warns(RuntimeWarning, match="never iterated") if wrong == "a plan" else _no_op():
+        result = campaign.run(RE, store=store_path)
+    store = open_store(store_path)
+    df = store.to_dataframe()
+    assert list(df["status"]) == ["done", "failed", "done", "done"]
+    cause = df.loc[1, "cause"]
+    if wrong == "a plan":
+        assert "yielded a plan, not a message" in cause and "yield from bps.mv" in cause
+    else:
+        assert "yielded None, not a bluesky message" in cause
+    # its run was opened by the protocol and closed as failed, with the reason
+    stop = store.run(df.loc[1, "run_uid"]).stop
+    assert stop["exit_status"] == "fail" and "not a" in stop["reason"]
+    assert result.n_done == 3 and slow.position == df.loc[3, "x"]
+
+
+def _no_op():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
 def test_nan_objective_is_a_failure(RE, store_path):
     objectives = [Objective("det", function=lambda r: float("nan"))]
     campaign = Campaign(
