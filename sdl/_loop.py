@@ -17,6 +17,7 @@ from bluesky.utils import (
     RequestStop,
     RunEngineControlException,
     RunEngineInterrupted,
+    ensure_generator,
 )
 from bluesky.utils import Plan as BlueskyPlan
 
@@ -294,7 +295,7 @@ class _Loop:
         }
         self.guard.begin(exp.id)
         try:
-            plan = self.protocol(dict(exp.point), md=exp_md)
+            plan = _as_plan(self.protocol(dict(exp.point), md=exp_md))
             # capture(plan, sink, run_key), run by _campaign_run from its frame
             yield Protocol(plan, sink, run_key=f"sdl-experiment-{exp.id}")
             left = yield from self.guard.drain(self.opt.status_timeout)
@@ -627,6 +628,19 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
         if restore and changed and not closing:
             yield Msg("rewindable", None, initial)
     return list(loop.experiments.values())
+
+
+def _as_plan(obj: Any) -> Generator[Msg, Any, Any]:
+    """What a protocol returned, as the generator the loop steps: any iterable of messages,
+    as the RunEngine takes (``bluesky.utils.ensure_generator``; a generator as it is)."""
+    try:
+        return ensure_generator(obj)
+    except TypeError:
+        raise TypeError(
+            f"the protocol returned {obj!r}, not a plan: a protocol is a generator function "
+            f"(its body yields messages, as in 'yield from bps.mv(motor, 1)'), or a function "
+            f"that returns a plan or a list of messages (as in 'return inner()')"
+        ) from None
 
 
 def _not_a_message(obj: Any) -> str:

@@ -168,6 +168,51 @@ def test_a_protocol_that_yields_no_message_fails_its_experiment_with_the_fix(RE,
     assert result.n_done == 3 and slow.position == df.loc[3, "x"]
 
 
+@pytest.mark.parametrize("returns", ["a list of messages", "None"])
+def test_a_protocol_is_whatever_the_run_engine_runs(RE, store_path, returns):
+    """A RunEngine runs any iterable of messages (``ensure_generator``): a protocol that
+    returns a list of them runs too, its move taking real time. One that returns None (a
+    plain function that forgot to return its plan) fails each experiment saying what a
+    protocol is. Before, both failed every experiment with "... has no attribute 'send'"."""
+    from bluesky.utils import Msg
+
+    slow = SynAxis(name="slow", delay=0.05)
+
+    def protocol(point, md=None):
+        if returns == "None":
+            return None
+        return [
+            Msg("open_run", **md),
+            Msg("set", slow, point["x"], group="move"),
+            Msg("wait", None, group="move"),
+            Msg("create", name="primary"),
+            Msg("read", det),
+            Msg("read", slow),
+            Msg("save"),
+            Msg("close_run"),
+        ]
+
+    objectives = [Objective("det", goal="maximize")]
+    campaign = Campaign(
+        objectives=objectives,
+        protocol=protocol,
+        planner=SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1),
+        budget=3,
+        instrument_reruns=0,
+    )
+    result = campaign.run(RE, store=store_path)
+    df = open_store(store_path).to_dataframe()
+    if returns == "None":
+        assert list(df["status"]) == ["failed"] * 3
+        assert df["cause"].str.contains("the protocol returned None, not a plan").all()
+        return
+    assert result.n_done == 3 and list(df["status"]) == ["done"] * 3
+    store = open_store(store_path)
+    for _, row in df.iterrows():  # each objective is its own run's reading, at its point
+        data = store.run(row["run_uid"]).data("primary")
+        assert data["det"][0] == row["det"] and data["slow"][0] == pytest.approx(row["x"])
+
+
 def _no_op():
     import contextlib
 
