@@ -6,7 +6,7 @@ one run, sets devices, waits, triggers and reads. It never touches the store.
 The step plans of the simulated film lab are in :mod:`sdl.protocols.film`.
 """
 
-from ._capture import Capture, capture
+from ._capture import Capture, as_plan, capture, not_a_message
 from ._check import check_protocol
 from ._mix_color import mix_color
 from ._objectives import extract_objectives, resolve_reference
@@ -15,6 +15,7 @@ from ._set_settle_measure import check_movables, set_settle_measure
 
 __all__ = [
     "Capture",
+    "as_plan",
     "available_protocols",
     "build_protocol",
     "capture",
@@ -22,6 +23,7 @@ __all__ = [
     "check_protocol",
     "extract_objectives",
     "mix_color",
+    "not_a_message",
     "protocols",
     "resolve_reference",
     "set_settle_measure",

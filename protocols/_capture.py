@@ -8,13 +8,15 @@ from the store: the values are the same objects the RunEngine put into the event
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bluesky.utils import Msg
+from bluesky.utils import Msg, ensure_generator
+from bluesky.utils import Plan as BlueskyPlan
 
-__all__ = ["Capture", "capture"]
+__all__ = ["Capture", "as_plan", "capture", "not_a_message"]
 
 
 @dataclass
@@ -54,11 +56,16 @@ def capture(
     ``run_key``, messages without a run key get that one (as
     ``bluesky.preprocessors.set_run_key_wrapper`` would, one generator layer less).
     """
+    plan = as_plan(plan)
     response: Any = None
     exc: BaseException | None = None
     while True:
         try:
             msg = plan.throw(exc) if exc is not None else plan.send(response)
+            if not isinstance(msg, Msg):  # thrown into it: its wrappers clean up
+                msg = plan.throw(TypeError(not_a_message(msg)))
+                if not isinstance(msg, Msg):
+                    raise TypeError(not_a_message(msg))
         except StopIteration as stop:
             sink.result = stop.value
             return stop.value
@@ -77,6 +84,38 @@ def capture(
             exc, response = err, None
             continue
         sink.observe(msg, response)
+
+
+def as_plan(obj: Any) -> Generator[Msg, Any, Any]:
+    """What a protocol (or a lab's step plan) returned, as the generator of messages that
+    runs it: any iterable of messages, as a RunEngine takes (a generator as it is).
+
+    Raises:
+        TypeError: ``obj`` is not iterable (``None``: a plain function that forgot to
+            return its plan), with what a protocol is.
+    """
+    try:
+        return ensure_generator(obj)
+    except TypeError:
+        raise TypeError(
+            f"the protocol returned {obj!r}, not a plan: a protocol is a generator function "
+            f"(its body yields messages, as in 'yield from bps.mv(motor, 1)'), or a function "
+            f"that returns a plan or a list of messages (as in 'return inner()')"
+        ) from None
+
+
+def not_a_message(obj: Any) -> str:
+    """Why a protocol that yielded ``obj`` (not a ``Msg``) is wrong, and the usual fix.
+
+    Throw a ``TypeError`` with it into the protocol, so that its wrappers close its run.
+    """
+    if inspect.isgenerator(obj) or isinstance(obj, BlueskyPlan):
+        what = f"a plan ({obj.__name__})" if inspect.isgenerator(obj) else "a plan"
+        return (
+            f"the protocol yielded {what}, not a message: run a plan with 'yield from', as "
+            f"in 'yield from bps.mv(motor, 1)', not 'yield bps.mv(motor, 1)'"
+        )
+    return f"the protocol yielded {obj!r}, not a bluesky message (bluesky.utils.Msg)"
 
 
 def _observe(msg: Msg, response: Any, sink: Capture) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -17,13 +16,11 @@ from bluesky.utils import (
     RequestStop,
     RunEngineControlException,
     RunEngineInterrupted,
-    ensure_generator,
 )
-from bluesky.utils import Plan as BlueskyPlan
 
 from sdl.errors import DeviceFaultError, LimitError, NotConnectedError
 from sdl.planners import Objective, Planner
-from sdl.protocols import Capture, extract_objectives
+from sdl.protocols import Capture, as_plan, extract_objectives, not_a_message
 
 from ._failures import FailureKind, classify_failure
 from ._ledger import ApprovalLog, Ledger, PlannerLog
@@ -295,7 +292,7 @@ class _Loop:
         }
         self.guard.begin(exp.id)
         try:
-            plan = _as_plan(self.protocol(dict(exp.point), md=exp_md))
+            plan = as_plan(self.protocol(dict(exp.point), md=exp_md))
             # capture(plan, sink, run_key), run by _campaign_run from its frame
             yield Protocol(plan, sink, run_key=f"sdl-experiment-{exp.id}")
             left = yield from self.guard.drain(self.opt.status_timeout)
@@ -561,9 +558,9 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
                                 else:
                                     msg = protocol.plan.send(response)
                                 if not isinstance(msg, Msg):  # into it: its wrappers clean up
-                                    msg = protocol.plan.throw(TypeError(_not_a_message(msg)))
+                                    msg = protocol.plan.throw(TypeError(not_a_message(msg)))
                                     if not isinstance(msg, Msg):
-                                        raise TypeError(_not_a_message(msg))
+                                        raise TypeError(not_a_message(msg))
                                 if msg.run is None:
                                     msg = msg._replace(run=protocol.run_key)
                             except StopIteration as stop:  # its value, to the loop
@@ -628,30 +625,6 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
         if restore and changed and not closing:
             yield Msg("rewindable", None, initial)
     return list(loop.experiments.values())
-
-
-def _as_plan(obj: Any) -> Generator[Msg, Any, Any]:
-    """What a protocol returned, as the generator the loop steps: any iterable of messages,
-    as the RunEngine takes (``bluesky.utils.ensure_generator``; a generator as it is)."""
-    try:
-        return ensure_generator(obj)
-    except TypeError:
-        raise TypeError(
-            f"the protocol returned {obj!r}, not a plan: a protocol is a generator function "
-            f"(its body yields messages, as in 'yield from bps.mv(motor, 1)'), or a function "
-            f"that returns a plan or a list of messages (as in 'return inner()')"
-        ) from None
-
-
-def _not_a_message(obj: Any) -> str:
-    """Why a protocol that yielded ``obj`` is wrong, and the usual fix."""
-    if inspect.isgenerator(obj) or isinstance(obj, BlueskyPlan):
-        what = f"a plan ({obj.__name__})" if inspect.isgenerator(obj) else "a plan"
-        return (
-            f"the protocol yielded {what}, not a message: run a plan with 'yield from', as "
-            f"in 'yield from bps.mv(motor, 1)', not 'yield bps.mv(motor, 1)'"
-        )
-    return f"the protocol yielded {obj!r}, not a bluesky message (bluesky.utils.Msg)"
 
 
 def _close_protocol_then_loop(protocol: Protocol, body: Generator[Msg, Any, Any]) -> None:

@@ -36,6 +36,7 @@ def worker_namespace(
     from sdl.config._lab import build_lab
     from sdl.config._load import flat_devices
     from sdl.lab import StepContext
+    from sdl.protocols import as_plan
 
     lab_file = lab_file or os.environ["SDL_QSERVER_LAB"]
     station = station or os.environ.get("SDL_QSERVER_STATION", "")
@@ -86,7 +87,7 @@ def worker_namespace(
             resources=tuple(resources or ()),
             history=dict(history or {}),
         )
-        return (yield from steps[step].plan(dict(point), context, md=dict(md or {})))
+        return (yield from as_plan(steps[step].plan(dict(point), context, md=dict(md or {}))))
 
     namespace: dict[str, Any] = {"RE": RE, "sdl_step": sdl_step, "sdl_documents": sdl_documents}
     mine = dict(lab.stations[station].devices)

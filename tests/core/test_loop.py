@@ -119,8 +119,11 @@ def test_failed_experiments_are_recorded_with_cause_and_the_loop_goes_on(RE, sto
     assert len(campaign.planner.observations) == result.n_done
 
 
+@pytest.mark.parametrize("where", ["loop", "one-station lab"])
 @pytest.mark.parametrize("wrong", ["a plan", "None"])
-def test_a_protocol_that_yields_no_message_fails_its_experiment_with_the_fix(RE, store_path, wrong):
+def test_a_protocol_that_yields_no_message_fails_its_experiment_with_the_fix(
+    RE, store_path, wrong, where
+):
     """The usual slip, 'yield bps.mv(...)' for 'yield from bps.mv(...)', mid-run after a
     move that takes real time: the experiment fails saying what to write, its run is
     closed as failed (the error is thrown into the protocol, so its wrappers clean up), and
@@ -151,6 +154,8 @@ def test_a_protocol_that_yields_no_message_fails_its_experiment_with_the_fix(RE,
         planner=SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1),
         budget=4,
         instrument_reruns=0,
+        # in a lab the protocol runs on a station's own RunEngine, through capture()
+        lab=Lab.single([slow, det]) if where == "one-station lab" else None,
     )
     with pytest.warns(RuntimeWarning, match="never iterated") if wrong == "a plan" else _no_op():
         result = campaign.run(RE, store=store_path)
@@ -168,8 +173,9 @@ def test_a_protocol_that_yields_no_message_fails_its_experiment_with_the_fix(RE,
     assert result.n_done == 3 and slow.position == df.loc[3, "x"]
 
 
+@pytest.mark.parametrize("where", ["loop", "one-station lab"])
 @pytest.mark.parametrize("returns", ["a list of messages", "None"])
-def test_a_protocol_is_whatever_the_run_engine_runs(RE, store_path, returns):
+def test_a_protocol_is_whatever_the_run_engine_runs(RE, store_path, returns, where):
     """A RunEngine runs any iterable of messages (``ensure_generator``): a protocol that
     returns a list of them runs too, its move taking real time. One that returns None (a
     plain function that forgot to return its plan) fails each experiment saying what a
@@ -199,6 +205,7 @@ def test_a_protocol_is_whatever_the_run_engine_runs(RE, store_path, returns):
         planner=SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1),
         budget=3,
         instrument_reruns=0,
+        lab=Lab.single([slow, det]) if where == "one-station lab" else None,
     )
     result = campaign.run(RE, store=store_path)
     df = open_store(store_path).to_dataframe()
