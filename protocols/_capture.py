@@ -25,12 +25,14 @@ class Capture:
 
     Attributes:
         run_uids: uids of the runs the protocol opened, in order.
+        closed_uids: uids of the runs it closed, in order.
         readings: data key -> last value read (values of ``read`` responses).
         events: one dict of data key -> value per ``save`` (one per event).
         result: what the protocol plan returned.
     """
 
     run_uids: list[str] = field(default_factory=list)
+    closed_uids: list[str] = field(default_factory=list)
     readings: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     result: Any = None
@@ -39,6 +41,11 @@ class Capture:
     def observe(self, msg: Msg, response: Any) -> None:
         """Note what the RunEngine answered to ``msg`` (as :func:`capture` does)."""
         _observe(msg, response, self)
+
+    @property
+    def open_runs(self) -> list[str]:
+        """Runs the protocol opened and has not closed (yet)."""
+        return [uid for uid in self.run_uids if uid not in self.closed_uids]
 
     @property
     def run_uid(self) -> str | None:
@@ -121,6 +128,8 @@ def not_a_message(obj: Any) -> str:
 def _observe(msg: Msg, response: Any, sink: Capture) -> None:
     if msg.command == "open_run" and isinstance(response, str):
         sink.run_uids.append(response)
+    elif msg.command == "close_run" and isinstance(response, str):
+        sink.closed_uids.append(response)
     elif msg.command == "read" and isinstance(response, dict):
         for key, reading in response.items():
             value = reading.get("value") if isinstance(reading, dict) else reading

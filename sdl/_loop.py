@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -34,6 +35,8 @@ __all__ = ["closed_loop", "campaign_plan", "campaign_start_md", "LoopOptions", "
 CAMPAIGN_RUN_KEY = "sdl-campaign"
 
 # Exceptions that end the campaign instead of failing one experiment.
+logger = logging.getLogger(__name__)
+
 _CONTROL_FLOW = (RequestAbort, RequestStop, RunEngineInterrupted, GeneratorExit, KeyboardInterrupt)
 
 
@@ -295,6 +298,7 @@ class _Loop:
             plan = as_plan(self.protocol(dict(exp.point), md=exp_md))
             # capture(plan, sink, run_key), run by _campaign_run from its frame
             yield Protocol(plan, sink, run_key=f"sdl-experiment-{exp.id}")
+            yield from _close_left_open(sink, exp.id, "success", "")
             left = yield from self.guard.drain(self.opt.status_timeout)
             if left:  # what the protocol started and left running failed afterwards
                 raise StaleOperationsFailed("; ".join(left))
@@ -311,6 +315,7 @@ class _Loop:
             raise
         except Exception as err:  # a failed experiment is recorded, and the campaign goes on
             cause = _describe_failure(err)
+            yield from _close_left_open(sink, exp.id, "fail", cause)
             # a motor still moving when another failed: wait for it before going on
             primary = err.args[0] if isinstance(err, FailedStatus) and err.args else None
             left = yield from self.guard.drain(self.opt.status_timeout, failed=True, cause=primary)
@@ -625,6 +630,29 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
         if restore and changed and not closing:
             yield Msg("rewindable", None, initial)
     return list(loop.experiments.values())
+
+
+def _close_left_open(sink: Capture, exp_id: int, exit_status: str, reason: str):
+    """Plan: close the run an experiment's protocol left open (a bare ``open_run`` with no
+    ``close_run``, or one that raised before it), so that its stop document comes before
+    the experiment settles, as with ``bpp.run_decorator``; else the RunEngine would close
+    it only when the whole campaign ends."""
+    if not sink.open_runs:
+        return
+    logger.warning(
+        "sdl: experiment %d: the protocol ended with its run %s still open; closed it (open "
+        "and close a protocol's run with bluesky.preprocessors.run_decorator)",
+        exp_id, sink.open_runs[-1],
+    )  # fmt: skip
+    why = reason or "closed by sdl: the protocol ended with its run open"
+    try:
+        uid = yield Msg(
+            "close_run", run=f"sdl-experiment-{exp_id}", exit_status=exit_status, reason=why
+        )
+    except Exception as err:  # noqa: BLE001 - under run keys of its own: the RE closes it
+        logger.warning("sdl: experiment %d: could not close its run: %s", exp_id, err)
+    else:
+        sink.closed_uids.append(uid)
 
 
 def _close_protocol_then_loop(protocol: Protocol, body: Generator[Msg, Any, Any]) -> None:

@@ -220,6 +220,52 @@ def test_a_protocol_is_whatever_the_run_engine_runs(RE, store_path, returns, whe
         assert data["det"][0] == row["det"] and data["slow"][0] == pytest.approx(row["x"])
 
 
+@pytest.mark.parametrize("ending", ["returns", "raises"])
+def test_a_run_the_protocol_left_open_is_closed_before_the_experiment_settles(
+    RE, store_path, ending, caplog
+):
+    """A protocol with a bare ``open_run`` and no ``close_run`` (or one that raises before
+    it): its run is closed when the protocol ends, before the next experiment starts, with
+    the experiment's outcome and a warning that says how to write it. Before, the runs
+    stayed open until the whole campaign ended (a crash meanwhile left every one of them
+    looking cut), and each experiment settled before its own run's stop."""
+    import bluesky.plan_stubs as bps
+
+    slow = SynAxis(name="slow", delay=0.05)
+
+    def protocol(point, md=None):
+        yield from bps.open_run(md=md)
+        yield from bps.mv(slow, point["x"])
+        yield from bps.trigger_and_read([det, slow])
+        if ending == "raises":
+            raise RuntimeError("the sample holder jammed")
+
+    objectives = [Objective("det", goal="maximize")]
+    campaign = Campaign(
+        objectives=objectives,
+        protocol=protocol,
+        planner=SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1),
+        budget=3,
+        instrument_reruns=0,
+    )
+    campaign.run(RE, store=store_path)
+    store = open_store(store_path)
+    df = store.to_dataframe()
+    assert list(df["status"]) == ["done" if ending == "returns" else "failed"] * 3
+    runs = [store.run(uid) for uid in df["run_uid"]]
+    for exp_id, run in enumerate(runs):
+        if ending == "returns":
+            assert run.stop["exit_status"] == "success"
+            assert "the protocol ended with its run open" in run.stop["reason"]
+        else:
+            assert run.stop["exit_status"] == "fail"
+            assert "the sample holder jammed" in run.stop["reason"]
+        assert run.stop["time"] <= df.loc[exp_id, "t_finished"]  # stopped, then settled
+        if exp_id + 1 < len(runs):  # and before the next experiment's run started
+            assert run.stop["time"] < runs[exp_id + 1].start["time"]
+    assert "the protocol ended with its run" in caplog.text and "run_decorator" in caplog.text
+
+
 def _no_op():
     import contextlib
 
