@@ -6,7 +6,7 @@ one run, sets devices, waits, triggers and reads. It never touches the store.
 The step plans of the simulated film lab are in :mod:`sdl.protocols.film`.
 """
 
-from ._capture import Capture, as_plan, capture, not_a_message
+from ._capture import Capture, as_plan, capture, not_a_message, with_md
 from ._check import check_protocol
 from ._mix_color import mix_color
 from ._objectives import extract_objectives, resolve_reference
@@ -27,4 +27,5 @@ __all__ = [
     "protocols",
     "resolve_reference",
     "set_settle_measure",
+    "with_md",
 ]

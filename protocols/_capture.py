@@ -9,14 +9,15 @@ from the store: the values are the same objects the RunEngine put into the event
 from __future__ import annotations
 
 import inspect
-from collections.abc import Generator
+import warnings
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bluesky.utils import Msg, ensure_generator
 from bluesky.utils import Plan as BlueskyPlan
 
-__all__ = ["Capture", "as_plan", "capture", "not_a_message"]
+__all__ = ["Capture", "as_plan", "capture", "not_a_message", "with_md"]
 
 
 @dataclass
@@ -54,14 +55,18 @@ class Capture:
 
 
 def capture(
-    plan: Generator[Msg, Any, Any], sink: Capture, run_key: Any = None
+    plan: Generator[Msg, Any, Any],
+    sink: Capture,
+    run_key: Any = None,
+    md: Mapping[str, Any] | None = None,
 ) -> Generator[Msg, Any, Any]:
     """Pass ``plan``'s messages through, recording run uids and readings into ``sink``.
 
     Exceptions thrown in by the RunEngine (a failed status, an abort) are forwarded into
     ``plan`` so its own cleanup (``run_decorator``, ``stage_decorator``) runs. With
     ``run_key``, messages without a run key get that one (as
-    ``bluesky.preprocessors.set_run_key_wrapper`` would, one generator layer less).
+    ``bluesky.preprocessors.set_run_key_wrapper`` would, one generator layer less). With
+    ``md``, every run the plan opens carries it (see :func:`with_md`).
     """
     plan = as_plan(plan)
     response: Any = None
@@ -79,6 +84,8 @@ def capture(
         exc = None
         if run_key is not None and msg.run is None:
             msg = msg._replace(run=run_key)
+        if md and msg.command == "open_run":
+            msg = with_md(msg, md)
         try:
             response = yield msg
         except GeneratorExit as err:
@@ -123,6 +130,27 @@ def not_a_message(obj: Any) -> str:
             f"in 'yield from bps.mv(motor, 1)', not 'yield bps.mv(motor, 1)'"
         )
     return f"the protocol yielded {obj!r}, not a bluesky message (bluesky.utils.Msg)"
+
+
+def with_md(msg: Msg, md: Mapping[str, Any]) -> Msg:
+    """An ``open_run`` message with the keys of ``md`` it lacks (its own values win), as
+    ``bluesky.preprocessors.inject_md_wrapper`` adds them; warns (once per place) when a
+    protocol left them out.
+
+    The campaign passes a protocol ``md`` (campaign uid, experiment id, point) for its run's
+    start document: live plots (``sdl.experiment_runs``), resume and ``sdl check`` find an
+    experiment's run by it, so a protocol that drops it still gets it.
+    """
+    missing = [key for key in md if key not in msg.kwargs]
+    if not missing:
+        return msg
+    warnings.warn(
+        f"the protocol opened a run without the md the campaign passed it ({', '.join(missing)}"
+        f"); sdl added it. Give md to the run: bpp.run_decorator(md=md) or bps.open_run(md=md)",
+        UserWarning,
+        stacklevel=2,
+    )
+    return msg._replace(kwargs={**md, **msg.kwargs})
 
 
 def _observe(msg: Msg, response: Any, sink: Capture) -> None:

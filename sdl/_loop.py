@@ -7,7 +7,7 @@ import math
 import time
 from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bluesky.utils import (
@@ -21,7 +21,7 @@ from bluesky.utils import (
 
 from sdl.errors import DeviceFaultError, LimitError, NotConnectedError
 from sdl.planners import Objective, Planner
-from sdl.protocols import Capture, as_plan, extract_objectives, not_a_message
+from sdl.protocols import Capture, as_plan, extract_objectives, not_a_message, with_md
 
 from ._failures import FailureKind, classify_failure
 from ._ledger import ApprovalLog, Ledger, PlannerLog
@@ -297,7 +297,7 @@ class _Loop:
         try:
             plan = as_plan(self.protocol(dict(exp.point), md=exp_md))
             # capture(plan, sink, run_key), run by _campaign_run from its frame
-            yield Protocol(plan, sink, run_key=f"sdl-experiment-{exp.id}")
+            yield Protocol(plan, sink, run_key=f"sdl-experiment-{exp.id}", md=exp_md)
             yield from _close_left_open(sink, exp.id, "success", "")
             left = yield from self.guard.drain(self.opt.status_timeout)
             if left:  # what the protocol started and left running failed afterwards
@@ -568,6 +568,8 @@ def _campaign_run(loop: _Loop) -> Generator[Msg, Any, list[Experiment]]:
                                         raise TypeError(not_a_message(msg))
                                 if msg.run is None:
                                     msg = msg._replace(run=protocol.run_key)
+                                if msg.command == "open_run" and protocol.md:
+                                    msg = with_md(msg, protocol.md)
                             except StopIteration as stop:  # its value, to the loop
                                 protocol.sink.result = stop.value
                                 protocol, exc, response = None, None, stop.value
@@ -686,3 +688,4 @@ class Protocol:
     plan: Generator[Msg, Any, Any]
     sink: Capture
     run_key: Any
+    md: Mapping[str, Any] = field(default_factory=dict)  # for its runs (see with_md)

@@ -46,7 +46,7 @@ class _Lane:
         error: BaseException | None = None
         try:
             plan = request.step.plan(dict(request.point), request.context, md=dict(request.md))
-            self.RE(capture(plan, sink))
+            self.RE(capture(plan, sink, md=request.md))
         except BaseException as err:  # noqa: BLE001 - an outcome, not a crash of the lane
             error = err
         finally:

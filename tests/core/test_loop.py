@@ -266,6 +266,47 @@ def test_a_run_the_protocol_left_open_is_closed_before_the_experiment_settles(
     assert "the protocol ended with its run" in caplog.text and "run_decorator" in caplog.text
 
 
+@pytest.mark.parametrize("where", ["loop", "one-station lab"])
+def test_a_protocol_that_drops_md_still_gets_it_in_its_runs(RE, store_path, where):
+    """The md the campaign passes a protocol (campaign uid, experiment id, point) is how
+    live plots (sdl.experiment_runs), resume and sdl check find an experiment's run. A
+    protocol that opens its run without it (run_decorator() with no md), after a move that
+    takes real time: sdl adds it to the open_run, with a warning. Before, those runs were
+    anonymous: live plots skipped them, and resume could not tell which run a crash cut."""
+    import bluesky.plan_stubs as bps
+    import bluesky.preprocessors as bpp
+
+    slow = SynAxis(name="slow", delay=0.05)
+
+    def protocol(point, md=None):
+        @bpp.run_decorator(md={"operator_note": "mine"})  # md dropped
+        def inner():
+            yield from bps.mv(slow, point["x"])
+            yield from bps.trigger_and_read([det, slow])
+
+        return (yield from inner())
+
+    objectives = [Objective("det", goal="maximize")]
+    campaign = Campaign(
+        objectives=objectives,
+        protocol=protocol,
+        planner=SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1),
+        budget=3,
+        lab=Lab.single([slow, det]) if where == "one-station lab" else None,
+    )
+    with pytest.warns(UserWarning, match="opened a run without the md the campaign passed"):
+        campaign.run(RE, store=store_path)
+    store = open_store(store_path)
+    df = store.to_dataframe()
+    assert list(df["status"]) == ["done"] * 3
+    for exp_id, row in df.iterrows():
+        start = store.run(row["run_uid"]).start
+        assert start["sdl_experiment_id"] == exp_id
+        assert start["sdl_campaign_uid"] == campaign.uid
+        assert start["sdl_point"] == {"x": row["x"]}
+        assert start["operator_note"] == "mine"  # the protocol's own md is kept
+
+
 def _no_op():
     import contextlib
 
