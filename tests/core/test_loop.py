@@ -1,5 +1,6 @@
 """The closed loop is a plain bluesky plan: it runs under any RunEngine with any ophyd device."""
 
+import contextlib
 import functools
 import math
 
@@ -19,10 +20,10 @@ from sdl.store import ZarrWriter
 from sdl.testing import pause_before
 
 
-def _campaign(budget=6, batch_size=1, movables=None, detectors=(det,), **kw):
+def _campaign(budget=6, batch_size=1, movables=None, detectors=(det,), protocol=None, **kw):
     objectives = [Objective("det", goal="maximize")]
     planner = SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1)
-    protocol = functools.partial(
+    protocol = protocol or functools.partial(
         set_settle_measure, movables=movables or {"x": motor}, detectors=list(detectors)
     )
     return Campaign(
@@ -147,17 +148,18 @@ def test_a_protocol_that_yields_no_message_fails_its_experiment_with_the_fix(
 
         return (yield from inner())
 
-    objectives = [Objective("det", goal="maximize")]
-    campaign = Campaign(
-        objectives=objectives,
-        protocol=protocol,
-        planner=SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1),
+    # in a lab the protocol runs on a station's own RunEngine, through capture()
+    campaign = _campaign(
         budget=4,
+        protocol=protocol,
         instrument_reruns=0,
-        # in a lab the protocol runs on a station's own RunEngine, through capture()
         lab=Lab.single([slow, det]) if where == "one-station lab" else None,
     )
-    with pytest.warns(RuntimeWarning, match="never iterated") if wrong == "a plan" else _no_op():
+    with (
+        pytest.warns(RuntimeWarning, match="never iterated")
+        if wrong == "a plan"
+        else contextlib.nullcontext()
+    ):
         result = campaign.run(RE, store=store_path)
     store = open_store(store_path)
     df = store.to_dataframe()
@@ -198,12 +200,9 @@ def test_a_protocol_is_whatever_the_run_engine_runs(RE, store_path, returns, whe
             Msg("close_run"),
         ]
 
-    objectives = [Objective("det", goal="maximize")]
-    campaign = Campaign(
-        objectives=objectives,
-        protocol=protocol,
-        planner=SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1),
+    campaign = _campaign(
         budget=3,
+        protocol=protocol,
         instrument_reruns=0,
         lab=Lab.single([slow, det]) if where == "one-station lab" else None,
     )
@@ -240,12 +239,9 @@ def test_a_run_the_protocol_left_open_is_closed_before_the_experiment_settles(
         if ending == "raises":
             raise RuntimeError("the sample holder jammed")
 
-    objectives = [Objective("det", goal="maximize")]
-    campaign = Campaign(
-        objectives=objectives,
-        protocol=protocol,
-        planner=SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1),
+    campaign = _campaign(
         budget=3,
+        protocol=protocol,
         instrument_reruns=0,
     )
     campaign.run(RE, store=store_path)
@@ -286,12 +282,9 @@ def test_a_protocol_that_drops_md_still_gets_it_in_its_runs(RE, store_path, wher
 
         return (yield from inner())
 
-    objectives = [Objective("det", goal="maximize")]
-    campaign = Campaign(
-        objectives=objectives,
-        protocol=protocol,
-        planner=SobolPlanner([Real("x", -3.0, 3.0)], objectives, seed=1),
+    campaign = _campaign(
         budget=3,
+        protocol=protocol,
         lab=Lab.single([slow, det]) if where == "one-station lab" else None,
     )
     with pytest.warns(UserWarning, match="opened a run without the md the campaign passed"):
@@ -305,12 +298,6 @@ def test_a_protocol_that_drops_md_still_gets_it_in_its_runs(RE, store_path, wher
         assert start["sdl_campaign_uid"] == campaign.uid
         assert start["sdl_point"] == {"x": row["x"]}
         assert start["operator_note"] == "mine"  # the protocol's own md is kept
-
-
-def _no_op():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def test_nan_objective_is_a_failure(RE, store_path):
