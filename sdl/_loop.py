@@ -34,9 +34,9 @@ __all__ = ["closed_loop", "campaign_plan", "campaign_start_md", "LoopOptions", "
 
 CAMPAIGN_RUN_KEY = "sdl-campaign"
 
-# Exceptions that end the campaign instead of failing one experiment.
 logger = logging.getLogger(__name__)
 
+# Exceptions that end the campaign instead of failing one experiment.
 _CONTROL_FLOW = (RequestAbort, RequestStop, RunEngineInterrupted, GeneratorExit, KeyboardInterrupt)
 
 
