@@ -66,6 +66,9 @@ class StatusGuard:
         self._abandoned: dict[int, tuple[Any, int]] = {}  # id(status) -> (status, exp id)
         self._experiment: int | None = None
         self._in_protocol = False
+        # id(status) -> status, once its callbacks have run up to the guard's own, which is
+        # added after the RunEngine's: the RunEngine's failure report is then queued
+        self._called_back: dict[int, Any] = {}
 
     # -- the experiment's window ---------------------------------------------------------------
     def begin(self, experiment_id: int) -> None:
@@ -100,7 +103,10 @@ class StatusGuard:
         """
         self._in_protocol = False
         statuses = list(self._current)
-        pending = [s for s in statuses if not s.done]
+        # not ``s.done``: ophyd marks a status done before it runs its failure handling
+        # (a motor's stop) and then its callbacks, the RunEngine's among them; a failure
+        # the RunEngine learns of after the drain would be thrown at the loop's messages
+        pending = [s for s in statuses if not self._finished(s)]
         report = {id(s) for s in (statuses if failed else pending) if s is not cause}
         report |= {id(s) for s in self._swallowed if s is not cause}
         self._swallowed = []
@@ -115,7 +121,7 @@ class StatusGuard:
                 if not self._take_stale(status) and all(status is not s for s in statuses):
                     failures.append(f"FailedStatus: {_describe(status)}")
                 continue
-            pending = [s for s in pending if not s.done]
+            pending = [s for s in pending if not self._finished(s)]
             if not pending or time.monotonic() >= deadline:
                 break
         for status in statuses:
@@ -124,9 +130,26 @@ class StatusGuard:
         for status in pending:
             self._abandoned[id(status)] = (status, self._experiment)
             failures.append(f"{status!r} still not finished {timeout:g} s after the protocol ended")
+        for status in statuses:
+            if self._called_back.get(id(status)) is status:
+                del self._called_back[id(status)]
         self._current = []
         self._experiment = None
         return failures
+
+    def _track(self, status: Any) -> None:
+        """A status of the experiment in progress (its RunEngine callback already added)."""
+        self._current.append(status)
+        try:
+            status.add_callback(self._note_called_back)
+        except Exception:  # noqa: BLE001 - a status of another kind: done is all there is
+            self._called_back[id(status)] = status
+
+    def _note_called_back(self, status: Any) -> None:
+        self._called_back[id(status)] = status  # (in the device's thread)
+
+    def _finished(self, status: Any) -> bool:
+        return status.done and self._called_back.get(id(status)) is status
 
     # -- the campaign plan ---------------------------------------------------------------------
     def _take_stale(self, status: Any) -> bool:
@@ -134,6 +157,7 @@ class StatusGuard:
         entry = self._abandoned.pop(id(status), None)
         if entry is None or entry[0] is not status:
             return False
+        self._called_back.pop(id(status), None)
         what = _describe(status)
         logger.warning(
             "sdl: a device operation abandoned by experiment %s failed later: %s", entry[1], what
@@ -196,5 +220,5 @@ class StatusGuard:
                     break
                 else:
                     if self._in_protocol and _is_status(response):
-                        self._current.append(response)
+                        self._track(response)
                     break

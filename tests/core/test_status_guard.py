@@ -60,6 +60,32 @@ class _FailsLater(SynAxis):
         return super().set(value)
 
 
+class _SlowFailureHandling(Status):
+    """Like ophyd's ``MoveStatus``, whose failure handling stops the motor: ophyd marks a
+    status done, then runs that handling, then its callbacks (the RunEngine's among them).
+    Here the handling takes 0.2 s, so for that long the status is done and the RunEngine
+    does not know it failed."""
+
+    def _handle_failure(self):
+        time.sleep(0.2)
+
+
+class _FailsLaterSlowStop(_FailsLater):
+    """A move that stalls ``after`` seconds after it starts, whose stop then takes 0.2 s."""
+
+    def set(self, value):
+        if self.n_bad > 0:
+            self.n_bad -= 1
+            st = _SlowFailureHandling(obj=self)
+            timer = threading.Timer(
+                self.after, lambda: st.set_exception(RuntimeError(f"{self.name} stalled"))
+            )
+            timer.daemon = True
+            timer.start()
+            return st
+        return SynAxis.set(self, value)
+
+
 def _campaign(movables, budget, detector, **kw):
     planner = SobolPlanner([Real("x", -1, 1), Real("y", -1, 1)], OBJ, seed=4)
     protocol = functools.partial(set_settle_measure, movables=movables, detectors=[detector])
@@ -101,6 +127,29 @@ def test_a_move_that_fails_after_the_protocol_ended_fails_its_experiment_only(RE
     assert "y: not connected" in first["cause"] and "x stalled" in first["cause"]
     assert (df.loc[1:, "status"] == "done").all()
     assert result.n_done == 4  # the budget was spent on points, not on the fault
+
+
+def test_a_failure_the_run_engine_learns_of_after_the_status_is_done_fails_its_experiment(
+    RE, store_path
+):
+    """x stalls 0.1 s after its move began, after y's failure ended the protocol; its stop
+    then takes 0.2 s, during which the status is done but the RunEngine has not heard of
+    the failure. The drain waits for the status's callbacks, not for ``done``, so the
+    failure is the experiment's. Before, the drain ended as soon as the status was done,
+    and the RunEngine threw the failure at the loop's next message: the campaign ended with
+    FailedStatus (seen once in CI, in the real-time fault tier, as a timed-out move)."""
+    x = _FailsLaterSlowStop(name="x", after=0.1)
+    y = _DisconnectedOnce(name="y", delay=0.1)  # later moves take 0.1 s: still running then
+    gauss = SynGauss("gauss", x, "x", center=0.0, Imax=1.0, sigma=1.0)
+    result = _campaign({"x": x, "y": y}, 4, gauss, pause_on_disconnect=False).run(
+        RE, store=store_path
+    )
+    df = open_store(store_path).to_dataframe()
+    first = df.loc[0]
+    assert first["status"] == "failed"
+    assert "y: not connected" in first["cause"] and "x stalled" in first["cause"]
+    assert (df.loc[1:, "status"] == "done").all()
+    assert result.n_done == 4
 
 
 def test_an_operation_abandoned_after_status_timeout_cannot_end_the_campaign(
