@@ -10,8 +10,9 @@ or between experiments where it would end the whole campaign.
 :class:`StatusGuard` closes that gap in two steps:
 
 1. after every experiment, :meth:`StatusGuard.drain` waits (bounded) until every status the
-   protocol started has finished, and hands back the failures it saw, which become part of
-   that experiment's record;
+   protocol started has finished and run its callbacks (the RunEngine's among them: ophyd
+   marks a status done before its failure handling and callbacks run), and hands back the
+   failures it saw, which become part of that experiment's record;
 2. a status still running when the drain gives up is *abandoned*: if it fails later,
    :meth:`StatusGuard.watch` keeps the failure away from the loop's own messages (it is
    logged) and turns it, inside a later experiment's protocol, into a
