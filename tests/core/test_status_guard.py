@@ -43,6 +43,8 @@ class _DisconnectedOnce(SynAxis):
 class _FailsLater(SynAxis):
     """Its first ``n_bad`` moves fail ``after`` seconds after they start (a stall)."""
 
+    status_class = Status
+
     def __init__(self, *args, after=0.3, n_bad=1, **kwargs):
         super().__init__(*args, **kwargs)
         self.after, self.n_bad = after, n_bad
@@ -50,7 +52,7 @@ class _FailsLater(SynAxis):
     def set(self, value):
         if self.n_bad > 0:
             self.n_bad -= 1
-            st = Status(obj=self)
+            st = self.status_class(obj=self)
             timer = threading.Timer(
                 self.after, lambda: st.set_exception(RuntimeError(f"{self.name} stalled"))
             )
@@ -73,17 +75,7 @@ class _SlowFailureHandling(Status):
 class _FailsLaterSlowStop(_FailsLater):
     """A move that stalls ``after`` seconds after it starts, whose stop then takes 0.2 s."""
 
-    def set(self, value):
-        if self.n_bad > 0:
-            self.n_bad -= 1
-            st = _SlowFailureHandling(obj=self)
-            timer = threading.Timer(
-                self.after, lambda: st.set_exception(RuntimeError(f"{self.name} stalled"))
-            )
-            timer.daemon = True
-            timer.start()
-            return st
-        return SynAxis.set(self, value)
+    status_class = _SlowFailureHandling
 
 
 def _campaign(movables, budget, detector, **kw):
@@ -112,10 +104,22 @@ def test_an_already_failed_move_does_not_poison_the_next_experiments(RE, store_p
         assert event["x"] == pytest.approx(row["x"]), exp_id
 
 
-def test_a_move_that_fails_after_the_protocol_ended_fails_its_experiment_only(RE, store_path):
-    # x starts moving and stalls 0.3 s later; y fails at once, ending the protocol first
-    x = _FailsLater(name="x", after=0.3)
-    y = _DisconnectedOnce(name="y")
+@pytest.mark.parametrize(
+    "x_class, after, y_delay",
+    [(_FailsLater, 0.3, 0.0), (_FailsLaterSlowStop, 0.1, 0.1)],
+    ids=["stall", "stall whose stop takes 0.2 s"],
+)
+def test_a_move_that_fails_after_the_protocol_ended_fails_its_experiment_only(
+    RE, store_path, x_class, after, y_delay
+):
+    """x starts moving and stalls ``after`` s later; y fails at once, ending the protocol
+    first. With a slow stop, x's status is done for 0.2 s before its callbacks run and the
+    RunEngine hears of the failure: the drain waits for the callbacks, not for ``done``.
+    Before it did, the failure reached the loop's next message (the campaign ended with
+    FailedStatus: seen once in CI, in the real-time fault tier, as a timed-out move) or,
+    here, the next experiment's protocol (y's later moves take 0.1 s), which failed."""
+    x = x_class(name="x", after=after)
+    y = _DisconnectedOnce(name="y", delay=y_delay)
     gauss = SynGauss("gauss", x, "x", center=0.0, Imax=1.0, sigma=1.0)
     result = _campaign({"x": x, "y": y}, 4, gauss, pause_on_disconnect=False).run(
         RE, store=store_path
@@ -127,29 +131,6 @@ def test_a_move_that_fails_after_the_protocol_ended_fails_its_experiment_only(RE
     assert "y: not connected" in first["cause"] and "x stalled" in first["cause"]
     assert (df.loc[1:, "status"] == "done").all()
     assert result.n_done == 4  # the budget was spent on points, not on the fault
-
-
-def test_a_failure_the_run_engine_learns_of_after_the_status_is_done_fails_its_experiment(
-    RE, store_path
-):
-    """x stalls 0.1 s after its move began, after y's failure ended the protocol; its stop
-    then takes 0.2 s, during which the status is done but the RunEngine has not heard of
-    the failure. The drain waits for the status's callbacks, not for ``done``, so the
-    failure is the experiment's. Before, the drain ended as soon as the status was done,
-    and the RunEngine threw the failure at the loop's next message: the campaign ended with
-    FailedStatus (seen once in CI, in the real-time fault tier, as a timed-out move)."""
-    x = _FailsLaterSlowStop(name="x", after=0.1)
-    y = _DisconnectedOnce(name="y", delay=0.1)  # later moves take 0.1 s: still running then
-    gauss = SynGauss("gauss", x, "x", center=0.0, Imax=1.0, sigma=1.0)
-    result = _campaign({"x": x, "y": y}, 4, gauss, pause_on_disconnect=False).run(
-        RE, store=store_path
-    )
-    df = open_store(store_path).to_dataframe()
-    first = df.loc[0]
-    assert first["status"] == "failed"
-    assert "y: not connected" in first["cause"] and "x stalled" in first["cause"]
-    assert (df.loc[1:, "status"] == "done").all()
-    assert result.n_done == 4
 
 
 def test_an_operation_abandoned_after_status_timeout_cannot_end_the_campaign(
