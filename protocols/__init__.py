@@ -7,7 +7,7 @@ The step plans of the simulated film lab are in :mod:`sdl.protocols.film`.
 """
 
 from ._capture import Capture, as_plan, capture, not_a_message, with_md
-from ._check import check_protocol
+from ._check import check_protocol, devices_read
 from ._mix_color import mix_color
 from ._objectives import extract_objectives, resolve_reference
 from ._registry import available_protocols, build_protocol, protocols
@@ -21,6 +21,7 @@ __all__ = [
     "capture",
     "check_movables",
     "check_protocol",
+    "devices_read",
     "extract_objectives",
     "mix_color",
     "not_a_message",

@@ -11,7 +11,7 @@ from sdl.errors import ConfigError
 
 from ._set_settle_measure import check_movables, set_settle_measure
 
-__all__ = ["check_protocol"]
+__all__ = ["check_protocol", "devices_read"]
 
 
 def check_protocol(protocol: Callable[..., Any], parameters: Collection[str]) -> None:
@@ -45,6 +45,22 @@ def check_protocol(protocol: Callable[..., Any], parameters: Collection[str]) ->
                 f"md=None): ... bps.open_run(md=md) or bpp.run_decorator(md=md)): resume and "
                 f"'sdl check' find each experiment's run by it"
             ) from None
-    if isinstance(protocol, functools.partial) and protocol.func is set_settle_measure:
-        kw = protocol.keywords
+    kw = _settle_measure_keywords(protocol)
+    if kw is not None:
         check_movables(parameters, kw.get("movables", {}), kw.get("record_only", ()))
+
+
+def devices_read(protocol: Callable[..., Any]) -> list[Any] | None:
+    """The devices whose readings are all a protocol reads: a ``functools.partial`` of
+    :func:`set_settle_measure`'s detectors and movables; None for any other protocol,
+    whose readings cannot be known before it runs."""
+    kw = _settle_measure_keywords(protocol)
+    if kw is None:
+        return None
+    return [*kw.get("detectors", ()), *dict(kw.get("movables", {})).values()]
+
+
+def _settle_measure_keywords(protocol: Callable[..., Any]) -> dict[str, Any] | None:
+    if isinstance(protocol, functools.partial) and protocol.func is set_settle_measure:
+        return dict(protocol.keywords)
+    return None

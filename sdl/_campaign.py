@@ -566,16 +566,11 @@ def _check_objective_sources(protocol, objectives, measurements) -> None:
     data keys), a data key none of them produces. Either failed every experiment alike, a
     sample failure the planner learnt from, through the whole budget. (A campaign file's
     are checked against all its devices when it is loaded.)"""
-    import functools
-
     from sdl.config._check import data_keys, key_problems
-    from sdl.protocols import set_settle_measure
+    from sdl.protocols import devices_read
 
-    keys = None
-    if isinstance(protocol, functools.partial) and protocol.func is set_settle_measure:
-        kw = protocol.keywords
-        read = [*kw.get("detectors", ()), *dict(kw.get("movables", {})).values()]
-        keys = data_keys({str(i): dev for i, dev in enumerate(read)})
+    read = devices_read(protocol)
+    keys = None if read is None else data_keys({str(i): dev for i, dev in enumerate(read)})
     sections = [("objectives", objectives), ("measurements", measurements)]
     problems = key_problems(sections, keys)
     if problems:
